@@ -1,0 +1,60 @@
+//! The ext_authz service for Envoy: Envoy asks the host whether a phone's credentials are good
+//! before the proxy-wasm filter runs, so the password never enters the filter's VM.
+//!
+//! Every answer is 200 ("let it through") so that the engine, not Envoy, answers anonymous
+//! requests with its 401 challenge. A good login adds the identity header; every answer tells
+//! Envoy to strip `Authorization`. Envoy removes any client-sent identity header before this
+//! runs (early header mutation in `envoy/`).
+
+use crate::auth::{AuthResult, authenticate};
+use crate::server::{Gateway, IDENTITY_HEADER};
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> anyhow::Result<()> {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!("authz accept failed: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                let gateway = gateway.clone();
+                async move { Ok::<_, std::convert::Infallible>(check(&gateway, request.headers()).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(%peer, "authz connection ended: {error}");
+            }
+        });
+    }
+}
+
+async fn check(gateway: &Gateway, headers: &http::HeaderMap) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    response
+        .headers_mut()
+        .insert("x-envoy-auth-headers-to-remove", HeaderValue::from_static("authorization"));
+    match authenticate(&gateway.tenants, headers).await {
+        AuthResult::Authenticated { identity, .. } => {
+            if let Ok(value) = HeaderValue::from_str(&identity) {
+                response.headers_mut().insert(IDENTITY_HEADER, value);
+            }
+        }
+        AuthResult::Anonymous { .. } => {}
+        AuthResult::BackendUnavailable { .. } => {
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("30"));
+        }
+    }
+    response
+}

@@ -1,0 +1,80 @@
+//! `eas-edge`: the Exchange ActiveSync gateway host.
+
+mod auth;
+mod authz;
+mod config;
+mod imap;
+mod plugin_host;
+mod runtime;
+mod server;
+mod tenants;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "eas-edge", version, about = "Exchange ActiveSync gateway for IMAP + SMTP servers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve phones (and Envoy's ext_authz) as the config file says.
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Serve { config } => serve(config),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EAS_EDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn serve(config_path: PathBuf) -> anyhow::Result<()> {
+    let config = config::Config::load(&config_path)?;
+    let runtime = runtime::PluginRuntime::new(tenants::Tenants::max_memory_bytes(&config))?;
+    let tenants = tenants::Tenants::load(&config, &runtime)?;
+    for tenant in &config.tenants {
+        tracing::info!(
+            tenant = %tenant.name,
+            domains = %tenant.domains.join(","),
+            imap = %format!("{}:{}", tenant.imap.host, tenant.imap.port),
+            smtp = %format!("{}:{}", tenant.smtp.host, tenant.smtp.port),
+            plugin = %tenant.plugin.display(),
+            "tenant loaded"
+        );
+    }
+    let gateway = Arc::new(server::Gateway { tenants });
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen.http)
+            .await
+            .with_context(|| format!("listening on {}", config.listen.http))?;
+        tracing::info!("serving ActiveSync on http://{}", listener.local_addr()?);
+        if let Some(capability) = &config.capability {
+            let authz = tokio::net::TcpListener::bind(capability.listen)
+                .await
+                .with_context(|| format!("listening on {}", capability.listen))?;
+            tracing::info!("serving ext_authz for Envoy on http://{}", authz.local_addr()?);
+            tokio::spawn(authz::serve(authz, gateway.clone()));
+        }
+        server::serve(listener, gateway).await
+    })
+}

@@ -1,0 +1,124 @@
+//! The phone-facing HTTP server: authenticate, pick the tenant, run its plugin.
+
+use crate::auth::{AuthResult, authenticate};
+use crate::runtime::PluginResponse;
+use crate::tenants::Tenants;
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The header through which the engine learns who logged in (see `eas_engine::http`).
+pub const IDENTITY_HEADER: &str = "x-eas-edge-identity";
+
+/// How long a client should wait before retrying when a backend is down.
+const RETRY_AFTER_SECONDS: &str = "30";
+
+pub struct Gateway {
+    pub tenants: Tenants,
+}
+
+/// Accepts connections forever, one task per connection (HTTP/1.1 and h2c).
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> anyhow::Result<()> {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Typically EMFILE under load: keep serving the connections we have.
+                tracing::warn!("accept failed: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let gateway = gateway.clone();
+                async move { Ok::<_, std::convert::Infallible>(gateway.handle(request, peer).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(%peer, "connection ended: {error}");
+            }
+        });
+    }
+}
+
+impl Gateway {
+    async fn handle(&self, request: http::Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+        let started = std::time::Instant::now();
+        let (mut parts, body) = request.into_parts();
+        // Only the host may say who the client is.
+        parts.headers.remove(IDENTITY_HEADER);
+        let auth = authenticate(&self.tenants, &parts.headers).await;
+        parts.headers.remove(http::header::AUTHORIZATION);
+        let (tenant, identity) = match auth {
+            AuthResult::Authenticated { identity, tenant } => (tenant, Some(identity)),
+            AuthResult::Anonymous { tenant } => (tenant, None),
+            AuthResult::BackendUnavailable { tenant } => {
+                tracing::warn!(tenant = %tenant.config.name, %peer, "answering 503: IMAP unreachable");
+                return unavailable();
+            }
+        };
+        if let Some(identity) = &identity {
+            match HeaderValue::from_str(identity) {
+                Ok(value) => {
+                    parts.headers.insert(IDENTITY_HEADER, value);
+                }
+                Err(_) => return plain_status(StatusCode::BAD_REQUEST),
+            }
+        }
+
+        let limit = tenant.config.limits.request_mib as usize * 1024 * 1024;
+        let body = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => {
+                tracing::info!(%peer, "request body refused: {error}");
+                return plain_status(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+        };
+        let method = parts.method.clone();
+        let uri = parts.uri.clone();
+        let request = http::Request::from_parts(parts, Full::new(body));
+        let response = match tenant.plugin.call(request).await {
+            Ok(response) => into_http(response),
+            Err(fault) => {
+                tracing::error!(tenant = %tenant.config.name, %method, %uri, "{fault}");
+                plain_status(StatusCode::from_u16(fault.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+            }
+        };
+        tracing::info!(
+            tenant = %tenant.config.name,
+            user = identity.as_deref().unwrap_or("-"),
+            %method,
+            path = uri.path(),
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+        response
+    }
+}
+
+fn into_http(plugin: PluginResponse) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(plugin.body));
+    *response.status_mut() = plugin.status;
+    *response.headers_mut() = plugin.headers;
+    response
+}
+
+fn plain_status(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+fn unavailable() -> Response<Full<Bytes>> {
+    let mut response = plain_status(StatusCode::SERVICE_UNAVAILABLE);
+    response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    response
+}

@@ -1,0 +1,60 @@
+//! Which tenant serves a request: by the login's mail domain, else by the Host header.
+
+use crate::config::{Config, Tenant};
+use crate::runtime::{Plugin, PluginRuntime};
+use anyhow::Context;
+
+pub struct TenantRuntime {
+    pub config: Tenant,
+    pub plugin: Plugin,
+}
+
+pub struct Tenants {
+    /// In config order; the first one also serves requests that name no known domain, so that
+    /// an anonymous OPTIONS still gets the engine's 401 challenge.
+    list: Vec<TenantRuntime>,
+}
+
+impl Tenants {
+    pub fn load(config: &Config, runtime: &PluginRuntime) -> anyhow::Result<Tenants> {
+        let mut list = Vec::with_capacity(config.tenants.len());
+        for tenant in &config.tenants {
+            let pre = runtime.load(&tenant.plugin).with_context(|| format!("tenant {:?}", tenant.name))?;
+            let plugin = Plugin::new(&tenant.name, pre, &tenant.limits);
+            list.push(TenantRuntime { config: tenant.clone(), plugin });
+        }
+        Ok(Tenants { list })
+    }
+
+    /// The tenant owning the domain of `login` (`user@domain`), if any.
+    pub fn for_login(&self, login: &str) -> Option<&TenantRuntime> {
+        let (_, domain) = login.rsplit_once('@')?;
+        self.for_domain(domain)
+    }
+
+    /// The tenant for a request without a usable login: by Host header, else the default.
+    pub fn for_host(&self, host: Option<&str>) -> &TenantRuntime {
+        host.map(|host| host.rsplit_once(':').map_or(host, |(name, _)| name))
+            .and_then(|name| {
+                self.list.iter().find(|tenant| {
+                    tenant.config.domains.iter().any(|domain| {
+                        name.eq_ignore_ascii_case(domain)
+                            || name
+                                .to_ascii_lowercase()
+                                .ends_with(&format!(".{}", domain.to_ascii_lowercase()))
+                    })
+                })
+            })
+            .unwrap_or(&self.list[0])
+    }
+
+    fn for_domain(&self, domain: &str) -> Option<&TenantRuntime> {
+        self.list.iter().find(|tenant| {
+            tenant.config.domains.iter().any(|known| known.eq_ignore_ascii_case(domain))
+        })
+    }
+
+    pub fn max_memory_bytes(config: &Config) -> usize {
+        config.tenants.iter().map(|t| t.limits.memory_mib as usize * 1024 * 1024).max().unwrap_or(0)
+    }
+}

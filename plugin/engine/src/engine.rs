@@ -1,0 +1,100 @@
+//! Routing an HTTP request to the right protocol surface.
+
+use crate::capabilities::{Capabilities, Level};
+use crate::http::{IDENTITY_HEADER, Request, Response};
+use crate::options;
+
+/// The single ActiveSync endpoint (MS-ASHTTP §2.2.1.1.1); clients vary its case.
+pub const ENDPOINT: &str = "/Microsoft-Server-ActiveSync";
+
+/// The engine. Cheap to construct; holds only configuration.
+#[derive(Debug, Default)]
+pub struct Engine {}
+
+impl Engine {
+    pub fn new() -> Self {
+        Engine {}
+    }
+
+    /// Answers one request.
+    pub async fn handle(&self, caps: &impl Capabilities, request: &Request) -> Response {
+        if !request.path.eq_ignore_ascii_case(ENDPOINT) {
+            return Response::new(404);
+        }
+        let Some(identity) = identity(request) else {
+            caps.log(Level::Debug, "no authenticated identity: asking for credentials");
+            return unauthorized();
+        };
+        match request.method.as_str() {
+            "OPTIONS" => options::answer(),
+            "POST" => {
+                caps.log(Level::Info, &format!("{identity}: no command is implemented yet"));
+                Response::new(501)
+            }
+            _ => Response::new(405).with_header("Allow", options::ALLOWED_METHODS),
+        }
+    }
+}
+
+/// The login the front end authenticated, if any.
+fn identity(request: &Request) -> Option<&str> {
+    request
+        .header_str(IDENTITY_HEADER)
+        .filter(|id| !id.is_empty())
+}
+
+/// 401 with a Basic challenge: phones then prompt for the password (MS-ASHTTP §3.1.5.2.1).
+fn unauthorized() -> Response {
+    Response::new(401).with_header("WWW-Authenticate", "Basic realm=\"ActiveSync\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drive::run_to_completion;
+
+    struct NoHost;
+    impl Capabilities for NoHost {
+        fn now_ms(&self) -> u64 {
+            0
+        }
+        fn log(&self, _: Level, _: &str) {}
+    }
+
+    fn request(method: &str, path: &str, identity: Option<&str>) -> Request {
+        let mut headers = vec![];
+        if let Some(id) = identity {
+            headers.push((IDENTITY_HEADER.to_owned(), id.as_bytes().to_vec()));
+        }
+        Request { method: method.into(), path: path.into(), headers, ..Request::default() }
+    }
+
+    fn handle(request: &Request) -> Response {
+        run_to_completion(Engine::new().handle(&NoHost, request)).expect("engine completes")
+    }
+
+    #[test]
+    fn options_without_identity_is_challenged() {
+        let response = handle(&request("OPTIONS", ENDPOINT, None));
+        assert_eq!(response.status, 401);
+        assert_eq!(response.header("www-authenticate"), Some("Basic realm=\"ActiveSync\""));
+    }
+
+    #[test]
+    fn empty_identity_counts_as_none() {
+        assert_eq!(handle(&request("OPTIONS", ENDPOINT, Some(""))).status, 401);
+    }
+
+    #[test]
+    fn options_with_identity_lists_versions() {
+        let response = handle(&request("OPTIONS", "/microsoft-server-activesync", Some("a@b")));
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("MS-ASProtocolVersions"), Some("12.1,14.0,14.1,16.0,16.1"));
+        assert_eq!(response.header("Allow"), Some("OPTIONS,POST"));
+    }
+
+    #[test]
+    fn other_paths_are_not_found() {
+        assert_eq!(handle(&request("OPTIONS", "/other", Some("a@b"))).status, 404);
+    }
+}

@@ -1,0 +1,16 @@
+//! The eas-edge Exchange ActiveSync engine.
+//!
+//! Sans-IO: it receives an HTTP [`http::Request`] (and, for commands that need the mailbox,
+//! capability results) and returns an [`http::Response`]. It owns no sockets, no clock and no
+//! files; the adapters in `plugin/component` (WASI) and `plugin/envoy-filter` (proxy-wasm)
+//! only carry bytes between their transport and this crate.
+
+pub mod ashttp;
+mod capabilities;
+pub mod drive;
+mod engine;
+pub mod http;
+mod options;
+
+pub use capabilities::{Capabilities, Level};
+pub use engine::{ENDPOINT, Engine};

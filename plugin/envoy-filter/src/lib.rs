@@ -1,0 +1,108 @@
+//! The engine as a proxy-wasm (ABI 0.2.1) HTTP filter for Envoy.
+//!
+//! The filter buffers the request, runs the engine and answers with a local reply; nothing is
+//! forwarded upstream. Authentication happens before the filter, in Envoy's ext_authz filter
+//! backed by the eas-edge host, which strips `Authorization` and sets the identity header: the
+//! password never reaches this VM.
+
+use eas_engine::http::{Request, Response};
+use eas_engine::{Capabilities, Engine, Level};
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
+use std::time::UNIX_EPOCH;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(FilterRoot) });
+}}
+
+struct FilterRoot;
+
+impl Context for FilterRoot {}
+
+impl RootContext for FilterRoot {
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(EasStream::default()))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// One client request while its body is being buffered.
+#[derive(Default)]
+struct EasStream {
+    request: Request,
+}
+
+/// Envoy's host calls, seen by the engine.
+struct EnvoyHost;
+
+impl Capabilities for EnvoyHost {
+    fn now_ms(&self) -> u64 {
+        proxy_wasm::hostcalls::get_current_time()
+            .ok()
+            .and_then(|now| now.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        let level = match level {
+            Level::Trace => LogLevel::Trace,
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        // Logging failures cannot be reported anywhere else.
+        let _ = proxy_wasm::hostcalls::log(level, message);
+    }
+}
+
+impl Context for EasStream {}
+
+impl HttpContext for EasStream {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        for (name, value) in self.get_http_request_headers_bytes() {
+            match name.as_str() {
+                ":method" => self.request.method = String::from_utf8_lossy(&value).into_owned(),
+                ":path" => {
+                    let path = String::from_utf8_lossy(&value);
+                    let (path, query) = path.split_once('?').unwrap_or((&path, ""));
+                    self.request.path = path.to_owned();
+                    self.request.query = query.to_owned();
+                }
+                _ if name.starts_with(':') => {}
+                _ => self.request.headers.push((name.to_ascii_lowercase(), value)),
+            }
+        }
+        if end_of_stream {
+            self.answer();
+        }
+        // Either answered locally, or waiting for the body: never forwarded upstream.
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if end_of_stream {
+            if let Some(body) = self.get_http_request_body(0, body_size) {
+                self.request.body = body;
+            }
+            self.answer();
+        }
+        Action::Pause
+    }
+}
+
+impl EasStream {
+    fn answer(&mut self) {
+        let response =
+            eas_engine::drive::run_to_completion(Engine::new().handle(&EnvoyHost, &self.request))
+                .unwrap_or_else(|| Response::new(500));
+        let headers: Vec<(&str, &str)> =
+            response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let body = (!response.body.is_empty()).then_some(response.body.as_slice());
+        self.send_http_response(u32::from(response.status), headers, body);
+    }
+}

@@ -1,0 +1,63 @@
+//! Project tasks: `cargo xtask build | demo | test`.
+//!
+//! - `build`: the wasm plugins (component + Envoy filter) and the `eas-edge` host.
+//! - `demo [--detach | --stop]`: a local mail stack with a demo account and the gateway on it.
+//! - `test`: every test, against a real Dovecot/Postfix and a real Envoy.
+
+mod demo;
+mod envoy;
+mod sys;
+mod test;
+mod wasm;
+
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+
+/// The profile of every host build, for tests and the demo alike, so they share one build.
+pub const HOST_PROFILE: &str = "release";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root()?;
+    match args.first().map(String::as_str) {
+        Some("build") => build(&root).map(|_| ()),
+        Some("demo") => demo::run(&root, &args[1..]),
+        Some("test") => test::run(&root, &args[1..]),
+        _ => bail!(
+            "usage: cargo xtask build\n       cargo xtask demo [--detach | --stop]\n       \
+             cargo xtask test [--quick]"
+        ),
+    }
+}
+
+/// What `build` produced.
+pub struct Built {
+    pub plugins: wasm::Artifacts,
+    pub host: PathBuf,
+}
+
+pub fn build(root: &Path) -> anyhow::Result<Built> {
+    let plugins = wasm::build(root)?;
+    sys::run(
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root)
+            .args(["build", "--profile", HOST_PROFILE, "-p", "eas-edge"]),
+    )?;
+    let host = root.join("target").join(HOST_PROFILE).join("eas-edge");
+    eprintln!(
+        "xtask: built {}, {}, {}",
+        plugins.component.display(),
+        plugins.envoy_filter.display(),
+        host.display()
+    );
+    Ok(Built { plugins, host })
+}
+
+fn workspace_root() -> anyhow::Result<PathBuf> {
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .context("run this through `cargo xtask`, which sets CARGO_MANIFEST_DIR")?;
+    Path::new(&manifest_dir)
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask lives one level below the workspace root")
+}

@@ -1,0 +1,36 @@
+//! `cargo xtask test`: every test, with everything it needs installed and built first.
+
+use crate::sys::{self, ensure_packages};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// Seconds each fuzz target runs in a full test run (CI); `--quick` skips fuzzing.
+const FUZZ_SECONDS_PER_TARGET: &str = "30";
+
+pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let quick = args.iter().any(|arg| arg == "--quick");
+
+    // libwbxml: the independent codec our WBXML is cross-checked against.
+    ensure_packages(&["libwbxml2-utils", "libwbxml2-dev", "pkg-config"], "the WBXML cross-check")?;
+    sys::run(Command::new(root.join("tests/mailstack.sh")).arg("install"))?;
+    let envoy = crate::envoy::ensure()?;
+    let built = crate::build(root)?;
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    sys::run(Command::new(&cargo).current_dir(root).args(["fmt", "--all", "--check"]))?;
+    sys::run(Command::new(&cargo)
+        .current_dir(root)
+        .args(["test", "--profile", crate::HOST_PROFILE])
+        .env("EAS_EDGE_BIN", &built.host)
+        .env("EAS_EDGE_PLUGIN", &built.plugins.component)
+        .env("EAS_EDGE_FAULTY_PLUGIN", &built.plugins.faulty_component)
+        .env("EAS_EDGE_ENVOY_FILTER", &built.plugins.envoy_filter)
+        .env("ENVOY_BIN", &envoy))?;
+    if !quick {
+        sys::run(Command::new("bash").arg(root.join("fuzz/run.sh")).arg(FUZZ_SECONDS_PER_TARGET))?;
+    }
+    eprintln!("xtask: all tests passed in {:.0?}", started.elapsed());
+    Ok(())
+}
