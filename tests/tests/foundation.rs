@@ -1,0 +1,114 @@
+//! The first vertical slice, end to end: OPTIONS and the 401 challenge through the host and
+//! through real Envoy, against a real Dovecot; guest faults contained by the host.
+
+use eas_edge_tests::artifacts;
+use eas_edge_tests::envoy::Envoy;
+use eas_edge_tests::gateway::{Gateway, GatewayOptions, TEST_DOMAIN};
+use eas_edge_tests::http::{Client, Reply};
+use eas_edge_tests::mailstack::MailStack;
+
+const PASSWORD: &str = "correct horse";
+
+fn user() -> String {
+    format!("alice@{TEST_DOMAIN}")
+}
+
+fn assert_options_contract(reply: &Reply, context: &str) {
+    assert_eq!(reply.status, 200, "{context}: {reply:?}");
+    assert_eq!(
+        reply.header("MS-ASProtocolVersions"),
+        Some("12.1,14.0,14.1,16.0,16.1"),
+        "{context}"
+    );
+    assert!(reply.header("MS-ASProtocolCommands").is_some(), "{context}: {reply:?}");
+    assert!(reply.header("MS-Server-ActiveSync").is_some(), "{context}: {reply:?}");
+    assert_eq!(reply.header("Allow"), Some("OPTIONS,POST"), "{context}");
+}
+
+fn assert_challenge(reply: &Reply, context: &str) {
+    assert_eq!(reply.status, 401, "{context}: {reply:?}");
+    let challenge = reply.header("WWW-Authenticate").unwrap_or_default();
+    assert!(challenge.starts_with("Basic"), "{context}: challenge {challenge:?}");
+}
+
+/// The same assertions for any front end.
+fn check_front_end(url: &str, name: &str) {
+    let client = Client::default();
+    let user = user();
+    let good = client.options(url, Some((&user, PASSWORD))).expect("OPTIONS");
+    assert_options_contract(&good, &format!("{name}: good credentials"));
+    assert_challenge(&client.options(url, None).expect("OPTIONS"), &format!("{name}: none"));
+    assert_challenge(
+        &client.options(url, Some((&user, "wrong"))).expect("OPTIONS"),
+        &format!("{name}: wrong password"),
+    );
+    // A client cannot claim an identity itself: only the front end sets it.
+    let forged =
+        client.send("OPTIONS", url, None, &[("x-eas-edge-identity", &user)], &[]).expect("OPTIONS");
+    assert_challenge(&forged, &format!("{name}: forged identity header"));
+    let unknown_domain =
+        client.options(url, Some(("bob@elsewhere.test", PASSWORD))).expect("OPTIONS");
+    assert_challenge(&unknown_domain, &format!("{name}: domain of no tenant"));
+}
+
+#[test]
+fn options_and_challenge_through_the_host() {
+    let stack = MailStack::start().expect("mail stack");
+    stack.add_user(&user(), PASSWORD).expect("user");
+    let gateway = Gateway::start(&stack).expect("gateway");
+    check_front_end(&gateway.url(), "host");
+}
+
+#[test]
+fn options_and_challenge_through_envoy() {
+    let stack = MailStack::start().expect("mail stack");
+    stack.add_user(&user(), PASSWORD).expect("user");
+    let gateway = Gateway::start(&stack).expect("gateway");
+    let envoy = Envoy::start(&gateway).expect("envoy");
+    check_front_end(&envoy.url(), "envoy");
+    // Envoy never let the password reach the filter, and the host saw the checks.
+    assert!(gateway.log().contains("IMAP rejected the credentials"), "{}", gateway.log());
+}
+
+#[test]
+fn imap_down_is_a_503_with_retry_after_not_a_hang() {
+    let mut stack = MailStack::start().expect("mail stack");
+    stack.add_user(&user(), PASSWORD).expect("user");
+    let gateway = Gateway::start(&stack).expect("gateway");
+    stack.stop().expect("stop the mail stack");
+    let reply =
+        Client::default().options(&gateway.url(), Some((&user(), PASSWORD))).expect("OPTIONS");
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert!(reply.header("Retry-After").is_some(), "{reply:?}");
+}
+
+#[test]
+fn guest_faults_fail_only_their_own_request() {
+    let stack = MailStack::start().expect("mail stack");
+    stack.add_user(&user(), PASSWORD).expect("user");
+    let mut gateway = Gateway::start_with(
+        &stack,
+        GatewayOptions {
+            plugin: Some(artifacts::faulty_plugin().expect("faulty plugin")),
+            tenant_extra: "[tenant.limits]\nmemory_mib = 16\ncpu_ms = 300\n".into(),
+        },
+    )
+    .expect("gateway");
+    let client = Client::default();
+    let user = user();
+    for (fault, expected) in [("trap", 500), ("spin", 503), ("grow", 500)] {
+        let reply = client
+            .send(
+                "OPTIONS",
+                &gateway.url(),
+                Some((&user, PASSWORD)),
+                &[("x-eas-edge-fault", fault)],
+                &[],
+            )
+            .expect("faulty request");
+        assert_eq!(reply.status, expected, "fault {fault}: {reply:?}\n{}", gateway.log());
+        let next = client.options(&gateway.url(), Some((&user, PASSWORD))).expect("next request");
+        assert_options_contract(&next, &format!("request after the {fault} fault"));
+    }
+    assert!(gateway.is_running(), "the host died: {}", gateway.log());
+}
