@@ -56,9 +56,11 @@ impl Demo {
 /// One directory per checkout, short enough for Dovecot's unix socket paths.
 fn state_dir(root: &Path) -> PathBuf {
     // FNV-1a: stable across Rust versions, unlike the std hasher.
-    let hash = root.as_os_str().as_encoded_bytes().iter().fold(0xcbf29ce484222325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    });
+    let hash = root
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf29ce484222325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
     PathBuf::from(format!("/tmp/eas-edge-demo-{:08x}", hash as u32))
 }
 

@@ -43,7 +43,7 @@ pub fn build(root: &Path) -> anyhow::Result<Built> {
             .current_dir(root)
             .args(["build", "--profile", HOST_PROFILE, "-p", "eas-edge"]),
     )?;
-    let host = root.join("target").join(HOST_PROFILE).join("eas-edge");
+    let host = target_dir(root).join(HOST_PROFILE).join("eas-edge");
     eprintln!(
         "xtask: built {}, {}, {}",
         plugins.component.display(),
@@ -51,6 +51,15 @@ pub fn build(root: &Path) -> anyhow::Result<Built> {
         host.display()
     );
     Ok(Built { plugins, host })
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set (CI keeps one outside the clone so
+/// that repeated runs on one machine reuse the wasmtime build), else `target/` in the root.
+pub fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
 }
 
 fn workspace_root() -> anyhow::Result<PathBuf> {

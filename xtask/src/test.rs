@@ -20,14 +20,16 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     sys::run(Command::new(&cargo).current_dir(root).args(["fmt", "--all", "--check"]))?;
-    sys::run(Command::new(&cargo)
-        .current_dir(root)
-        .args(["test", "--profile", crate::HOST_PROFILE])
-        .env("EAS_EDGE_BIN", &built.host)
-        .env("EAS_EDGE_PLUGIN", &built.plugins.component)
-        .env("EAS_EDGE_FAULTY_PLUGIN", &built.plugins.faulty_component)
-        .env("EAS_EDGE_ENVOY_FILTER", &built.plugins.envoy_filter)
-        .env("ENVOY_BIN", &envoy))?;
+    sys::run(
+        Command::new(&cargo)
+            .current_dir(root)
+            .args(["test", "--profile", crate::HOST_PROFILE])
+            .env("EAS_EDGE_BIN", &built.host)
+            .env("EAS_EDGE_PLUGIN", &built.plugins.component)
+            .env("EAS_EDGE_FAULTY_PLUGIN", &built.plugins.faulty_component)
+            .env("EAS_EDGE_ENVOY_FILTER", &built.plugins.envoy_filter)
+            .env("ENVOY_BIN", &envoy),
+    )?;
     if !quick {
         sys::run(Command::new("bash").arg(root.join("fuzz/run.sh")).arg(FUZZ_SECONDS_PER_TARGET))?;
     }

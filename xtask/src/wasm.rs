@@ -34,9 +34,10 @@ enum Toolchain {
 
 pub fn build(root: &Path) -> anyhow::Result<Artifacts> {
     let toolchain = pick_toolchain()?;
-    let out = root.join("target/plugin");
+    let target = crate::target_dir(root);
+    let out = target.join("plugin");
     std::fs::create_dir_all(&out)?;
-    let built = root.join("target/wasm").join(TARGET).join("plugin");
+    let built = target.join("wasm").join(TARGET).join("plugin");
 
     cargo_wasm(&toolchain, root, &["-p", "eas-plugin-envoy", "-p", "eas-plugin-component"])?;
     let envoy_filter = out.join("eas_edge_envoy.wasm");
@@ -80,7 +81,9 @@ fn pick_toolchain() -> anyhow::Result<Toolchain> {
 
 fn cargo_wasm(toolchain: &Toolchain, root: &Path, packages: &[&str]) -> anyhow::Result<()> {
     let mut command = match toolchain {
-        Toolchain::Rustup => Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())),
+        Toolchain::Rustup => {
+            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        }
         Toolchain::Debian => {
             let mut command = Command::new(DEBIAN_CARGO);
             // Only for this child: Debian's std must be rebuilt for wasm (build-std is
@@ -97,7 +100,7 @@ fn cargo_wasm(toolchain: &Toolchain, root: &Path, packages: &[&str]) -> anyhow::
     command
         .current_dir(root)
         .args(["build", "--profile", "plugin", "--target", TARGET, "--target-dir"])
-        .arg(root.join("target/wasm"))
+        .arg(crate::target_dir(root).join("wasm"))
         .args(packages);
     if matches!(toolchain, Toolchain::Debian) {
         command.arg("-Zbuild-std=std,panic_abort");

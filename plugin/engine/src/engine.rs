@@ -38,9 +38,7 @@ impl Engine {
 
 /// The login the front end authenticated, if any.
 fn identity(request: &Request) -> Option<&str> {
-    request
-        .header_str(IDENTITY_HEADER)
-        .filter(|id| !id.is_empty())
+    request.header_str(IDENTITY_HEADER).filter(|id| !id.is_empty())
 }
 
 /// 401 with a Basic challenge: phones then prompt for the password (MS-ASHTTP §3.1.5.2.1).

@@ -8,6 +8,7 @@
 pub mod ashttp;
 mod capabilities;
 pub mod drive;
+pub mod email;
 mod engine;
 pub mod http;
 mod options;

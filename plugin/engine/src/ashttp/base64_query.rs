@@ -89,18 +89,13 @@ impl<'a> Reader<'a> {
     }
 
     fn bytes(&mut self, len: usize, field: BlobField) -> Result<&'a [u8], QueryError> {
-        let (taken, rest) = self
-            .rest
-            .split_at_checked(len)
-            .ok_or(QueryError::Truncated(field))?;
+        let (taken, rest) = self.rest.split_at_checked(len).ok_or(QueryError::Truncated(field))?;
         self.rest = rest;
         Ok(taken)
     }
 
     fn array<const N: usize>(&mut self, field: BlobField) -> Result<[u8; N], QueryError> {
-        self.bytes(N, field)?
-            .try_into()
-            .map_err(|_| QueryError::Truncated(field))
+        self.bytes(N, field)?.try_into().map_err(|_| QueryError::Truncated(field))
     }
 
     /// A length byte, then that many bytes.
@@ -129,9 +124,7 @@ pub(crate) fn parse(query: &str) -> Result<ParsedQuery, RequestError> {
         DeviceId::from_raw_bytes(reader.counted(BlobField::DeviceIdLength, BlobField::DeviceId)?)?;
     let policy_key = match reader.byte(BlobField::PolicyKeyLength)? {
         0 => None,
-        4 => Some(PolicyKey(u32::from_le_bytes(
-            reader.array::<4>(BlobField::PolicyKey)?,
-        ))),
+        4 => Some(PolicyKey(u32::from_le_bytes(reader.array::<4>(BlobField::PolicyKey)?))),
         other => return Err(QueryError::InvalidPolicyKeyLength(other).into()),
     };
     let device_type = DeviceType::from_bytes(
@@ -176,11 +169,7 @@ pub(crate) fn parse(query: &str) -> Result<ParsedQuery, RequestError> {
         device_id,
         device_type,
         params,
-        form: QueryForm::Base64(PackedFields {
-            version,
-            locale,
-            policy_key,
-        }),
+        form: QueryForm::Base64(PackedFields { version, locale, policy_key }),
     })
 }
 
@@ -199,9 +188,7 @@ fn decode_blob(query: &str) -> Result<Vec<u8>, QueryError> {
     if text.is_empty() {
         return Err(QueryError::Empty);
     }
-    LENIENT_STANDARD
-        .decode(&text)
-        .map_err(|_| QueryError::NotBase64)
+    LENIENT_STANDARD.decode(&text).map_err(|_| QueryError::NotBase64)
 }
 
 /// Id-like values must be UTF-8 (a lossy repair would name another item); empty means absent.
@@ -227,16 +214,9 @@ pub(crate) struct BlobContents<'a> {
 /// Writes the blob in tag order and returns its standard, padded base64 text (what the spec
 /// example shows); the caller may percent-encode it further.
 pub(crate) fn encode(contents: &BlobContents<'_>) -> Result<String, EncodeError> {
-    let mut blob = vec![
-        contents.fields.version.base64_byte(),
-        contents.command.code(),
-    ];
+    let mut blob = vec![contents.fields.version.base64_byte(), contents.command.code()];
     blob.extend_from_slice(&contents.fields.locale.to_le_bytes());
-    push_counted(
-        &mut blob,
-        contents.device_id.as_str().as_bytes(),
-        "DeviceId",
-    )?;
+    push_counted(&mut blob, contents.device_id.as_str().as_bytes(), "DeviceId")?;
     match contents.fields.policy_key {
         Some(PolicyKey(key)) => {
             blob.push(4);
@@ -244,11 +224,7 @@ pub(crate) fn encode(contents: &BlobContents<'_>) -> Result<String, EncodeError>
         }
         None => blob.push(0),
     }
-    push_counted(
-        &mut blob,
-        contents.device_type.as_str().as_bytes(),
-        "DeviceType",
-    )?;
+    push_counted(&mut blob, contents.device_type.as_str().as_bytes(), "DeviceType")?;
 
     let params = contents.params;
     let mut options = 0;
@@ -267,10 +243,7 @@ pub(crate) fn encode(contents: &BlobContents<'_>) -> Result<String, EncodeError>
         (Tag::ItemId, bytes(&params.item_id)),
         (Tag::LongId, bytes(&params.long_id)),
         (Tag::Occurrence, bytes(&params.occurrence)),
-        (
-            Tag::Options,
-            (options != 0).then_some(std::slice::from_ref(&options)),
-        ),
+        (Tag::Options, (options != 0).then_some(std::slice::from_ref(&options))),
         (Tag::User, contents.user.map(str::as_bytes)),
     ];
     for (tag, value) in tagged {
@@ -365,11 +338,7 @@ mod tests {
         assert_eq!(parsed.params, CommandParams::default());
         assert_eq!(
             packed(&parsed),
-            PackedFields {
-                version: ProtocolVersion::V14_0,
-                locale: 0x0409,
-                policy_key: None,
-            }
+            PackedFields { version: ProtocolVersion::V14_0, locale: 0x0409, policy_key: None }
         );
     }
 
@@ -457,10 +426,7 @@ mod tests {
         }
         let mut blob = OWN_EXAMPLE;
         blob[11] = 0xFF;
-        assert_eq!(
-            parse_blob(&blob),
-            Err(QueryError::InvalidPolicyKeyLength(0xFF).into())
-        );
+        assert_eq!(parse_blob(&blob), Err(QueryError::InvalidPolicyKeyLength(0xFF).into()));
     }
 
     /// Every value at every position: never a panic, and the header bytes are judged right.
@@ -484,10 +450,9 @@ mod tests {
                         }
                         None => assert_eq!(result, Err(RequestError::UnknownCommandCode(value))),
                     },
-                    11 if value != 0 && value != 4 => assert_eq!(
-                        result,
-                        Err(QueryError::InvalidPolicyKeyLength(value).into())
-                    ),
+                    11 if value != 0 && value != 4 => {
+                        assert_eq!(result, Err(QueryError::InvalidPolicyKeyLength(value).into()))
+                    }
                     12..=15 => assert!(result.is_ok()),
                     23 if Tag::from_byte(value).is_none() => {
                         assert_eq!(result, Err(QueryError::UnknownParameterTag(value).into()))
@@ -504,22 +469,15 @@ mod tests {
         blob[0] = 25;
         assert_eq!(
             parse_blob(&blob),
-            Err(RequestError::UnsupportedVersion(VersionError::Legacy(
-                LegacyVersion::V2_5
-            )))
+            Err(RequestError::UnsupportedVersion(VersionError::Legacy(LegacyVersion::V2_5)))
         );
         blob[0] = 120;
         assert_eq!(
             parse_blob(&blob),
-            Err(RequestError::UnsupportedVersion(VersionError::Legacy(
-                LegacyVersion::V12_0
-            )))
+            Err(RequestError::UnsupportedVersion(VersionError::Legacy(LegacyVersion::V12_0)))
         );
         blob[0] = 150;
-        assert_eq!(
-            parse_blob(&blob),
-            Err(RequestError::UnsupportedVersion(VersionError::Unknown))
-        );
+        assert_eq!(parse_blob(&blob), Err(RequestError::UnsupportedVersion(VersionError::Unknown)));
     }
 
     #[test]
@@ -529,22 +487,10 @@ mod tests {
             blob.extend_from_slice(tail);
             parse_blob(&blob)
         };
-        assert_eq!(
-            with_tail(&[2]),
-            Err(QueryError::UnknownParameterTag(2).into())
-        );
-        assert_eq!(
-            with_tail(&[5, 0]),
-            Err(QueryError::UnknownParameterTag(5).into())
-        );
-        assert_eq!(
-            with_tail(&[9]),
-            Err(QueryError::UnknownParameterTag(9).into())
-        );
-        assert_eq!(
-            with_tail(&[0xFF; 3]),
-            Err(QueryError::UnknownParameterTag(0xFF).into())
-        );
+        assert_eq!(with_tail(&[2]), Err(QueryError::UnknownParameterTag(2).into()));
+        assert_eq!(with_tail(&[5, 0]), Err(QueryError::UnknownParameterTag(5).into()));
+        assert_eq!(with_tail(&[9]), Err(QueryError::UnknownParameterTag(9).into()));
+        assert_eq!(with_tail(&[0xFF; 3]), Err(QueryError::UnknownParameterTag(0xFF).into()));
         assert_eq!(
             with_tail(&[1, 1, b'6']),
             Err(QueryError::DuplicateParameter("CollectionId").into())
@@ -560,14 +506,8 @@ mod tests {
             blob.extend_from_slice(options);
             parse_blob(&blob)
         };
-        assert_eq!(
-            with_options(&[7, 0]),
-            Err(QueryError::InvalidOptionsLength(0).into())
-        );
-        assert_eq!(
-            with_options(&[7, 2, 1, 1]),
-            Err(QueryError::InvalidOptionsLength(2).into())
-        );
+        assert_eq!(with_options(&[7, 0]), Err(QueryError::InvalidOptionsLength(0).into()));
+        assert_eq!(with_options(&[7, 2, 1, 1]), Err(QueryError::InvalidOptionsLength(2).into()));
         let flags = |bits: u8| {
             with_options(&[7, 1, bits]).map(|p| (p.params.save_in_sent, p.params.accept_multipart))
         };
@@ -603,11 +543,7 @@ mod tests {
         assert_eq!(parsed.user.as_deref(), Some("jane@example.com"));
         assert_eq!(
             packed(&parsed),
-            PackedFields {
-                version: ProtocolVersion::V12_1,
-                locale: 0x0407,
-                policy_key: None,
-            }
+            PackedFields { version: ProtocolVersion::V12_1, locale: 0x0407, policy_key: None }
         );
         assert_eq!(
             parsed.params,
@@ -656,10 +592,7 @@ mod tests {
             panic!("expected the base64 form");
         };
         let long = "x".repeat(256);
-        let params = CommandParams {
-            item_id: Some(long.clone()),
-            ..CommandParams::default()
-        };
+        let params = CommandParams { item_id: Some(long.clone()), ..CommandParams::default() };
         let contents = BlobContents {
             fields,
             command: expected.command,
@@ -669,11 +602,7 @@ mod tests {
             params: &params,
         };
         assert_eq!(encode(&contents), Err(EncodeError::FieldTooLong("ItemId")));
-        let contents = BlobContents {
-            user: Some(&long),
-            params: &expected.params,
-            ..contents
-        };
+        let contents = BlobContents { user: Some(&long), params: &expected.params, ..contents };
         assert_eq!(encode(&contents), Err(EncodeError::FieldTooLong("User")));
     }
 }

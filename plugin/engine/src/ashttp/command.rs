@@ -117,9 +117,7 @@ impl Command {
     /// Looks a `Cmd=` value up. Case-insensitive: Exchange (ASP.NET) matches query values that
     /// way, and being strict would only break sloppy clients.
     pub fn from_name(name: &[u8]) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|c| c.name().as_bytes().eq_ignore_ascii_case(name))
+        Self::ALL.into_iter().find(|c| c.name().as_bytes().eq_ignore_ascii_case(name))
     }
 
     /// Whether the command exists in `version` (among the versions this server serves):

@@ -50,9 +50,7 @@ impl DeviceId {
 
     pub(crate) fn from_text_bytes(bytes: &[u8]) -> Result<Self, QueryError> {
         let well_formed = (1..=MAX_TEXT_DEVICE_ID_LEN).contains(&bytes.len())
-            && bytes
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         match std::str::from_utf8(bytes) {
             Ok(text) if well_formed => Ok(DeviceId(text.to_owned())),
             _ => Err(QueryError::InvalidDeviceId),
@@ -129,34 +127,13 @@ mod tests {
 
     #[test]
     fn textual_device_ids() {
-        for ok in [
-            "ABC123",
-            "v140Device",
-            "androidc1234567890",
-            "a",
-            "Appl-F17_X.1",
-            &"x".repeat(64),
-        ] {
-            assert_eq!(
-                DeviceId::parse(ok).map(|id| id.as_str().to_owned()),
-                Ok(ok.to_owned())
-            );
+        for ok in
+            ["ABC123", "v140Device", "androidc1234567890", "a", "Appl-F17_X.1", &"x".repeat(64)]
+        {
+            assert_eq!(DeviceId::parse(ok).map(|id| id.as_str().to_owned()), Ok(ok.to_owned()));
         }
-        for bad in [
-            "",
-            "a b",
-            "a/b",
-            "a:b",
-            "ä",
-            "a%41",
-            &"x".repeat(65),
-            "a\u{0}",
-        ] {
-            assert_eq!(
-                DeviceId::parse(bad),
-                Err(QueryError::InvalidDeviceId),
-                "{bad:?}"
-            );
+        for bad in ["", "a b", "a/b", "a:b", "ä", "a%41", &"x".repeat(65), "a\u{0}"] {
+            assert_eq!(DeviceId::parse(bad), Err(QueryError::InvalidDeviceId), "{bad:?}");
         }
     }
 
@@ -174,18 +151,9 @@ mod tests {
             DeviceId::from_raw_bytes(&guid).map(|id| id.to_string()),
             Ok("00112233445566778899AABBCCDDEEFF".to_owned())
         );
-        assert_eq!(
-            DeviceId::from_raw_bytes(&[0xFF; 32]).map(|id| id.as_str().len()),
-            Ok(64)
-        );
-        assert_eq!(
-            DeviceId::from_raw_bytes(&[0xFF; 33]),
-            Err(QueryError::InvalidDeviceId)
-        );
-        assert_eq!(
-            DeviceId::from_raw_bytes(&[]),
-            Err(QueryError::InvalidDeviceId)
-        );
+        assert_eq!(DeviceId::from_raw_bytes(&[0xFF; 32]).map(|id| id.as_str().len()), Ok(64));
+        assert_eq!(DeviceId::from_raw_bytes(&[0xFF; 33]), Err(QueryError::InvalidDeviceId));
+        assert_eq!(DeviceId::from_raw_bytes(&[]), Err(QueryError::InvalidDeviceId));
         // Long text that is not a valid textual id is not hex-encoded either.
         assert_eq!(
             DeviceId::from_raw_bytes("x".repeat(65).as_bytes()),
@@ -195,39 +163,20 @@ mod tests {
 
     #[test]
     fn device_types() {
-        for ok in [
-            "iPhone",
-            "SmartPhone",
-            "Android Phone",
-            "Gerät",
-            &"t".repeat(128),
-        ] {
+        for ok in ["iPhone", "SmartPhone", "Android Phone", "Gerät", &"t".repeat(128)] {
             assert!(DeviceType::parse(ok).is_ok(), "{ok:?}");
         }
         for bad in ["", "a\tb", "a\nb", "\u{7f}", &"t".repeat(129)] {
-            assert_eq!(
-                DeviceType::parse(bad),
-                Err(QueryError::InvalidDeviceType),
-                "{bad:?}"
-            );
+            assert_eq!(DeviceType::parse(bad), Err(QueryError::InvalidDeviceType), "{bad:?}");
         }
-        assert_eq!(
-            DeviceType::from_bytes(&[0xC3]),
-            Err(QueryError::InvalidDeviceType)
-        );
+        assert_eq!(DeviceType::from_bytes(&[0xC3]), Err(QueryError::InvalidDeviceType));
     }
 
     #[test]
     fn policy_key_decimal() {
         assert_eq!(PolicyKey::parse_decimal("0"), Some(PolicyKey(0)));
-        assert_eq!(
-            PolicyKey::parse_decimal("3942919513"),
-            Some(PolicyKey(3_942_919_513))
-        );
-        assert_eq!(
-            PolicyKey::parse_decimal("4294967295"),
-            Some(PolicyKey(u32::MAX))
-        );
+        assert_eq!(PolicyKey::parse_decimal("3942919513"), Some(PolicyKey(3_942_919_513)));
+        assert_eq!(PolicyKey::parse_decimal("4294967295"), Some(PolicyKey(u32::MAX)));
         for bad in ["", "4294967296", "+1", "-1", "1 2", "0x10", "١"] {
             assert_eq!(PolicyKey::parse_decimal(bad), None, "{bad:?}");
         }

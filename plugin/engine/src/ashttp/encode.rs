@@ -105,11 +105,7 @@ fn encode_plain(request: &EasRequest) -> String {
         .into_iter()
         .filter_map(|(key, value)| {
             let value = value.filter(|value| !value.is_empty())?;
-            Some(format!(
-                "{}={}",
-                key.name(),
-                percent::encode(value.as_bytes())
-            ))
+            Some(format!("{}={}", key.name(), percent::encode(value.as_bytes())))
         })
         .collect::<Vec<_>>()
         .join("&")
@@ -154,17 +150,12 @@ mod tests {
 
     #[test]
     fn plain_query_text() {
-        let request = EasRequest {
-            user: Some("jane@example.com".to_owned()),
-            ..smart_reply()
-        };
+        let request = EasRequest { user: Some("jane@example.com".to_owned()), ..smart_reply() };
         assert_eq!(
             encode_query(&request, QueryStyle::Plain),
-            Ok(
-                "Cmd=SmartReply&User=jane%40example.com&DeviceId=ABC123&DeviceType=iPhone\
+            Ok("Cmd=SmartReply&User=jane%40example.com&DeviceId=ABC123&DeviceType=iPhone\
                 &CollectionId=5&ItemId=5%3A12&SaveInSent=T"
-                    .to_owned()
-            )
+                .to_owned())
         );
     }
 
@@ -172,10 +163,7 @@ mod tests {
     fn headers_per_form() {
         let request = EasRequest {
             command: Command::ItemOperations,
-            params: CommandParams {
-                accept_multipart: true,
-                ..CommandParams::default()
-            },
+            params: CommandParams { accept_multipart: true, ..CommandParams::default() },
             ..smart_reply()
         };
         let plain = build_request(&request, QueryStyle::Plain, b"body".to_vec()).expect("encodes");
@@ -185,36 +173,22 @@ mod tests {
         assert_eq!(plain.header_str("MS-ASProtocolVersion"), Some("16.1"));
         assert_eq!(plain.header_str("X-MS-PolicyKey"), Some("3942919513"));
         assert_eq!(plain.header_str("MS-ASAcceptMultiPart"), Some("T"));
-        assert_eq!(
-            plain.header_str("Content-Type"),
-            Some("application/vnd.ms-sync.wbxml")
-        );
+        assert_eq!(plain.header_str("Content-Type"), Some("application/vnd.ms-sync.wbxml"));
         assert_eq!(plain.header_str("User-Agent"), Some("eas-edge-test/1"));
-        assert!(
-            plain
-                .headers
-                .iter()
-                .all(|(name, _)| *name == name.to_ascii_lowercase())
-        );
+        assert!(plain.headers.iter().all(|(name, _)| *name == name.to_ascii_lowercase()));
 
         let packed = build_request(&request, QueryStyle::Base64, Vec::new()).expect("encodes");
         assert_eq!(packed.header("MS-ASProtocolVersion"), None);
         assert_eq!(packed.header("X-MS-PolicyKey"), None);
         assert_eq!(packed.header("MS-ASAcceptMultiPart"), None);
         assert_eq!(parse_request(&packed), Ok(request.clone()));
-        let expected_plain = EasRequest {
-            locale: None,
-            ..request
-        };
+        let expected_plain = EasRequest { locale: None, ..request };
         assert_eq!(parse_request(&plain), Ok(expected_plain));
     }
 
     #[test]
     fn base64_without_locale_writes_en_us() {
-        let request = EasRequest {
-            locale: None,
-            ..smart_reply()
-        };
+        let request = EasRequest { locale: None, ..smart_reply() };
         let built = build_request(&request, QueryStyle::Base64, Vec::new()).expect("encodes");
         assert_eq!(parse_request(&built).map(|p| p.locale), Ok(Some(0x0409)));
     }

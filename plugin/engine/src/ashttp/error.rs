@@ -91,10 +91,7 @@ pub enum RequestError {
     UnknownCommandCode(u8),
     /// A real command that the request's version does not have (GetAttachment in 14.0+, Find
     /// before 16.1). HTTP 501.
-    CommandNotSupported {
-        command: Command,
-        version: ProtocolVersion,
-    },
+    CommandNotSupported { command: Command, version: ProtocolVersion },
     /// Plain query without `MS-ASProtocolVersion`. HTTP 400 with `MS-ASProtocolVersions`, the
     /// HTTP form of Status 138 VersionNotSupported, so the client can pick a version again.
     MissingVersion,

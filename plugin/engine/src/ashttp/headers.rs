@@ -42,12 +42,7 @@ impl ContentType {
             return ContentType::Missing;
         };
         let value = String::from_utf8_lossy(value);
-        let media_type = value
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let media_type = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
         match media_type.as_str() {
             WBXML_MEDIA_TYPE | SHORT_WBXML_MEDIA_TYPE => ContentType::Wbxml,
             MIME_MEDIA_TYPE => ContentType::Mime,
@@ -68,9 +63,7 @@ impl ContentType {
 
 /// `MS-ASProtocolVersion`, required with the plain query.
 pub(crate) fn protocol_version(request: &Request) -> Result<ProtocolVersion, RequestError> {
-    let value = request
-        .header(PROTOCOL_VERSION_HEADER)
-        .ok_or(RequestError::MissingVersion)?;
+    let value = request.header(PROTOCOL_VERSION_HEADER).ok_or(RequestError::MissingVersion)?;
     let text = std::str::from_utf8(value).map_err(|_| VersionError::Unknown)?;
     Ok(ProtocolVersion::parse(text)?)
 }
@@ -81,15 +74,11 @@ pub(crate) fn policy_key(request: &Request) -> Result<Option<PolicyKey>, Request
     let Some(value) = request.header(POLICY_KEY_HEADER) else {
         return Ok(None);
     };
-    let text = std::str::from_utf8(value)
-        .map_err(|_| RequestError::InvalidPolicyKeyHeader)?
-        .trim();
+    let text = std::str::from_utf8(value).map_err(|_| RequestError::InvalidPolicyKeyHeader)?.trim();
     if text.is_empty() {
         return Ok(None);
     }
-    PolicyKey::parse_decimal(text)
-        .map(Some)
-        .ok_or(RequestError::InvalidPolicyKeyHeader)
+    PolicyKey::parse_decimal(text).map(Some).ok_or(RequestError::InvalidPolicyKeyHeader)
 }
 
 /// `MS-ASAcceptMultiPart: T` (§2.2.1.1.2.5); anything else means no.
@@ -112,10 +101,7 @@ mod tests {
     use crate::ashttp::version::LegacyVersion;
 
     fn with_header(name: &str, value: &[u8]) -> Request {
-        Request {
-            headers: vec![(name.to_ascii_lowercase(), value.to_vec())],
-            ..Request::default()
-        }
+        Request { headers: vec![(name.to_ascii_lowercase(), value.to_vec())], ..Request::default() }
     }
 
     #[test]
@@ -124,46 +110,30 @@ mod tests {
         assert_eq!(ContentType::from_header(None), ContentType::Missing);
         assert_eq!(parse(b"application/vnd.ms-sync.wbxml"), ContentType::Wbxml);
         assert_eq!(parse(b"application/vnd.ms-sync"), ContentType::Wbxml);
-        assert_eq!(
-            parse(b"Application/Vnd.MS-Sync.WBXML ; charset=utf-8"),
-            ContentType::Wbxml
-        );
+        assert_eq!(parse(b"Application/Vnd.MS-Sync.WBXML ; charset=utf-8"), ContentType::Wbxml);
         assert_eq!(parse(b"message/rfc822"), ContentType::Mime);
         assert_eq!(parse(b"message/RFC822; x=y"), ContentType::Mime);
-        assert_eq!(
-            parse(b"text/XML"),
-            ContentType::Other("text/xml".to_owned())
-        );
+        assert_eq!(parse(b"text/XML"), ContentType::Other("text/xml".to_owned()));
         assert_eq!(parse(b""), ContentType::Other(String::new()));
         assert_eq!(parse(b"\xFF"), ContentType::Other("\u{FFFD}".to_owned()));
     }
 
     #[test]
     fn protocol_version_header() {
-        assert_eq!(
-            protocol_version(&Request::default()),
-            Err(RequestError::MissingVersion)
-        );
+        assert_eq!(protocol_version(&Request::default()), Err(RequestError::MissingVersion));
         let parse = |value: &[u8]| protocol_version(&with_header(PROTOCOL_VERSION_HEADER, value));
         assert_eq!(parse(b"16.1"), Ok(ProtocolVersion::V16_1));
         assert_eq!(parse(b" 12.1 "), Ok(ProtocolVersion::V12_1));
         assert_eq!(
             parse(b"2.5"),
-            Err(RequestError::UnsupportedVersion(VersionError::Legacy(
-                LegacyVersion::V2_5
-            )))
+            Err(RequestError::UnsupportedVersion(VersionError::Legacy(LegacyVersion::V2_5)))
         );
         assert_eq!(
             parse(b"12.0"),
-            Err(RequestError::UnsupportedVersion(VersionError::Legacy(
-                LegacyVersion::V12_0
-            )))
+            Err(RequestError::UnsupportedVersion(VersionError::Legacy(LegacyVersion::V12_0)))
         );
         for bad in [&b""[..], b"15.0", b"\xFF16.1", b"16.1,14.1"] {
-            assert_eq!(
-                parse(bad),
-                Err(RequestError::UnsupportedVersion(VersionError::Unknown))
-            );
+            assert_eq!(parse(bad), Err(RequestError::UnsupportedVersion(VersionError::Unknown)));
         }
     }
 
@@ -182,41 +152,20 @@ mod tests {
     #[test]
     fn accept_multipart_header() {
         assert!(!accept_multipart(&Request::default()));
-        assert!(accept_multipart(&with_header(
-            ACCEPT_MULTIPART_HEADER,
-            b"T"
-        )));
-        assert!(accept_multipart(&with_header(
-            ACCEPT_MULTIPART_HEADER,
-            b" t "
-        )));
-        assert!(!accept_multipart(&with_header(
-            ACCEPT_MULTIPART_HEADER,
-            b"F"
-        )));
-        assert!(!accept_multipart(&with_header(
-            ACCEPT_MULTIPART_HEADER,
-            b"true"
-        )));
+        assert!(accept_multipart(&with_header(ACCEPT_MULTIPART_HEADER, b"T")));
+        assert!(accept_multipart(&with_header(ACCEPT_MULTIPART_HEADER, b" t ")));
+        assert!(!accept_multipart(&with_header(ACCEPT_MULTIPART_HEADER, b"F")));
+        assert!(!accept_multipart(&with_header(ACCEPT_MULTIPART_HEADER, b"true")));
     }
 
     #[test]
     fn text_headers() {
         assert_eq!(text(&Request::default(), USER_AGENT_HEADER), None);
         let agent = with_header(USER_AGENT_HEADER, b" Apple-iPhone9C1/1705.5 ");
+        assert_eq!(text(&agent, USER_AGENT_HEADER), Some("Apple-iPhone9C1/1705.5".to_owned()));
+        assert_eq!(text(&with_header(USER_AGENT_HEADER, b"  "), USER_AGENT_HEADER), None);
         assert_eq!(
-            text(&agent, USER_AGENT_HEADER),
-            Some("Apple-iPhone9C1/1705.5".to_owned())
-        );
-        assert_eq!(
-            text(&with_header(USER_AGENT_HEADER, b"  "), USER_AGENT_HEADER),
-            None
-        );
-        assert_eq!(
-            text(
-                &with_header(USER_AGENT_HEADER, b"a\xFFb"),
-                USER_AGENT_HEADER
-            ),
+            text(&with_header(USER_AGENT_HEADER, b"a\xFFb"), USER_AGENT_HEADER),
             Some("a\u{FFFD}b".to_owned())
         );
     }

@@ -76,10 +76,7 @@ mod tests {
     #[test]
     fn decodes_escapes_in_either_case() {
         assert_eq!(decode("a%41%2b%2F%3d", Plus::Space), b"aA+/=");
-        assert_eq!(
-            decode("user%40example.com", Plus::Space),
-            b"user@example.com"
-        );
+        assert_eq!(decode("user%40example.com", Plus::Space), b"user@example.com");
     }
 
     #[test]
@@ -109,11 +106,7 @@ mod tests {
     fn encode_round_trips_every_byte() {
         let all: Vec<u8> = (0..=u8::MAX).collect();
         let encoded = encode(&all);
-        assert!(
-            encoded
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'+' && b != b'&')
-        );
+        assert!(encoded.bytes().all(|b| b.is_ascii_graphic() && b != b'+' && b != b'&'));
         assert_eq!(decode(&encoded, Plus::Space), all);
         assert_eq!(encode(b"5:12 a+b"), "5%3A12%20a%2Bb");
     }

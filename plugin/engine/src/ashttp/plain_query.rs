@@ -58,9 +58,7 @@ impl Key {
     }
 
     fn from_name(name: &[u8]) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|key| key.name().as_bytes().eq_ignore_ascii_case(name))
+        Self::ALL.into_iter().find(|key| key.name().as_bytes().eq_ignore_ascii_case(name))
     }
 }
 
@@ -112,10 +110,8 @@ pub(crate) fn parse(query: &str) -> Result<ParsedQuery, RequestError> {
 
     let cmd = required(values.cmd, Key::Cmd)?;
     let command = Command::from_name(&cmd).ok_or_else(|| {
-        let name: String = String::from_utf8_lossy(&cmd)
-            .chars()
-            .take(MAX_REPORTED_COMMAND_LEN)
-            .collect();
+        let name: String =
+            String::from_utf8_lossy(&cmd).chars().take(MAX_REPORTED_COMMAND_LEN).collect();
         RequestError::UnknownCommand(name)
     })?;
     let device_id = DeviceId::from_text_bytes(&required(values.device_id, Key::DeviceId)?)?;
@@ -130,14 +126,7 @@ pub(crate) fn parse(query: &str) -> Result<ParsedQuery, RequestError> {
         save_in_sent: flag(values.save_in_sent, Key::SaveInSent)?,
         accept_multipart: false,
     };
-    Ok(ParsedQuery {
-        command,
-        user,
-        device_id,
-        device_type,
-        params,
-        form: QueryForm::Plain,
-    })
+    Ok(ParsedQuery { command, user, device_id, device_type, params, form: QueryForm::Plain })
 }
 
 fn non_empty(value: Option<Vec<u8>>) -> Option<Vec<u8>> {
@@ -222,10 +211,7 @@ mod tests {
         assert_eq!(parsed.user.as_deref(), Some("a b+c%"));
         assert_eq!(parsed.params.item_id.as_deref(), Some("50%"));
         // Percent-encoded keys are decoded too.
-        assert_eq!(
-            parse_ok("%43md=Sync&Device%49d=d&DeviceType=t").command,
-            Command::Sync
-        );
+        assert_eq!(parse_ok("%43md=Sync&Device%49d=d&DeviceType=t").command, Command::Sync);
     }
 
     #[test]
@@ -238,18 +224,13 @@ mod tests {
     #[test]
     fn save_in_sent_values() {
         let flag_of = |value: &str| {
-            parse(&format!(
-                "Cmd=SendMail&DeviceId=d&DeviceType=t&SaveInSent={value}"
-            ))
-            .map(|parsed| parsed.params.save_in_sent)
+            parse(&format!("Cmd=SendMail&DeviceId=d&DeviceType=t&SaveInSent={value}"))
+                .map(|parsed| parsed.params.save_in_sent)
         };
         assert_eq!(flag_of("T"), Ok(true));
         assert_eq!(flag_of("t"), Ok(true));
         assert_eq!(flag_of("F"), Ok(false));
-        assert_eq!(
-            flag_of("yes"),
-            Err(QueryError::InvalidParameterValue("SaveInSent").into())
-        );
+        assert_eq!(flag_of("yes"), Err(QueryError::InvalidParameterValue("SaveInSent").into()));
     }
 
     #[test]

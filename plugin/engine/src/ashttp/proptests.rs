@@ -52,11 +52,7 @@ fn query_key() -> impl Strategy<Value = String> {
 
 fn plain_like_query() -> impl Strategy<Value = String> {
     vec((query_key(), query_value()), 0..12).prop_map(|pairs| {
-        pairs
-            .into_iter()
-            .map(|(key, value)| format!("{key}={value}"))
-            .collect::<Vec<_>>()
-            .join("&")
+        pairs.into_iter().map(|(key, value)| format!("{key}={value}")).collect::<Vec<_>>().join("&")
     })
 }
 
@@ -77,17 +73,8 @@ fn blob_like() -> impl Strategy<Value = Vec<u8>> {
 fn header_value() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         vec(any::<u8>(), 0..20),
-        select(vec![
-            "12.1",
-            "14.0",
-            "16.1",
-            "2.5",
-            "0",
-            "T",
-            "4294967296",
-            " 16.1 "
-        ])
-        .prop_map(|text| text.as_bytes().to_vec()),
+        select(vec!["12.1", "14.0", "16.1", "2.5", "0", "T", "4294967296", " 16.1 "])
+            .prop_map(|text| text.as_bytes().to_vec()),
     ]
 }
 
@@ -106,19 +93,11 @@ fn eas_headers() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
         ),
         0..6,
     )
-    .prop_map(|headers| {
-        headers
-            .into_iter()
-            .map(|(name, value)| (name.to_owned(), value))
-            .collect()
-    })
+    .prop_map(|headers| headers.into_iter().map(|(name, value)| (name.to_owned(), value)).collect())
 }
 
 fn command_and_version() -> impl Strategy<Value = (Command, ProtocolVersion)> {
-    (
-        select(Command::ALL.to_vec()),
-        select(ProtocolVersion::ALL.to_vec()),
-    )
+    (select(Command::ALL.to_vec()), select(ProtocolVersion::ALL.to_vec()))
         .prop_filter("the command exists in the version", |(command, version)| {
             command.is_available_in(*version)
         })

@@ -60,11 +60,7 @@ pub struct ParsedQuery {
 /// Decodes a raw query string (without the `?`) in whichever form it is. The fuzzing entry point:
 /// it must return, never panic, for any input.
 pub fn parse_query(query: &str) -> Result<ParsedQuery, RequestError> {
-    if is_plain_form(query) {
-        plain_query::parse(query)
-    } else {
-        base64_query::parse(query)
-    }
+    if is_plain_form(query) { plain_query::parse(query) } else { base64_query::parse(query) }
 }
 
 /// EAS-NOTES §1.3 tells the forms apart by `Cmd=`. Base64 text has no `&` and has `=` only as
@@ -74,12 +70,8 @@ pub fn parse_query(query: &str) -> Result<ParsedQuery, RequestError> {
 pub(crate) fn is_plain_form(query: &str) -> bool {
     let bytes = query.as_bytes();
     bytes.contains(&b'&')
-        || bytes
-            .windows(2)
-            .any(|pair| matches!(pair, [b'=', next] if *next != b'='))
-        || bytes
-            .get(..4)
-            .is_some_and(|start| start.eq_ignore_ascii_case(b"Cmd="))
+        || bytes.windows(2).any(|pair| matches!(pair, [b'=', next] if *next != b'='))
+        || bytes.get(..4).is_some_and(|start| start.eq_ignore_ascii_case(b"Cmd="))
 }
 
 #[cfg(test)]

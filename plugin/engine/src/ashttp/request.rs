@@ -54,10 +54,7 @@ pub fn parse_request(request: &Request) -> Result<EasRequest, RequestError> {
         QueryForm::Plain => (headers::protocol_version(request)?, None, None),
     };
     if !parsed.command.is_available_in(version) {
-        return Err(RequestError::CommandNotSupported {
-            command: parsed.command,
-            version,
-        });
+        return Err(RequestError::CommandNotSupported { command: parsed.command, version });
     }
     let policy_key = match packed_key {
         Some(key) => Some(key),
@@ -136,10 +133,7 @@ mod tests {
                 ("MS-ASProtocolVersion", b"16.1"),
                 ("X-MS-PolicyKey", b"3942919513"),
                 ("MS-ASAcceptMultiPart", b"T"),
-                (
-                    "Content-Type",
-                    b"application/vnd.ms-sync.wbxml; charset=utf-8",
-                ),
+                ("Content-Type", b"application/vnd.ms-sync.wbxml; charset=utf-8"),
                 ("User-Agent", b"Apple-iPhone13C2/2104.17"),
                 ("Accept-Language", b"en-US"),
             ],
@@ -154,10 +148,7 @@ mod tests {
                 device_type: DeviceType::parse("iPhone").expect("valid type"),
                 policy_key: Some(PolicyKey(3_942_919_513)),
                 locale: None,
-                params: CommandParams {
-                    accept_multipart: true,
-                    ..CommandParams::default()
-                },
+                params: CommandParams { accept_multipart: true, ..CommandParams::default() },
                 content_type: ContentType::Wbxml,
                 user_agent: Some("Apple-iPhone13C2/2104.17".to_owned()),
                 accept_language: Some("en-US".to_owned()),
@@ -171,15 +162,11 @@ mod tests {
         assert_eq!(parse(&[]), Err(RequestError::MissingVersion));
         assert_eq!(
             parse(&[("MS-ASProtocolVersion", b"2.5")]),
-            Err(RequestError::UnsupportedVersion(VersionError::Legacy(
-                LegacyVersion::V2_5
-            )))
+            Err(RequestError::UnsupportedVersion(VersionError::Legacy(LegacyVersion::V2_5)))
         );
         assert_eq!(
             parse(&[("MS-ASProtocolVersion", b"12.0")]),
-            Err(RequestError::UnsupportedVersion(VersionError::Legacy(
-                LegacyVersion::V12_0
-            )))
+            Err(RequestError::UnsupportedVersion(VersionError::Legacy(LegacyVersion::V12_0)))
         );
         assert_eq!(
             parse(&[("ms-asprotocolversion", b"15.0")]),
@@ -204,10 +191,7 @@ mod tests {
         );
         let response = error.response();
         assert_eq!(response.status, 400);
-        assert_eq!(
-            response.header("MS-ASProtocolVersions"),
-            Some("12.1,14.0,14.1,16.0,16.1")
-        );
+        assert_eq!(response.header("MS-ASProtocolVersions"), Some("12.1,14.0,14.1,16.0,16.1"));
     }
 
     #[test]
@@ -220,10 +204,8 @@ mod tests {
         assert_eq!(parsed.content_type, ContentType::Missing);
 
         // Headers are accepted but the blob wins; a header key fills in for a missing blob key.
-        let parsed = parse_ok(
-            SPEC_EXAMPLE,
-            &[("MS-ASProtocolVersion", b"16.1"), ("X-MS-PolicyKey", b"7")],
-        );
+        let parsed =
+            parse_ok(SPEC_EXAMPLE, &[("MS-ASProtocolVersion", b"16.1"), ("X-MS-PolicyKey", b"7")]);
         assert_eq!(parsed.version, ProtocolVersion::V14_0);
         assert_eq!(parsed.policy_key, Some(PolicyKey(7)));
         let parsed = parse_ok(
@@ -288,18 +270,8 @@ mod tests {
     #[test]
     fn error_responses() {
         let cases: [(&str, Headers<'_>, u16, bool); 5] = [
-            (
-                "Cmd=Sync&DeviceType=t",
-                &[("MS-ASProtocolVersion", b"14.1")],
-                400,
-                false,
-            ),
-            (
-                "Cmd=Bogus&DeviceId=d&DeviceType=t",
-                &[("MS-ASProtocolVersion", b"14.1")],
-                501,
-                false,
-            ),
+            ("Cmd=Sync&DeviceType=t", &[("MS-ASProtocolVersion", b"14.1")], 400, false),
+            ("Cmd=Bogus&DeviceId=d&DeviceType=t", &[("MS-ASProtocolVersion", b"14.1")], 501, false),
             (PLAIN_SYNC, &[], 400, true),
             ("", &[], 400, false),
             ("jAAJ", &[], 400, false),
@@ -310,11 +282,7 @@ mod tests {
             assert_eq!(response.status, status, "{query:?}: {error}");
             assert_eq!(response.header("Content-Length"), Some("0"));
             assert!(response.body.is_empty());
-            assert_eq!(
-                response.header("MS-ASProtocolVersions").is_some(),
-                advertises,
-                "{query:?}"
-            );
+            assert_eq!(response.header("MS-ASProtocolVersions").is_some(), advertises, "{query:?}");
         }
         assert_eq!(
             parse_request(&request("", &[])),
@@ -340,23 +308,15 @@ mod tests {
 
     #[test]
     fn reply_context_follows_the_request() {
-        let with_key = parse_ok(
-            PLAIN_SYNC,
-            &[("MS-ASProtocolVersion", b"12.1"), ("X-MS-PolicyKey", b"0")],
-        );
+        let with_key =
+            parse_ok(PLAIN_SYNC, &[("MS-ASProtocolVersion", b"12.1"), ("X-MS-PolicyKey", b"0")]);
         let without_key = parse_ok(PLAIN_SYNC, &[("MS-ASProtocolVersion", b"12.1")]);
         let code = |form: WireForm| match form {
             WireForm::Http(reply) => reply.code(),
             WireForm::StatusInBody(status) => status,
         };
-        assert_eq!(
-            code(with_key.wire_form(CommonStatus::RemoteWipeRequested)),
-            449
-        );
-        assert_eq!(
-            code(without_key.wire_form(CommonStatus::RemoteWipeRequested)),
-            403
-        );
+        assert_eq!(code(with_key.wire_form(CommonStatus::RemoteWipeRequested)), 449);
+        assert_eq!(code(without_key.wire_form(CommonStatus::RemoteWipeRequested)), 403);
         let modern = parse_ok(PLAIN_SYNC, &[("MS-ASProtocolVersion", b"14.0")]);
         assert_eq!(
             modern.wire_form(CommonStatus::DeviceNotProvisioned),

@@ -288,10 +288,7 @@ impl HttpReply {
 
     /// Overrides the `Retry-After` seconds (sent whatever the code).
     pub fn with_retry_after(self, seconds: u32) -> Self {
-        HttpReply {
-            retry_after_secs: Some(seconds),
-            ..self
-        }
+        HttpReply { retry_after_secs: Some(seconds), ..self }
     }
 
     pub fn code(&self) -> u16 {
@@ -408,11 +405,7 @@ mod tests {
     ];
 
     fn context(version: ProtocolVersion, command: Command, policy_key_sent: bool) -> ReplyContext {
-        ReplyContext {
-            version,
-            command,
-            policy_key_sent,
-        }
+        ReplyContext { version, command, policy_key_sent }
     }
 
     fn http_code(form: WireForm) -> Option<u16> {
@@ -434,10 +427,7 @@ mod tests {
     #[test]
     fn every_status_for_12_1_14_0_and_16_1() {
         for &(status, legacy) in LEGACY_TABLE {
-            let old = wire_form(
-                status,
-                &context(ProtocolVersion::V12_1, Command::Sync, true),
-            );
+            let old = wire_form(status, &context(ProtocolVersion::V12_1, Command::Sync, true));
             assert_eq!(http_code(old), Some(legacy), "{status:?} in 12.1");
             for version in [ProtocolVersion::V14_0, ProtocolVersion::V16_1] {
                 assert_eq!(
@@ -459,16 +449,10 @@ mod tests {
         assert_eq!(code(InvalidIds, Command::SendMail, true), Some(500));
         assert_eq!(code(InvalidIds, Command::SmartReply, true), Some(400));
         assert_eq!(code(SyncStateNotFound, Command::Provision, true), Some(500));
-        assert_eq!(
-            code(SyncStateNotFound, Command::FolderSync, true),
-            Some(403)
-        );
+        assert_eq!(code(SyncStateNotFound, Command::FolderSync, true), Some(403));
         // 14.0+ never depends on them.
         let new = context(ProtocolVersion::V14_1, Command::SendMail, false);
-        assert_eq!(
-            wire_form(RemoteWipeRequested, &new),
-            WireForm::StatusInBody(140)
-        );
+        assert_eq!(wire_form(RemoteWipeRequested, &new), WireForm::StatusInBody(140));
         assert_eq!(wire_form(InvalidIds, &new), WireForm::StatusInBody(106));
     }
 
@@ -476,10 +460,7 @@ mod tests {
     fn names_and_codes() {
         assert_eq!(InvalidWbxml.name(), "InvalidWBXML");
         assert_eq!(IrmFeatureDisabled.name(), "IRM_FeatureDisabled");
-        assert_eq!(
-            BodyPartConversationTooLarge.name(),
-            "BodyPart_ConversationTooLarge"
-        );
+        assert_eq!(BodyPartConversationTooLarge.name(), "BodyPart_ConversationTooLarge");
         assert_eq!(InvalidPolicyKey.code(), 144);
         for &status in CommonStatus::ALL {
             assert_eq!(CommonStatus::from_code(status.code()), Some(status));
@@ -500,29 +481,18 @@ mod tests {
         assert_eq!(response.header("Content-Length"), Some("0"));
         assert_eq!(response.header("Retry-After"), Some("60"));
         assert!(response.body.is_empty());
-        assert_eq!(
-            busy.with_retry_after(5)
-                .into_response()
-                .header("Retry-After"),
-            Some("5")
-        );
+        assert_eq!(busy.with_retry_after(5).into_response().header("Retry-After"), Some("5"));
 
         let WireForm::Http(version) = wire_form(VersionNotSupported, &v12) else {
             panic!("12.1 must use the HTTP form");
         };
         let response = version.into_response();
         assert_eq!(response.status, 400);
-        assert_eq!(
-            response.header("MS-ASProtocolVersions"),
-            Some("12.1,14.0,14.1,16.0,16.1")
-        );
+        assert_eq!(response.header("MS-ASProtocolVersions"), Some("12.1,14.0,14.1,16.0,16.1"));
         assert_eq!(response.header("Retry-After"), None);
 
         let response = HttpReply::new(449).into_response();
         assert_eq!(response.status, 449);
-        assert_eq!(
-            response.headers,
-            [("Content-Length".to_owned(), "0".to_owned())]
-        );
+        assert_eq!(response.headers, [("Content-Length".to_owned(), "0".to_owned())]);
     }
 }

@@ -142,10 +142,7 @@ impl std::error::Error for VersionError {}
 /// `MS-ASProtocolVersions` header or a client's own list (clients pick the highest common
 /// version, MS-ASHTTP §3.1.3). Entries that are not supported versions are skipped.
 pub fn highest_common_version(offered: &str) -> Option<ProtocolVersion> {
-    offered
-        .split(',')
-        .filter_map(|entry| ProtocolVersion::parse(entry).ok())
-        .max()
+    offered.split(',').filter_map(|entry| ProtocolVersion::parse(entry).ok()).max()
 }
 
 #[cfg(test)]
@@ -160,11 +157,7 @@ mod tests {
 
     #[test]
     fn versions_are_ordered_oldest_first() {
-        assert!(
-            ProtocolVersion::ALL
-                .windows(2)
-                .all(|pair| pair[0] < pair[1])
-        );
+        assert!(ProtocolVersion::ALL.windows(2).all(|pair| pair[0] < pair[1]));
         assert!(ProtocolVersion::V16_1 >= ProtocolVersion::V14_0);
         assert!(!ProtocolVersion::V12_1.uses_status_in_body());
         assert!(ProtocolVersion::V14_0.uses_status_in_body());
@@ -182,34 +175,18 @@ mod tests {
 
     #[test]
     fn legacy_and_unknown_versions_are_refused() {
-        assert_eq!(
-            ProtocolVersion::parse("2.5"),
-            Err(VersionError::Legacy(LegacyVersion::V2_5))
-        );
-        assert_eq!(
-            ProtocolVersion::parse("12.0"),
-            Err(VersionError::Legacy(LegacyVersion::V12_0))
-        );
+        assert_eq!(ProtocolVersion::parse("2.5"), Err(VersionError::Legacy(LegacyVersion::V2_5)));
+        assert_eq!(ProtocolVersion::parse("12.0"), Err(VersionError::Legacy(LegacyVersion::V12_0)));
         for text in ["", "15.0", "14", "14.10", "16.1.0", "v16.1", "1\u{0}6.1"] {
-            assert_eq!(
-                ProtocolVersion::parse(text),
-                Err(VersionError::Unknown),
-                "{text:?}"
-            );
+            assert_eq!(ProtocolVersion::parse(text), Err(VersionError::Unknown), "{text:?}");
         }
     }
 
     #[test]
     fn base64_bytes() {
-        assert_eq!(
-            ProtocolVersion::from_base64_byte(121),
-            Ok(ProtocolVersion::V12_1)
-        );
+        assert_eq!(ProtocolVersion::from_base64_byte(121), Ok(ProtocolVersion::V12_1));
         for version in ProtocolVersion::ALL {
-            assert_eq!(
-                ProtocolVersion::from_base64_byte(version.base64_byte()),
-                Ok(version)
-            );
+            assert_eq!(ProtocolVersion::from_base64_byte(version.base64_byte()), Ok(version));
         }
         assert_eq!(
             ProtocolVersion::from_base64_byte(25),
@@ -219,26 +196,16 @@ mod tests {
             ProtocolVersion::from_base64_byte(120),
             Err(VersionError::Legacy(LegacyVersion::V12_0))
         );
-        let accepted = (0..=u8::MAX)
-            .filter(|&b| ProtocolVersion::from_base64_byte(b).is_ok())
-            .count();
+        let accepted =
+            (0..=u8::MAX).filter(|&b| ProtocolVersion::from_base64_byte(b).is_ok()).count();
         assert_eq!(accepted, ProtocolVersion::ALL.len());
     }
 
     #[test]
     fn negotiation_picks_the_highest_common_version() {
-        assert_eq!(
-            highest_common_version(SUPPORTED_VERSIONS),
-            Some(ProtocolVersion::V16_1)
-        );
-        assert_eq!(
-            highest_common_version("2.5,12.0,12.1,14.0,14.1"),
-            Some(ProtocolVersion::V14_1)
-        );
-        assert_eq!(
-            highest_common_version(" 14.0 , 12.1 "),
-            Some(ProtocolVersion::V14_0)
-        );
+        assert_eq!(highest_common_version(SUPPORTED_VERSIONS), Some(ProtocolVersion::V16_1));
+        assert_eq!(highest_common_version("2.5,12.0,12.1,14.0,14.1"), Some(ProtocolVersion::V14_1));
+        assert_eq!(highest_common_version(" 14.0 , 12.1 "), Some(ProtocolVersion::V14_0));
         assert_eq!(highest_common_version("2.5,12.0"), None);
         assert_eq!(highest_common_version(""), None);
     }

@@ -1,0 +1,241 @@
+//! MIME → EAS Email item conversion (MS-ASEMAIL, MS-ASAIRS; EAS-NOTES §6).
+//!
+//! Pure functions over what the host fetched: a [`MessageSummary`] (flags, INTERNALDATE,
+//! RFC822.SIZE, flattened BODYSTRUCTURE and the first bytes of the raw message) becomes an
+//! [`EmailItem`] plus a [`BodySource`] from which [`BodySource::select_body`] answers each
+//! client's BodyPreference. A full raw message goes through the same code
+//! ([`MessageSummary::from_full_message`]).
+//!
+//! Untrusted input never makes this fail or panic: broken MIME, cut prefixes, unknown charsets
+//! and absurd sizes give a best-effort item that still syncs. Work is bounded by `limits.rs`.
+
+mod addresses;
+mod attachments;
+mod body;
+mod charset;
+mod conversation;
+mod dates;
+mod flags;
+mod headers;
+mod html_text;
+mod input;
+mod item;
+mod limits;
+mod message_class;
+mod params;
+mod parsed;
+mod sanitize;
+mod structure;
+mod transfer;
+
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+
+pub use body::{Body, BodyData, BodyPreference, BodySelection, BodySource, BodyType, MimeSupport};
+pub use dates::format_eas_datetime;
+pub use flags::keyword_for_category;
+pub use input::{BodyPart, MessageSummary};
+pub use item::{
+    Attachment, AttachmentMethod, EmailItem, Flag, FlagStatus, Importance, LastVerb, MessageClass,
+    NativeBodyType,
+};
+
+use body::BodyText;
+use input::BodyPart as Part;
+use item::EmailItem as Item;
+use limits::MAX_PARSED_MESSAGE_BYTES;
+use parsed::ParsedMessage;
+use structure::MimeLayout;
+use transfer::TransferEncoding;
+
+/// An Email item and what its body is made from; the body source borrows the summary's raw
+/// bytes (Type 4 bodies are served from them without a copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvertedEmail<'a> {
+    pub item: EmailItem,
+    pub body: BodySource<'a>,
+}
+
+/// Converts one message. `file_reference_prefix` is the caller's opaque prefix for attachment
+/// FileReferences (e.g. `"5:1234"` gives `"5:1234:2.1"`); see `attachments.rs`.
+pub fn convert<'a>(summary: &'a MessageSummary, file_reference_prefix: &str) -> ConvertedEmail<'a> {
+    let holds_whole_message = summary.holds_whole_message();
+    let parse_limit = summary.prefix.len().min(MAX_PARSED_MESSAGE_BYTES);
+    let parsed_bytes = charset::header_block_as_utf8(&summary.prefix[..parse_limit]);
+    let parsed_everything = holds_whole_message && parse_limit == summary.prefix.len();
+    let parsed = ParsedMessage::parse(&parsed_bytes, parsed_everything);
+
+    let (structure, layout) = choose_structure(summary, &parsed, parsed_everything);
+    let text_parts = body_texts(&structure, &layout.text_body, &parsed);
+    let html_parts = body_texts(&structure, &layout.html_body, &parsed);
+    let native = if layout.has_html_body(&structure) {
+        NativeBodyType::Html
+    } else {
+        NativeBodyType::PlainText
+    };
+
+    let html_we_have: String =
+        html_parts.iter().filter(|p| p.is_html).map(|p| p.text.as_str()).collect();
+    let item = build_item(
+        summary,
+        &parsed,
+        &structure,
+        &layout,
+        native,
+        file_reference_prefix,
+        &html_we_have,
+    );
+    let body = BodySource {
+        native,
+        is_smime: item.message_class.is_smime(),
+        text_parts,
+        html_parts,
+        raw: &summary.prefix,
+        raw_is_whole: holds_whole_message,
+        message_size: summary.size,
+        can_fetch_more: !holds_whole_message,
+    };
+    ConvertedEmail { item, body }
+}
+
+/// The host's BODYSTRUCTURE when it gave one, else the one derived from the bytes. When we
+/// parsed the whole message and the host's structure yields no body, or names body parts the
+/// parser does not see (servers and parsers disagree on broken MIME), the parser's own view is
+/// used so the body comes out. Attachments then follow the parser's numbering too, which is
+/// the server's for every well-formed message.
+fn choose_structure<'s>(
+    summary: &'s MessageSummary,
+    parsed: &ParsedMessage<'_>,
+    parsed_everything: bool,
+) -> (Cow<'s, [Part]>, MimeLayout) {
+    if !summary.body_structure.is_empty() {
+        let host_layout = structure::layout(&summary.body_structure);
+        let mut body_sections = host_layout
+            .text_body
+            .iter()
+            .chain(&host_layout.html_body)
+            .filter_map(|&i| summary.body_structure.get(i))
+            .peekable();
+        let has_body = body_sections.peek().is_some();
+        let parser_sees_body = body_sections.all(|part| parsed.has_section(&part.section));
+        if !parsed_everything || (has_body && parser_sees_body) {
+            return (Cow::Borrowed(&summary.body_structure), host_layout);
+        }
+        let derived = parsed.derived_structure();
+        let derived_layout = structure::layout(&derived);
+        if derived_layout.text_body.is_empty() && derived_layout.html_body.is_empty() {
+            return (Cow::Borrowed(&summary.body_structure), host_layout);
+        }
+        return (Cow::Owned(derived), derived_layout);
+    }
+    let derived = parsed.derived_structure();
+    let layout = structure::layout(&derived);
+    (Cow::Owned(derived), layout)
+}
+
+fn body_texts(structure: &[Part], indices: &[usize], parsed: &ParsedMessage<'_>) -> Vec<BodyText> {
+    indices
+        .iter()
+        .filter_map(|&index| structure.get(index))
+        .map(|part| {
+            let full_size = TransferEncoding::from_header(part.encoding.as_deref())
+                .estimated_decoded_size(u64::from(part.size));
+            match parsed.part_text(&part.section) {
+                Some(found) => BodyText {
+                    is_html: part.is("text", "html"),
+                    text: sanitize::clean_body_text(found.text),
+                    is_complete: found.is_complete,
+                    missing_bytes: if found.is_complete {
+                        0
+                    } else {
+                        full_size.saturating_sub(found.decoded_bytes).max(1)
+                    },
+                },
+                // Not in the bytes we have: nothing of it yet.
+                None => BodyText {
+                    is_html: part.is("text", "html"),
+                    text: String::new(),
+                    is_complete: false,
+                    missing_bytes: full_size.max(1),
+                },
+            }
+        })
+        .collect()
+}
+
+fn build_item(
+    summary: &MessageSummary,
+    parsed: &ParsedMessage<'_>,
+    structure: &[Part],
+    layout: &MimeLayout,
+    native: NativeBodyType,
+    file_reference_prefix: &str,
+    html_we_have: &str,
+) -> Item {
+    let message = parsed.message();
+    let subject = message.map(headers::subject).unwrap_or_default();
+    let thread_topic = match message {
+        Some(message) => headers::thread_topic(message, &subject),
+        None => String::new(),
+    };
+    let thread_ids = match message {
+        Some(message) => headers::thread_ids(message),
+        None => headers::ThreadIds { references: Vec::new(), in_reply_to: None, message_id: None },
+    };
+    let conversation_id =
+        conversation::conversation_id(&thread_ids, &subject, summary.uid, summary.internal_date);
+    let from = message.and_then(|m| m.from());
+    let sender = message.and_then(|m| m.sender());
+    let sender_differs =
+        sender.is_some() && addresses::first_address(sender) != addresses::first_address(from);
+    let mailbox = flags::mailbox_state(&summary.flags);
+    let native_parts = match native {
+        NativeBodyType::Html => &layout.html_body,
+        NativeBodyType::PlainText => &layout.text_body,
+    };
+    let internet_cpid = native_parts
+        .first()
+        .and_then(|&i| structure.get(i))
+        .map_or(charset::UTF8_CODE_PAGE, |part| {
+            charset::code_page_for_charset(part.param("charset"))
+        });
+    let message_class = message_class::message_class(structure, layout, |section| {
+        parsed.part_text(section).map(|t| t.text)
+    });
+
+    Item {
+        to: addresses::format_mailboxes(message.and_then(|m| m.to()), ", "),
+        cc: addresses::format_mailboxes(message.and_then(|m| m.cc()), ", "),
+        from: addresses::format_mailboxes(from, ", "),
+        reply_to: addresses::format_mailboxes(message.and_then(|m| m.reply_to()), "; "),
+        sender: sender_differs.then(|| addresses::format_mailboxes(sender, ", ")),
+        bcc: addresses::format_mailboxes(message.and_then(|m| m.bcc()), ", "),
+        display_to: addresses::display_names(message.and_then(|m| m.to())),
+        subject,
+        date_received: dates::format_eas_datetime(summary.internal_date),
+        thread_topic,
+        importance: message.map_or(Importance::Normal, headers::importance),
+        read: mailbox.read,
+        message_class,
+        internet_cpid,
+        content_class: message_class.content_class(),
+        flag: mailbox.flag,
+        categories: mailbox.categories,
+        conversation_id,
+        conversation_index: conversation::conversation_index(
+            &conversation_id,
+            summary.internal_date,
+        ),
+        native_body_type: native,
+        last_verb_executed: mailbox.last_verb,
+        is_draft: mailbox.is_draft,
+        attachments: attachments::attachments(
+            structure,
+            layout,
+            file_reference_prefix,
+            html_we_have,
+        ),
+    }
+}
