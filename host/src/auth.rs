@@ -36,11 +36,18 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<Credentials> {
 }
 
 pub enum AuthResult<'t> {
-    Authenticated { identity: String, tenant: &'t TenantRuntime },
+    Authenticated {
+        identity: String,
+        tenant: &'t TenantRuntime,
+    },
     /// No credentials, wrong ones, or a login for a domain we do not serve.
-    Anonymous { tenant: &'t TenantRuntime },
+    Anonymous {
+        tenant: &'t TenantRuntime,
+    },
     /// The IMAP server could not be asked: the client should retry later.
-    BackendUnavailable { tenant: &'t TenantRuntime },
+    BackendUnavailable {
+        tenant: &'t TenantRuntime,
+    },
 }
 
 pub async fn authenticate<'t>(tenants: &'t Tenants, headers: &HeaderMap) -> AuthResult<'t> {

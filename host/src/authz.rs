@@ -27,10 +27,13 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> anyhow::Resu
         };
         let gateway = gateway.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                let gateway = gateway.clone();
-                async move { Ok::<_, std::convert::Infallible>(check(&gateway, request.headers()).await) }
-            });
+            let service =
+                hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                    let gateway = gateway.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(check(&gateway, request.headers()).await)
+                    }
+                });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!(%peer, "authz connection ended: {error}");
@@ -53,7 +56,9 @@ async fn check(gateway: &Gateway, headers: &http::HeaderMap) -> Response<Full<By
         AuthResult::Anonymous { .. } => {}
         AuthResult::BackendUnavailable { .. } => {
             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("30"));
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("30"));
         }
     }
     response

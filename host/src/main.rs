@@ -1,21 +1,18 @@
 //! `eas-edge`: the Exchange ActiveSync gateway host.
 
-mod auth;
-mod authz;
-mod config;
-mod imap;
-mod plugin_host;
-mod runtime;
-mod server;
-mod tenants;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use eas_edge::wbxml_tool::{self, ByteFormat};
+use eas_edge::{authz, config, runtime, server, tenants};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "eas-edge", version, about = "Exchange ActiveSync gateway for IMAP + SMTP servers")]
+#[command(
+    name = "eas-edge",
+    version,
+    about = "Exchange ActiveSync gateway for IMAP + SMTP servers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,6 +25,29 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Read and write EAS WBXML bodies, e.g. a request captured from a phone.
+    Wbxml {
+        #[command(subcommand)]
+        action: WbxmlAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum WbxmlAction {
+    /// WBXML (hex, base64 or raw bytes) to XML.
+    Decode {
+        /// A file, or `-` for stdin.
+        input: PathBuf,
+        #[arg(long, value_enum, default_value_t = ByteFormat::Auto)]
+        format: ByteFormat,
+    },
+    /// XML to WBXML (hex unless --format says otherwise).
+    Encode {
+        /// A file, or `-` for stdin.
+        input: PathBuf,
+        #[arg(long, value_enum, default_value_t = ByteFormat::Hex)]
+        format: ByteFormat,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +55,13 @@ fn main() -> anyhow::Result<()> {
     init_logging();
     match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Wbxml { action: WbxmlAction::Decode { input, format } } => {
+            let xml = wbxml_tool::decode(&input, format)?;
+            wbxml_tool::write_stdout(xml.as_bytes())
+        }
+        Command::Wbxml { action: WbxmlAction::Encode { input, format } } => {
+            wbxml_tool::write_stdout(&wbxml_tool::encode(&input, format)?)
+        }
     }
 }
 

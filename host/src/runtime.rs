@@ -44,8 +44,9 @@ impl PluginRuntime {
             .memory_reservation(max_memory_bytes as u64)
             .memory_guard_size(64 * 1024)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine =
-            Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasmtime engine")?;
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("creating the wasmtime engine")?;
         let ticker = engine.weak();
         std::thread::Builder::new()
             .name("epoch-ticker".into())
@@ -161,7 +162,8 @@ impl Plugin {
         // The guest keeps running after it hands over the response head: it writes the body
         // while we read it, so it runs in its own task.
         let guest = tokio::spawn(async move {
-            let plugin = pre.instantiate_async(&mut store)
+            let plugin = pre
+                .instantiate_async(&mut store)
                 .await
                 .map_err(|error| PluginFault::Busy(error.into()))?;
             plugin
@@ -191,9 +193,7 @@ impl Plugin {
 }
 
 /// What went wrong when the guest produced no (complete) response.
-async fn guest_failure(
-    guest: tokio::task::JoinHandle<Result<(), PluginFault>>,
-) -> PluginFault {
+async fn guest_failure(guest: tokio::task::JoinHandle<Result<(), PluginFault>>) -> PluginFault {
     match guest.await {
         Ok(Err(fault)) => fault,
         Ok(Ok(())) => PluginFault::Trap(anyhow::anyhow!("plugin returned without a response")),

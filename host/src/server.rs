@@ -49,7 +49,11 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> anyhow::Resu
 }
 
 impl Gateway {
-    async fn handle(&self, request: http::Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    async fn handle(
+        &self,
+        request: http::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Full<Bytes>> {
         let started = std::time::Instant::now();
         let (mut parts, body) = request.into_parts();
         // Only the host may say who the client is.
@@ -88,7 +92,10 @@ impl Gateway {
             Ok(response) => into_http(response),
             Err(fault) => {
                 tracing::error!(tenant = %tenant.config.name, %method, %uri, "{fault}");
-                plain_status(StatusCode::from_u16(fault.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+                plain_status(
+                    StatusCode::from_u16(fault.http_status())
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                )
             }
         };
         tracing::info!(
@@ -119,6 +126,8 @@ fn plain_status(status: StatusCode) -> Response<Full<Bytes>> {
 
 fn unavailable() -> Response<Full<Bytes>> {
     let mut response = plain_status(StatusCode::SERVICE_UNAVAILABLE);
-    response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
     response
 }

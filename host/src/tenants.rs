@@ -19,7 +19,9 @@ impl Tenants {
     pub fn load(config: &Config, runtime: &PluginRuntime) -> anyhow::Result<Tenants> {
         let mut list = Vec::with_capacity(config.tenants.len());
         for tenant in &config.tenants {
-            let pre = runtime.load(&tenant.plugin).with_context(|| format!("tenant {:?}", tenant.name))?;
+            let pre = runtime
+                .load(&tenant.plugin)
+                .with_context(|| format!("tenant {:?}", tenant.name))?;
             let plugin = Plugin::new(&tenant.name, pre, &tenant.limits);
             list.push(TenantRuntime { config: tenant.clone(), plugin });
         }

@@ -46,9 +46,66 @@ fn check_front_end(url: &str, name: &str) {
     let forged =
         client.send("OPTIONS", url, None, &[("x-eas-edge-identity", &user)], &[]).expect("OPTIONS");
     assert_challenge(&forged, &format!("{name}: forged identity header"));
+    check_commands(&client, url, name);
     let unknown_domain =
         client.options(url, Some(("bob@elsewhere.test", PASSWORD))).expect("OPTIONS");
     assert_challenge(&unknown_domain, &format!("{name}: domain of no tenant"));
+}
+
+/// POSTs reach the engine's request layer: refused per version until commands land.
+fn check_commands(client: &Client, url: &str, name: &str) {
+    let user = user();
+    let query = format!("{url}?Cmd=FolderSync&User=alice&DeviceId=FOUNDATION1&DeviceType=iPhone");
+    // FolderSync > SyncKey "0" (EAS-NOTES §2.5)
+    let body = [0x03, 0x01, 0x6A, 0x00, 0x00, 0x07, 0x56, 0x52, 0x03, b'0', 0x00, 0x01, 0x01];
+    let wbxml = ("Content-Type", "application/vnd.ms-sync.wbxml");
+    let reply = client
+        .send(
+            "POST",
+            &query,
+            Some((&user, PASSWORD)),
+            &[wbxml, ("MS-ASProtocolVersion", "16.1")],
+            &body,
+        )
+        .expect("POST 16.1");
+    assert_eq!(reply.status, 200, "{name}: {reply:?}");
+    let document = eas_wbxml::decode(&reply.body, &eas_wbxml::Limits::default())
+        .unwrap_or_else(|error| panic!("{name}: not WBXML ({error}): {reply:?}"));
+    assert_eq!(document.root.text_of(eas_wbxml::tags::folder_hierarchy::STATUS), Some("137"));
+
+    let reply = client
+        .send(
+            "POST",
+            &query,
+            Some((&user, PASSWORD)),
+            &[wbxml, ("MS-ASProtocolVersion", "12.1")],
+            &body,
+        )
+        .expect("POST 12.1");
+    assert_eq!(reply.status, 501, "{name}: {reply:?}");
+
+    let reply = client
+        .send(
+            "POST",
+            &query,
+            Some((&user, PASSWORD)),
+            &[wbxml, ("MS-ASProtocolVersion", "2.5")],
+            &body,
+        )
+        .expect("POST 2.5");
+    assert_eq!(reply.status, 400, "{name}: {reply:?}");
+    assert_eq!(reply.header("MS-ASProtocolVersions"), Some("12.1,14.0,14.1,16.0,16.1"), "{name}");
+
+    let reply = client
+        .send(
+            "POST",
+            &format!("{url}?Cmd=FolderSync"),
+            Some((&user, PASSWORD)),
+            &[wbxml, ("MS-ASProtocolVersion", "16.1")],
+            &body,
+        )
+        .expect("POST malformed");
+    assert_eq!(reply.status, 400, "{name}: {reply:?}");
 }
 
 #[test]

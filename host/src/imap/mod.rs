@@ -1,6 +1,38 @@
 //! Talking to the tenant's IMAP server.
+//!
+//! - [`Session`]: an authenticated connection offering mail operations (folders, status,
+//!   changes since a sync point, summaries, messages, parts) and push primitives (IDLE, NOTIFY,
+//!   unsolicited data). It picks pipelining and extensions by itself.
+//! - [`Endpoint`]: how to reach a tenant's server (TLS, limits, timeouts), built once.
+//! - [`check_login`]: the one-shot credentials check used by the HTTP authentication.
+//!
+//! The response parser is this crate's own (see `response/`): it reads straight from the
+//! receive buffer, tolerates the known server quirks and never panics on server input.
 
+mod bodystructure;
+mod capabilities;
+mod command;
+mod connection;
+mod endpoint;
+mod error;
+mod folder;
 mod login;
+pub mod mutf7;
+pub mod response;
+mod session;
+mod tls;
+pub mod uidset;
 mod wire;
 
+pub use bodystructure::BodyPart;
+pub use capabilities::Capabilities;
+pub use endpoint::{ChangeTracking, Endpoint, Limits, Timeouts};
+pub use error::{ImapError, RefusalStatus};
+pub use folder::{Folder, FolderRole};
 pub use login::{LoginOutcome, check_login};
+pub use session::{
+    ChangeMethod, Changes, FolderStatus, MessageFlags, NotifyEvent, NotifyTarget, SelectInfo,
+    Session, Summary, SyncPoint, Unsolicited,
+};
+pub use tls::{TlsMode, TlsSettings};
+pub use uidset::UidRange;

@@ -64,9 +64,12 @@ fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, String> {
 }
 
 pub fn write_response(response: Response, out: ResponseOutparam) {
+    // The transport owns framing: the engine's own Content-Length (if any) is replaced by the
+    // real one, never sent twice (wasi:http refuses a duplicate and would drop every header).
     let entries: Vec<(String, Vec<u8>)> = response
         .headers
         .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
         .map(|(name, value)| (name.clone(), value.as_bytes().to_vec()))
         .chain(std::iter::once((
             "content-length".to_owned(),

@@ -2,7 +2,7 @@
 
 use crate::capabilities::{Capabilities, Level};
 use crate::http::{IDENTITY_HEADER, Request, Response};
-use crate::options;
+use crate::{commands, options};
 
 /// The single ActiveSync endpoint (MS-ASHTTP §2.2.1.1.1); clients vary its case.
 pub const ENDPOINT: &str = "/Microsoft-Server-ActiveSync";
@@ -27,10 +27,13 @@ impl Engine {
         };
         match request.method.as_str() {
             "OPTIONS" => options::answer(),
-            "POST" => {
-                caps.log(Level::Info, &format!("{identity}: no command is implemented yet"));
-                Response::new(501)
-            }
+            "POST" => match crate::ashttp::parse_request(request) {
+                Ok(eas_request) => commands::dispatch(caps, identity, &eas_request).await,
+                Err(error) => {
+                    caps.log(Level::Info, &format!("{identity}: request refused: {error}"));
+                    error.response()
+                }
+            },
             _ => Response::new(405).with_header("Allow", options::ALLOWED_METHODS),
         }
     }
@@ -89,6 +92,31 @@ mod tests {
         assert_eq!(response.status, 200);
         assert_eq!(response.header("MS-ASProtocolVersions"), Some("12.1,14.0,14.1,16.0,16.1"));
         assert_eq!(response.header("Allow"), Some("OPTIONS,POST"));
+    }
+
+    #[test]
+    fn unimplemented_commands_get_the_version_s_wire_form() {
+        let mut old = request("POST", ENDPOINT, Some("a@b"));
+        old.query = "Cmd=FolderSync&User=a&DeviceId=DEV1&DeviceType=iPhone".into();
+        old.headers.push(("ms-asprotocolversion".into(), b"12.1".to_vec()));
+        assert_eq!(handle(&old).status, 501);
+
+        let mut new = old.clone();
+        new.headers.retain(|(name, _)| name != "ms-asprotocolversion");
+        new.headers.push(("ms-asprotocolversion".into(), b"16.1".to_vec()));
+        let response = handle(&new);
+        assert_eq!(response.status, 200);
+        let document =
+            eas_wbxml::decode(&response.body, &eas_wbxml::Limits::default()).expect("WBXML body");
+        assert_eq!(document.root.text_of(eas_wbxml::tags::folder_hierarchy::STATUS), Some("137"));
+    }
+
+    #[test]
+    fn malformed_queries_are_refused_with_400() {
+        let mut bad = request("POST", ENDPOINT, Some("a@b"));
+        bad.query = "Cmd=FolderSync".into();
+        bad.headers.push(("ms-asprotocolversion".into(), b"16.1".to_vec()));
+        assert_eq!(handle(&bad).status, 400);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod ashttp;
 mod capabilities;
+mod commands;
 pub mod drive;
 pub mod email;
 mod engine;
@@ -14,4 +15,7 @@ pub mod http;
 mod options;
 
 pub use capabilities::{Capabilities, Level};
+
+/// Content type of every WBXML body (MS-ASHTTP §2.2.2.1.2.4).
+pub const WBXML_CONTENT_TYPE: &str = "application/vnd.ms-sync.wbxml";
 pub use engine::{ENDPOINT, Engine};

@@ -3,10 +3,6 @@
 use crate::ashttp::{PROTOCOL_VERSIONS_HEADER, SUPPORTED_VERSIONS};
 use crate::http::Response;
 
-/// Commands that the engine really answers. Grows with each command; never lists one that
-/// would get a 501.
-pub const PROTOCOL_COMMANDS: &[&str] = &[];
-
 pub const ALLOWED_METHODS: &str = "OPTIONS,POST";
 
 /// Value of `MS-Server-ActiveSync`. Clients read it as an Exchange build number, so it looks
@@ -19,5 +15,5 @@ pub fn answer() -> Response {
         .with_header("Public", ALLOWED_METHODS)
         .with_header("MS-Server-ActiveSync", SERVER_VERSION)
         .with_header(PROTOCOL_VERSIONS_HEADER, SUPPORTED_VERSIONS)
-        .with_header("MS-ASProtocolCommands", PROTOCOL_COMMANDS.join(","))
+        .with_header("MS-ASProtocolCommands", crate::commands::IMPLEMENTED.join(","))
 }

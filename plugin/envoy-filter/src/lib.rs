@@ -80,8 +80,16 @@ impl HttpContext for EasStream {
         if end_of_stream {
             self.answer();
         }
-        // Either answered locally, or waiting for the body: never forwarded upstream.
-        Action::Pause
+        if end_of_stream {
+            Action::Pause
+        } else {
+            // Envoy treats a paused header callback as "stop all": the body would then never
+            // reach on_http_request_body. So the headers continue, into the buffer filter that
+            // envoy/ places after this one, which holds them back from the router; the body is
+            // paused here until it is complete and then answered locally. Nothing reaches an
+            // upstream (measured with Envoy 1.40).
+            Action::Continue
+        }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
@@ -100,8 +108,13 @@ impl EasStream {
         let response =
             eas_engine::drive::run_to_completion(Engine::new().handle(&EnvoyHost, &self.request))
                 .unwrap_or_else(|| Response::new(500));
-        let headers: Vec<(&str, &str)> =
-            response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        // Envoy frames the local reply itself; a second Content-Length would corrupt it.
+        let headers: Vec<(&str, &str)> = response
+            .headers
+            .iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         let body = (!response.body.is_empty()).then_some(response.body.as_slice());
         self.send_http_response(u32::from(response.status), headers, body);
     }

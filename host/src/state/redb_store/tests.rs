@@ -1,0 +1,192 @@
+use super::*;
+use crate::state::conformance::run_conformance;
+use std::io::{Read, Seek, SeekFrom, Write as _};
+
+fn immediate() -> RedbOptions {
+    RedbOptions::default()
+}
+
+fn eventual() -> RedbOptions {
+    RedbOptions {
+        durability: Durability::Eventual,
+        flush_interval_ms: 50,
+        ..RedbOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_with_immediate_durability() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = RedbStore::open(dir.path().join("state.redb"), immediate()).await.expect("open");
+    run_conformance(&store).await;
+    store.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_with_eventual_durability() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = RedbStore::open(dir.path().join("state.redb"), eventual()).await.expect("open");
+    run_conformance(&store).await;
+    store.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usable_as_dyn_state_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), immediate()).await.expect("open"));
+    let ns = Namespace::device("dyn", "alice", "phone");
+    store.put(&ns, "k", b"v".to_vec()).await.expect("put");
+    assert_eq!(store.get(&ns, "k").await.expect("get"), Some(b"v".to_vec()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_survive_close_and_reopen() {
+    for options in [immediate(), eventual()] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.redb");
+        let ns = Namespace::device("persist", "alice", "phone");
+        let store = RedbStore::open(&path, options.clone()).await.expect("open");
+        store.put(&ns, "synckey", b"7".to_vec()).await.expect("put");
+        store.put(&ns, "gone", b"x".to_vec()).await.expect("put");
+        store.delete(&ns, "gone").await.expect("delete");
+        store.close().await.expect("close");
+
+        let store = RedbStore::open(&path, options).await.expect("reopen");
+        assert_eq!(store.get(&ns, "synckey").await.expect("get"), Some(b"7".to_vec()));
+        assert_eq!(store.get(&ns, "gone").await.expect("get"), None);
+        let keys = store.list(&ListScope::Keys(ns), &PageRequest::first(10)).await.expect("list");
+        assert_eq!(keys.items, ["synckey"]);
+        store.close().await.expect("close");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eventual_writes_are_synced_within_the_interval() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.redb");
+    let store = RedbStore::open(&path, eventual()).await.expect("open");
+    let ns = Namespace::device("eventual", "alice", "phone");
+    store.put(&ns, "k", b"v".to_vec()).await.expect("put");
+    // The writer syncs on its own after the interval, with no further write to trigger it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    store.close().await.expect("close");
+    let store = RedbStore::open(&path, eventual()).await.expect("reopen");
+    assert_eq!(store.get(&ns, "k").await.expect("get"), Some(b"v".to_vec()));
+    store.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_open_of_the_same_file_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.redb");
+    let store = RedbStore::open(&path, immediate()).await.expect("open");
+    let error = RedbStore::open(&path, immediate()).await.err().expect("second open refused");
+    assert!(matches!(error, StateError::Open { .. }), "{error:?}");
+    assert!(error.to_string().contains("already open"), "{error}");
+    store.close().await.expect("close");
+    RedbStore::open(&path, immediate())
+        .await
+        .expect("open after close")
+        .close()
+        .await
+        .expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_is_not_redb_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.redb");
+    std::fs::write(&path, vec![0x42; 64 * 1024]).expect("write garbage");
+    let error = RedbStore::open(&path, immediate()).await.err().expect("garbage refused");
+    assert!(matches!(error, StateError::Open { .. } | StateError::Corrupt(_)), "{error:?}");
+    assert_eq!(std::fs::read(&path).expect("read"), vec![0x42; 64 * 1024], "left untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_programs_redb_file_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("other.redb");
+    {
+        let db = redb::Database::create(&path).expect("create");
+        let transaction = db.begin_write().expect("begin");
+        let definition: redb::TableDefinition<u64, u64> = redb::TableDefinition::new("theirs");
+        transaction.open_table(definition).expect("table").insert(1, 2).expect("insert");
+        transaction.commit().expect("commit");
+    }
+    let error = RedbStore::open(&path, immediate()).await.err().expect("foreign file refused");
+    assert!(error.to_string().contains("not an eas-edge state store"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_another_format_version_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.redb");
+    RedbStore::open(&path, immediate()).await.expect("create").close().await.expect("close");
+    {
+        let db = redb::Database::open(&path).expect("open");
+        let transaction = db.begin_write().expect("begin");
+        let meta: redb::TableDefinition<&str, &str> = redb::TableDefinition::new("meta");
+        transaction.open_table(meta).expect("meta").insert("format", "99").expect("insert");
+        transaction.commit().expect("commit");
+    }
+    let error = RedbStore::open(&path, immediate()).await.err().expect("newer format refused");
+    assert!(
+        matches!(&error, StateError::UnsupportedFormat { found, .. } if found == "99"),
+        "{error:?}"
+    );
+}
+
+/// Overwrites part of every stored value with zeros, as a bad disk or a stray write would, and expects the open to refuse the file rather than serve it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_file_is_refused_at_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.redb");
+    let ns = Namespace::device("damage", "alice", "phone");
+    let marker = b"needle-needle-needle-needle";
+    let store = RedbStore::open(&path, immediate()).await.expect("open");
+    for i in 0..50 {
+        store.put(&ns, &format!("k{i}"), marker.repeat(20)).await.expect("put");
+    }
+    store.close().await.expect("close");
+
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(&path).expect("open");
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).expect("read");
+    // Every copy: pages freed by later commits may still hold old copies of the values.
+    let copies: Vec<usize> =
+        (0..bytes.len() - marker.len()).filter(|&at| bytes[at..].starts_with(marker)).collect();
+    assert!(!copies.is_empty(), "the values are on disk");
+    for at in copies {
+        file.seek(SeekFrom::Start(at as u64)).expect("seek");
+        file.write_all(&[0u8; 8]).expect("damage");
+    }
+    file.sync_all().expect("sync");
+    drop(file);
+
+    let error = RedbStore::open(&path, immediate()).await.err().expect("damaged file refused");
+    assert!(matches!(error, StateError::Corrupt(_)), "{error:?}");
+    assert!(error.to_string().contains("state.redb"), "names the file: {error}");
+}
+
+/// A file cut short (a torn copy, a full disk during a backup restore) is refused, whatever the
+/// cut, and never panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_file_is_refused_at_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let original = dir.path().join("original.redb");
+    let ns = Namespace::device("torn", "alice", "phone");
+    let store = RedbStore::open(&original, immediate()).await.expect("open");
+    for i in 0..200 {
+        store.put(&ns, &format!("k{i}"), vec![i as u8; 2000]).await.expect("put");
+    }
+    store.close().await.expect("close");
+    let bytes = std::fs::read(&original).expect("read");
+    for percent in [1, 10, 50, 90, 99] {
+        let torn = dir.path().join(format!("torn{percent}.redb"));
+        std::fs::write(&torn, &bytes[..bytes.len() * percent / 100]).expect("write torn copy");
+        let result = RedbStore::open(&torn, immediate()).await;
+        let error = result.err().unwrap_or_else(|| panic!("{percent}% of the file was accepted"));
+        assert!(matches!(error, StateError::Corrupt(_) | StateError::Open { .. }), "{error:?}");
+    }
+}
