@@ -12,7 +12,6 @@ use eas_edge_tests::imap::AppendOptions;
 use eas_edge_tests::mailstack::MailStack;
 use eas_edge_tests::messages::{BodyForm, MessageGenerator, TestMessage};
 use eas_edge_tests::seed::seed_mailbox;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const USER: &str = "tom@example.test";
 const PASSWORD: &str = "pa\"ss wörd";
@@ -410,57 +409,18 @@ async fn collect_until(
     Ok(false)
 }
 
-/// Not a benchmark: prints how long 1,000 summaries take next to a raw client doing the same
-/// FETCH without parsing, and fails only if the session is grossly slower.
+/// A large batch in one call: every summary comes back, in UID order, with its prefix. (How
+/// fast, next to a raw client, is a benchmark's question, not a test's.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thousand_summaries_against_a_raw_client() -> Result<()> {
+async fn thousand_summaries_in_one_call() -> Result<()> {
     let stack = stack()?;
     seed(&stack, "INBOX", 11, 1000)?;
-    let items = "(UID FLAGS INTERNALDATE RFC822.SIZE BODYSTRUCTURE BODY.PEEK[]<0.4096>)";
     let uids: Vec<u32> = (1..=1000).collect();
     let mut session = session(&stack, ChangeTracking::Best).await?;
     session.examine("INBOX").await?;
-    // warm Dovecot's caches once, then measure each side three times
-    session.fetch_summaries("INBOX", &uids, 4096).await?;
-    let mut ours = Duration::MAX;
-    let mut raw = Duration::MAX;
-    for _ in 0..3 {
-        let start = Instant::now();
-        let summaries = session.fetch_summaries("INBOX", &uids, 4096).await?;
-        ours = ours.min(start.elapsed());
-        ensure!(summaries.len() == 1000);
-        raw = raw.min(raw_fetch(stack.imap_addr()?, items).await?);
-    }
-    eprintln!("1,000 summaries: session {ours:?}, raw client {raw:?}");
-    ensure!(ours < raw * 4 + Duration::from_millis(200), "session {ours:?} vs raw {raw:?}");
+    let summaries = session.fetch_summaries("INBOX", &uids, 4096).await?;
+    ensure!(summaries.len() == 1000, "got {} summaries", summaries.len());
+    ensure!(summaries.iter().map(|s| s.uid).eq(uids.iter().copied()), "not in UID order");
+    ensure!(summaries.iter().all(|s| !s.prefix.is_empty() && !s.body_structure.is_empty()));
     Ok(())
-}
-
-/// Logs in, EXAMINEs INBOX, and times one `UID FETCH 1:* items` read to its completion.
-async fn raw_fetch(addr: SocketAddr, items: &str) -> Result<Duration> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let mut buffer = vec![0u8; 256 * 1024];
-    let mut read_until = async |stream: &mut tokio::net::TcpStream, end: &[u8]| -> Result<()> {
-        let mut tail: Vec<u8> = Vec::new();
-        loop {
-            let n = stream.read(&mut buffer).await?;
-            ensure!(n > 0, "connection closed");
-            tail.extend_from_slice(&buffer[..n]);
-            if contains(&tail, end) {
-                return Ok(());
-            }
-            let keep = tail.len().saturating_sub(end.len());
-            tail.drain(..keep);
-        }
-    };
-    read_until(&mut stream, b"\r\n").await?;
-    let login =
-        format!("a LOGIN {} {{{}+}}\r\n{}\r\nb EXAMINE INBOX\r\n", USER, PASSWORD.len(), PASSWORD);
-    stream.write_all(login.as_bytes()).await?;
-    read_until(&mut stream, b"\r\nb OK").await?;
-    let start = Instant::now();
-    stream.write_all(format!("c UID FETCH 1:* {items}\r\n").as_bytes()).await?;
-    read_until(&mut stream, b"\r\nc OK").await?;
-    Ok(start.elapsed())
 }
