@@ -15,8 +15,32 @@ pub struct Config {
     /// Where the Envoy filter reaches the host (ext_authz and, later, the capabilities).
     #[serde(default)]
     pub capability: Option<CapabilityListener>,
+    #[serde(default)]
+    pub state: StateConfig,
     #[serde(rename = "tenant")]
     pub tenants: Vec<Tenant>,
+}
+
+/// Where devices' state lives: the embedded store file and its options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// The store file; relative paths are relative to the config file.
+    #[serde(default = "default_state_path")]
+    pub path: PathBuf,
+    /// `[state.redb]`: durability, cache and limits of the embedded store.
+    #[serde(default)]
+    pub redb: crate::state::RedbOptions,
+}
+
+fn default_state_path() -> PathBuf {
+    PathBuf::from("eas-edge-state.redb")
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig { path: default_state_path(), redb: crate::state::RedbOptions::default() }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +103,9 @@ impl Config {
         let mut config: Config =
             toml::from_str(&text).with_context(|| format!("in config {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        if config.state.path.is_relative() {
+            config.state.path = base.join(&config.state.path);
+        }
         for tenant in &mut config.tenants {
             if tenant.plugin.is_relative() {
                 tenant.plugin = base.join(&tenant.plugin);
@@ -101,5 +128,34 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TENANT: &str = "[listen]\nhttp = \"127.0.0.1:1\"\n[[tenant]]\nname = \"t\"\n\
+        domains = [\"d.test\"]\nplugin = \"p.wasm\"\nimap = { host = \"h\", port = 1 }\n\
+        smtp = { host = \"h\", port = 2 }\n";
+
+    fn parse(extra: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(&format!("{extra}\n{TENANT}"))
+    }
+
+    #[test]
+    fn state_section_is_optional_and_takes_store_options() {
+        let config = parse("").expect("no [state]");
+        assert_eq!(config.state.path, PathBuf::from("eas-edge-state.redb"));
+        let config = parse("[state]\npath = \"/var/lib/eas-edge/state.redb\"\n[state.redb]\ndurability = \"eventual\"")
+            .expect("[state] with options");
+        assert_eq!(config.state.path, PathBuf::from("/var/lib/eas-edge/state.redb"));
+        assert_eq!(config.state.redb.durability, crate::state::Durability::Eventual);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_everywhere() {
+        assert!(parse("[state]\ndurability = \"eventual\"").is_err());
+        assert!(parse("[state.redb]\ndurabilty = \"eventual\"").is_err());
     }
 }

@@ -78,7 +78,16 @@ fn init_logging() {
 fn serve(config_path: PathBuf) -> anyhow::Result<()> {
     let config = config::Config::load(&config_path)?;
     let runtime = runtime::PluginRuntime::new(tenants::Tenants::max_memory_bytes(&config))?;
-    let tenants = tenants::Tenants::load(&config, &runtime)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let store: Arc<dyn eas_edge::state::StateStore> = Arc::new(
+        rt.block_on(eas_edge::state::RedbStore::open(
+            &config.state.path,
+            config.state.redb.clone(),
+        ))
+        .with_context(|| format!("opening the state store {}", config.state.path.display()))?,
+    );
+    tracing::info!(path = %config.state.path.display(), "state store open");
+    let tenants = tenants::Tenants::load(&config, &runtime, &store)?;
     for tenant in &config.tenants {
         tracing::info!(
             tenant = %tenant.name,
@@ -90,7 +99,7 @@ fn serve(config_path: PathBuf) -> anyhow::Result<()> {
         );
     }
     let gateway = Arc::new(server::Gateway { tenants });
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async move {
+    rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen.http)
             .await
             .with_context(|| format!("listening on {}", config.listen.http))?;

@@ -77,6 +77,10 @@ impl PluginRuntime {
             &mut linker,
             |state| state,
         )?;
+        crate::plugin_host::eas_edge::gateway::state::add_to_linker::<_, HasSelf<RequestState>>(
+            &mut linker,
+            |state| state,
+        )?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
@@ -111,6 +115,7 @@ impl PluginFault {
 #[derive(Clone)]
 pub struct Plugin {
     pub tenant: Arc<str>,
+    pub store: Arc<dyn crate::state::StateStore>,
     pub pre: PluginPre<RequestState>,
     pub memory_bytes: usize,
     pub cpu_ticks: u64,
@@ -124,23 +129,30 @@ pub struct PluginResponse {
 }
 
 impl Plugin {
-    pub fn new(tenant: &str, pre: PluginPre<RequestState>, limits: &crate::config::Limits) -> Self {
+    pub fn new(
+        tenant: &str,
+        pre: PluginPre<RequestState>,
+        limits: &crate::config::Limits,
+        store: Arc<dyn crate::state::StateStore>,
+    ) -> Self {
         Plugin {
             tenant: tenant.into(),
+            store,
             pre,
             memory_bytes: limits.memory_mib as usize * 1024 * 1024,
             cpu_ticks: (limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1),
         }
     }
 
-    /// Runs one request through a fresh instance.
+    /// Runs one request through a fresh instance; `identity` scopes its state.
     pub async fn call(
         &self,
         request: http::Request<Full<Bytes>>,
+        identity: Option<String>,
     ) -> Result<PluginResponse, PluginFault> {
         let mut store = Store::new(
             self.pre.engine(),
-            RequestState::new(self.tenant.clone(), self.memory_bytes),
+            RequestState::new(self.tenant.clone(), identity, self.store.clone(), self.memory_bytes),
         );
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.cpu_ticks);

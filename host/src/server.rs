@@ -88,7 +88,7 @@ impl Gateway {
         let method = parts.method.clone();
         let uri = parts.uri.clone();
         let request = http::Request::from_parts(parts, Full::new(body));
-        let response = match tenant.plugin.call(request).await {
+        let response = match tenant.plugin.call(request, identity.clone()).await {
             Ok(response) => into_http(response),
             Err(fault) => {
                 tracing::error!(tenant = %tenant.config.name, %method, %uri, "{fault}");

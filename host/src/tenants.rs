@@ -2,7 +2,9 @@
 
 use crate::config::{Config, Tenant};
 use crate::runtime::{Plugin, PluginRuntime};
+use crate::state::StateStore;
 use anyhow::Context;
+use std::sync::Arc;
 
 pub struct TenantRuntime {
     pub config: Tenant,
@@ -16,13 +18,17 @@ pub struct Tenants {
 }
 
 impl Tenants {
-    pub fn load(config: &Config, runtime: &PluginRuntime) -> anyhow::Result<Tenants> {
+    pub fn load(
+        config: &Config,
+        runtime: &PluginRuntime,
+        store: &Arc<dyn StateStore>,
+    ) -> anyhow::Result<Tenants> {
         let mut list = Vec::with_capacity(config.tenants.len());
         for tenant in &config.tenants {
             let pre = runtime
                 .load(&tenant.plugin)
                 .with_context(|| format!("tenant {:?}", tenant.name))?;
-            let plugin = Plugin::new(&tenant.name, pre, &tenant.limits);
+            let plugin = Plugin::new(&tenant.name, pre, &tenant.limits, store.clone());
             list.push(TenantRuntime { config: tenant.clone(), plugin });
         }
         Ok(Tenants { list })

@@ -16,7 +16,8 @@ pub struct Gateway {
     /// The ext_authz listener that Envoy uses.
     pub authz_address: SocketAddr,
     process: ServerProcess,
-    _dir: TempDir,
+    config: PathBuf,
+    dir: TempDir,
 }
 
 /// How to start a gateway; `Default` gives the normal plugin.
@@ -48,6 +49,7 @@ impl Gateway {
             &config,
             format!(
                 "[listen]\nhttp = \"{address}\"\n\n[capability]\nlisten = \"{authz_address}\"\n\n\
+                 [state]\npath = \"state.redb\"\n\n\
                  [[tenant]]\nname = \"test\"\ndomains = [\"{TEST_DOMAIN}\"]\n\
                  plugin = \"{plugin}\"\n\
                  imap = {{ host = \"{imap_host}\", port = {imap_port} }}\n\
@@ -60,17 +62,16 @@ impl Gateway {
                 extra = options.tenant_extra,
             ),
         )?;
-        let process = ServerProcess::start(
-            "eas-edge",
-            Command::new(artifacts::host_binary()?)
-                .arg("serve")
-                .arg("--config")
-                .arg(&config)
-                .env("EAS_EDGE_LOG", "info"),
-            &dir.path.join("eas-edge.log"),
-            address,
-        )?;
-        Ok(Gateway { address, authz_address, process, _dir: dir })
+        let process = spawn(&config, &dir.path.join("eas-edge.log"), address)?;
+        Ok(Gateway { address, authz_address, process, config, dir })
+    }
+
+    /// Kills the gateway and starts it again on the same config, ports and state file.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.process.kill();
+        self.process =
+            spawn(&self.config, &self.dir.path.join("eas-edge-restarted.log"), self.address)?;
+        Ok(())
     }
 
     /// The ActiveSync endpoint URL.
@@ -85,6 +86,23 @@ impl Gateway {
     pub fn is_running(&mut self) -> bool {
         self.process.is_running()
     }
+}
+
+fn spawn(
+    config: &std::path::Path,
+    log: &std::path::Path,
+    address: SocketAddr,
+) -> anyhow::Result<ServerProcess> {
+    ServerProcess::start(
+        "eas-edge",
+        Command::new(artifacts::host_binary()?)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .env("EAS_EDGE_LOG", "info"),
+        log,
+        address,
+    )
 }
 
 /// A temporary directory removed on drop.

@@ -85,7 +85,7 @@ fn start(root: &Path, state: &Path) -> anyhow::Result<Demo> {
     std::fs::write(
         &config,
         format!(
-            "[listen]\nhttp = \"127.0.0.1:{port}\"\n\n\
+            "[listen]\nhttp = \"127.0.0.1:{port}\"\n\n[state]\npath = \"state.redb\"\n\n\
              [[tenant]]\nname = \"demo\"\ndomains = [\"{DEMO_DOMAIN}\"]\nplugin = \"{plugin}\"\n\
              imap = {{ host = \"127.0.0.1\", port = {imap_port} }}\n\
              smtp = {{ host = \"127.0.0.1\", port = {submission_port} }}\n",

@@ -16,11 +16,11 @@ mod bindings {
 mod fault;
 mod wasi_http;
 
-use bindings::eas_edge::gateway::{clock, log};
+use bindings::eas_edge::gateway::{clock, log, state};
 use bindings::exports::wasi::http::incoming_handler::Guest;
 use bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
 use eas_engine::http::Response;
-use eas_engine::{Capabilities, Engine, Level};
+use eas_engine::{Capabilities, Engine, Level, StateError, StateResult, StateScope};
 
 /// The host's imports, seen by the engine.
 struct HostImports;
@@ -39,6 +39,44 @@ impl Capabilities for HostImports {
             Level::Error => log::Level::Error,
         };
         log::log(level, message);
+    }
+
+    fn random_u64(&self) -> Option<u64> {
+        Some(bindings::wasi::random::random::get_random_u64())
+    }
+
+    async fn state_get(&self, scope: &StateScope, key: &str) -> StateResult<Option<Vec<u8>>> {
+        state::get(&wit_scope(scope), key).map_err(engine_error)
+    }
+
+    async fn state_put(&self, scope: &StateScope, key: &str, value: Vec<u8>) -> StateResult<()> {
+        state::put(&wit_scope(scope), key, &value).map_err(engine_error)
+    }
+
+    async fn state_compare_and_swap(
+        &self,
+        scope: &StateScope,
+        key: &str,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> StateResult<bool> {
+        state::compare_and_swap(&wit_scope(scope), key, expected.as_deref(), new.as_deref())
+            .map_err(engine_error)
+    }
+}
+
+fn wit_scope(scope: &StateScope) -> state::Scope {
+    match scope {
+        StateScope::Account => state::Scope::Account,
+        StateScope::Device(id) => state::Scope::Device(id.clone()),
+    }
+}
+
+fn engine_error(error: state::Error) -> StateError {
+    match error {
+        state::Error::Unauthenticated => StateError::Unauthenticated,
+        state::Error::TooLarge(what) => StateError::TooLarge(what),
+        state::Error::Unavailable(why) => StateError::Unavailable(why),
     }
 }
 

@@ -28,7 +28,9 @@ impl Engine {
         match request.method.as_str() {
             "OPTIONS" => options::answer(),
             "POST" => match crate::ashttp::parse_request(request) {
-                Ok(eas_request) => commands::dispatch(caps, identity, &eas_request).await,
+                Ok(eas_request) => {
+                    commands::dispatch(caps, identity, &eas_request, &request.body).await
+                }
                 Err(error) => {
                     caps.log(Level::Info, &format!("{identity}: request refused: {error}"));
                     error.response()
@@ -53,14 +55,7 @@ fn unauthorized() -> Response {
 mod tests {
     use super::*;
     use crate::drive::run_to_completion;
-
-    struct NoHost;
-    impl Capabilities for NoHost {
-        fn now_ms(&self) -> u64 {
-            0
-        }
-        fn log(&self, _: Level, _: &str) {}
-    }
+    use crate::testing::FakeHost;
 
     fn request(method: &str, path: &str, identity: Option<&str>) -> Request {
         let mut headers = vec![];
@@ -71,7 +66,8 @@ mod tests {
     }
 
     fn handle(request: &Request) -> Response {
-        run_to_completion(Engine::new().handle(&NoHost, request)).expect("engine completes")
+        run_to_completion(Engine::new().handle(&FakeHost::default(), request))
+            .expect("engine completes")
     }
 
     #[test]
@@ -95,11 +91,11 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_commands_get_the_version_s_wire_form() {
+    fn unprovisioned_devices_are_sent_to_provision_per_version() {
         let mut old = request("POST", ENDPOINT, Some("a@b"));
         old.query = "Cmd=FolderSync&User=a&DeviceId=DEV1&DeviceType=iPhone".into();
         old.headers.push(("ms-asprotocolversion".into(), b"12.1".to_vec()));
-        assert_eq!(handle(&old).status, 501);
+        assert_eq!(handle(&old).status, 449);
 
         let mut new = old.clone();
         new.headers.retain(|(name, _)| name != "ms-asprotocolversion");
@@ -108,7 +104,7 @@ mod tests {
         assert_eq!(response.status, 200);
         let document =
             eas_wbxml::decode(&response.body, &eas_wbxml::Limits::default()).expect("WBXML body");
-        assert_eq!(document.root.text_of(eas_wbxml::tags::folder_hierarchy::STATUS), Some("137"));
+        assert_eq!(document.root.text_of(eas_wbxml::tags::folder_hierarchy::STATUS), Some("142"));
     }
 
     #[test]

@@ -13,8 +13,10 @@ pub mod email;
 mod engine;
 pub mod http;
 mod options;
+#[cfg(test)]
+mod testing;
 
-pub use capabilities::{Capabilities, Level};
+pub use capabilities::{Capabilities, Level, StateError, StateResult, StateScope};
 
 /// Content type of every WBXML body (MS-ASHTTP §2.2.2.1.2.4).
 pub const WBXML_CONTENT_TYPE: &str = "application/vnd.ms-sync.wbxml";

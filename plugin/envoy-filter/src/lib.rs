@@ -6,7 +6,7 @@
 //! password never reaches this VM.
 
 use eas_engine::http::{Request, Response};
-use eas_engine::{Capabilities, Engine, Level};
+use eas_engine::{Capabilities, Engine, Level, StateError, StateResult, StateScope};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::time::UNIX_EPOCH;
@@ -58,6 +58,36 @@ impl Capabilities for EnvoyHost {
         // Logging failures cannot be reported anywhere else.
         let _ = proxy_wasm::hostcalls::log(level, message);
     }
+
+    /// Envoy offers no randomness to filters; it will come from the host's capability
+    /// endpoint together with state.
+    fn random_u64(&self) -> Option<u64> {
+        None
+    }
+
+    async fn state_get(&self, _: &StateScope, _: &str) -> StateResult<Option<Vec<u8>>> {
+        Err(no_state_yet())
+    }
+
+    async fn state_put(&self, _: &StateScope, _: &str, _: Vec<u8>) -> StateResult<()> {
+        Err(no_state_yet())
+    }
+
+    async fn state_compare_and_swap(
+        &self,
+        _: &StateScope,
+        _: &str,
+        _: Option<Vec<u8>>,
+        _: Option<Vec<u8>>,
+    ) -> StateResult<bool> {
+        Err(no_state_yet())
+    }
+}
+
+/// The filter reaches state through the host's capability endpoint, which is not there yet:
+/// every command that needs state answers with a server error until it is.
+fn no_state_yet() -> StateError {
+    StateError::Unavailable("the Envoy filter has no state capability yet".to_owned())
 }
 
 impl Context for EasStream {}

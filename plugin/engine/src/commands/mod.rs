@@ -1,30 +1,107 @@
 //! EAS commands: from a parsed request to the response.
 
 mod common_status;
+mod policy;
+mod provision;
+#[cfg(test)]
+mod tests;
 
-use crate::ashttp::{CommonStatus, EasRequest, WireForm};
+use crate::ashttp::{Command, CommonStatus, EasRequest, WireForm};
 use crate::capabilities::{Capabilities, Level};
 use crate::http::Response;
+use eas_wbxml::{Document, Limits};
+use policy::Wipe;
 
 pub use common_status::status_document;
 
 /// Commands that the engine answers. Grows with each command; never lists one that would be
 /// refused as not supported (`MS-ASProtocolCommands` in the OPTIONS answer is this list).
-pub const IMPLEMENTED: &[&str] = &[];
+pub const IMPLEMENTED: &[&str] = &["Provision"];
 
 /// Runs the command of an authenticated, parsed request.
-pub async fn dispatch(caps: &impl Capabilities, identity: &str, request: &EasRequest) -> Response {
-    caps.log(
-        Level::Info,
-        &format!(
-            "{identity} device {} ({}) sent {} v{}: not implemented",
-            request.device_id.as_str(),
-            request.device_type.as_str(),
-            request.command.name(),
-            request.version.as_str()
-        ),
-    );
-    answer_common_status(request, CommonStatus::CommandNotSupported)
+pub async fn dispatch(
+    caps: &impl Capabilities,
+    identity: &str,
+    request: &EasRequest,
+    body: &[u8],
+) -> Response {
+    let device = request.device_id.as_str();
+    if let Some(status) = policy_gate(caps, request).await {
+        caps.log(
+            Level::Info,
+            &format!(
+                "{identity} device {device}: {} refused: status {}",
+                request.command.name(),
+                status.code()
+            ),
+        );
+        return answer_common_status(request, status);
+    }
+    match request.command {
+        Command::Provision => {
+            let Some(document) = decode_body(caps, request, body) else {
+                return answer_common_status(request, CommonStatus::InvalidWbxml);
+            };
+            match provision::run(caps, request, &document.root).await {
+                provision::Outcome::Document(answer) => wbxml_response(&answer, request),
+                provision::Outcome::Failed(status) => answer_common_status(request, status),
+            }
+        }
+        _ => {
+            caps.log(
+                Level::Info,
+                &format!(
+                    "{identity} device {device} sent {} v{}: not implemented",
+                    request.command.name(),
+                    request.version.as_str()
+                ),
+            );
+            answer_common_status(request, CommonStatus::CommandNotSupported)
+        }
+    }
+}
+
+/// The policy check every command but Provision and Ping passes first (MS-ASPROV §3.2.5.1):
+/// a pending wipe, a missing key or a stale key sends the device to Provision.
+async fn policy_gate(caps: &impl Capabilities, request: &EasRequest) -> Option<CommonStatus> {
+    if matches!(request.command, Command::Provision | Command::Ping) {
+        return None;
+    }
+    let stored = match policy::load(caps, request.device_id.as_str()).await {
+        Ok(stored) => stored.record,
+        Err(error) => {
+            caps.log(Level::Error, &format!("reading the policy record: {error}"));
+            return Some(CommonStatus::ServerError);
+        }
+    };
+    if stored.wipe != Wipe::None {
+        return Some(CommonStatus::RemoteWipeRequested);
+    }
+    match (request.policy_key.map(|key| key.0), stored.permanent) {
+        (None | Some(0), _) | (_, None) => Some(CommonStatus::DeviceNotProvisioned),
+        (Some(sent), Some(permanent)) if sent != permanent => Some(CommonStatus::InvalidPolicyKey),
+        _ => None,
+    }
+}
+
+fn decode_body(caps: &impl Capabilities, request: &EasRequest, body: &[u8]) -> Option<Document> {
+    match eas_wbxml::decode(body, &Limits::default()) {
+        Ok(document) => Some(document),
+        Err(error) => {
+            caps.log(
+                Level::Info,
+                &format!("{} body is not valid WBXML: {error}", request.command.name()),
+            );
+            None
+        }
+    }
+}
+
+fn wbxml_response(document: &Document, request: &EasRequest) -> Response {
+    match eas_wbxml::encode(document) {
+        Ok(body) => Response::new(200).with_body(crate::WBXML_CONTENT_TYPE, body),
+        Err(_) => answer_common_status(request, CommonStatus::ServerError),
+    }
 }
 
 /// A command-independent failure in the wire form the request's version wants: an HTTP code
