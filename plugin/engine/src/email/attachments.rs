@@ -137,18 +137,8 @@ fn cid_references(html: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::email::structure::layout;
+    use crate::email::structure::tests::part;
 
-    fn part(section: &str, depth: u32, mime: &str) -> BodyPart {
-        let (media_type, media_subtype) = mime.split_once('/').unwrap_or((mime, ""));
-        BodyPart {
-            section: section.into(),
-            depth,
-            is_multipart: media_type == "multipart",
-            media_type: media_type.into(),
-            media_subtype: media_subtype.into(),
-            ..BodyPart::default()
-        }
-    }
 
     #[test]
     fn names_sizes_methods_and_references() {

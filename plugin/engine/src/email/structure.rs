@@ -171,7 +171,7 @@ impl BodyWalker<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn part(section: &str, depth: u32, mime: &str) -> BodyPart {
