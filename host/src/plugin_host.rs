@@ -19,8 +19,8 @@ wasmtime::component::bindgen!({
     },
 });
 
+use self::eas_edge::gateway::{clock, log, state};
 use crate::state::{Condition, Namespace, StateError as StoreError, StateStore, Write};
-use eas_edge::gateway::{clock, log, state};
 use std::sync::Arc;
 
 /// Per-request store data: one plugin instance serves exactly one request.

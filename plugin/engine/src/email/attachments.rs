@@ -139,7 +139,6 @@ mod tests {
     use crate::email::structure::layout;
     use crate::email::structure::tests::part;
 
-
     #[test]
     fn names_sizes_methods_and_references() {
         let mut pdf = part("2", 1, "application/pdf");
