@@ -2,7 +2,7 @@
 //!
 //! The password is used here and nowhere else; the plugin only ever sees the identity.
 
-use crate::imap::{LoginOutcome, check_login};
+use crate::imap::{ImapError, Session};
 use crate::tenants::{TenantRuntime, Tenants};
 use base64::Engine as _;
 use http::HeaderMap;
@@ -59,17 +59,18 @@ pub async fn authenticate<'t>(tenants: &'t Tenants, headers: &HeaderMap) -> Auth
         tracing::info!(login = %credentials.login, "login for a domain no tenant serves");
         return AuthResult::Anonymous { tenant: tenants.for_host(host) };
     };
-    let imap = &tenant.config.imap;
-    match check_login(&imap.host, imap.port, &credentials.login, &credentials.password).await {
-        Ok(LoginOutcome::Accepted) => {
+    match Session::connect(&tenant.imap, &credentials.login, &credentials.password).await {
+        Ok(session) => {
+            // Only the check was needed; pooled sessions come with the mailbox capability.
+            session.logout().await;
             AuthResult::Authenticated { identity: credentials.login, tenant }
         }
-        Ok(LoginOutcome::Rejected) => {
-            tracing::info!(login = %credentials.login, tenant = %tenant.config.name, "IMAP rejected the credentials");
+        Err(ImapError::AuthFailed(reason)) => {
+            tracing::info!(login = %credentials.login, tenant = %tenant.config.name, "IMAP rejected the credentials: {reason}");
             AuthResult::Anonymous { tenant }
         }
         Err(error) => {
-            tracing::warn!(login = %credentials.login, tenant = %tenant.config.name, "cannot check credentials: {error:#}");
+            tracing::warn!(login = %credentials.login, tenant = %tenant.config.name, "cannot check credentials: {error}");
             AuthResult::BackendUnavailable { tenant }
         }
     }

@@ -76,6 +76,36 @@ pub struct Tenant {
 pub struct Endpoint {
     pub host: String,
     pub port: u16,
+    /// `none` (the default: loopback or a trusted network only), `starttls` or `implicit`.
+    #[serde(default)]
+    pub tls: TlsMode,
+    /// PEM file of a private CA, or of the server's own self-signed certificate (pinned);
+    /// without it the public web roots are trusted.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    #[default]
+    None,
+    Starttls,
+    Implicit,
+}
+
+impl Endpoint {
+    /// How the IMAP client reaches this endpoint (TLS roots loaded once, here).
+    pub fn imap_endpoint(&self) -> Result<crate::imap::Endpoint, crate::imap::ImapError> {
+        let mode = match self.tls {
+            TlsMode::None => crate::imap::TlsMode::None,
+            TlsMode::Starttls => crate::imap::TlsMode::StartTls,
+            TlsMode::Implicit => crate::imap::TlsMode::Implicit,
+        };
+        let settings =
+            crate::imap::TlsSettings { mode, ca_file: self.ca_file.clone(), server_name: None };
+        crate::imap::Endpoint::new(&self.host, self.port, &settings)
+    }
 }
 
 /// Per-tenant guest limits: one runaway request must not hurt the others.
@@ -109,6 +139,11 @@ impl Config {
         for tenant in &mut config.tenants {
             if tenant.plugin.is_relative() {
                 tenant.plugin = base.join(&tenant.plugin);
+            }
+            for endpoint in [&mut tenant.imap, &mut tenant.smtp] {
+                if let Some(ca_file) = endpoint.ca_file.as_mut().filter(|f| f.is_relative()) {
+                    *ca_file = base.join(&*ca_file);
+                }
             }
         }
         config.validate().with_context(|| format!("in config {}", path.display()))?;

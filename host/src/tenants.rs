@@ -9,6 +9,8 @@ use std::sync::Arc;
 pub struct TenantRuntime {
     pub config: Tenant,
     pub plugin: Plugin,
+    /// The tenant's IMAP server, ready to connect (TLS roots loaded).
+    pub imap: crate::imap::Endpoint,
 }
 
 pub struct Tenants {
@@ -29,7 +31,11 @@ impl Tenants {
                 .load(&tenant.plugin)
                 .with_context(|| format!("tenant {:?}", tenant.name))?;
             let plugin = Plugin::new(&tenant.name, pre, &tenant.limits, store.clone());
-            list.push(TenantRuntime { config: tenant.clone(), plugin });
+            let imap = tenant
+                .imap
+                .imap_endpoint()
+                .with_context(|| format!("tenant {:?}: IMAP TLS settings", tenant.name))?;
+            list.push(TenantRuntime { config: tenant.clone(), plugin, imap });
         }
         Ok(Tenants { list })
     }

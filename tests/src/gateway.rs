@@ -27,6 +27,8 @@ pub struct GatewayOptions {
     pub plugin: Option<PathBuf>,
     /// Extra TOML appended to the tenant (e.g. a `[tenant.limits]` table).
     pub tenant_extra: String,
+    /// Reach IMAP over implicit TLS (the stack's IMAPS port, its certificate pinned).
+    pub imap_over_tls: bool,
 }
 
 impl Gateway {
@@ -42,7 +44,12 @@ impl Gateway {
         };
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let authz_address = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-        let imap = stack.imap_addr()?;
+        let (imap, imap_tls) = if options.imap_over_tls {
+            let cert = stack.tls_cert()?;
+            (stack.imaps_addr()?, format!(", tls = \"implicit\", ca_file = \"{}\"", cert.display()))
+        } else {
+            (stack.imap_addr()?, String::new())
+        };
         let smtp = stack.submission_addr()?;
         let config = dir.path.join("eas-edge.toml");
         std::fs::write(
@@ -52,7 +59,7 @@ impl Gateway {
                  [state]\npath = \"state.redb\"\n\n\
                  [[tenant]]\nname = \"test\"\ndomains = [\"{TEST_DOMAIN}\"]\n\
                  plugin = \"{plugin}\"\n\
-                 imap = {{ host = \"{imap_host}\", port = {imap_port} }}\n\
+                 imap = {{ host = \"{imap_host}\", port = {imap_port}{imap_tls} }}\n\
                  smtp = {{ host = \"{smtp_host}\", port = {smtp_port} }}\n{extra}\n",
                 plugin = plugin.display(),
                 imap_host = imap.ip(),

@@ -163,6 +163,7 @@ fn guest_faults_fail_only_their_own_request() {
         GatewayOptions {
             plugin: Some(artifacts::faulty_plugin().expect("faulty plugin")),
             tenant_extra: "[tenant.limits]\nmemory_mib = 16\ncpu_ms = 300\n".into(),
+            ..GatewayOptions::default()
         },
     )
     .expect("gateway");
@@ -183,4 +184,20 @@ fn guest_faults_fail_only_their_own_request() {
         assert_options_contract(&next, &format!("request after the {fault} fault"));
     }
     assert!(gateway.is_running(), "the host died: {}", gateway.log());
+}
+
+#[test]
+fn credentials_are_checked_over_imap_tls() {
+    let stack = MailStack::start().expect("mail stack");
+    stack.add_user(&user(), PASSWORD).expect("user");
+    let gateway = Gateway::start_with(
+        &stack,
+        GatewayOptions { imap_over_tls: true, ..GatewayOptions::default() },
+    )
+    .expect("gateway");
+    let client = Client::default();
+    let good = client.options(&gateway.url(), Some((&user(), PASSWORD))).expect("OPTIONS");
+    assert_options_contract(&good, "IMAPS: good credentials");
+    let bad = client.options(&gateway.url(), Some((&user(), "wrong"))).expect("OPTIONS");
+    assert_challenge(&bad, "IMAPS: wrong password");
 }

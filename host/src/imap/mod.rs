@@ -4,7 +4,6 @@
 //!   changes since a sync point, summaries, messages, parts) and push primitives (IDLE, NOTIFY,
 //!   unsolicited data). It picks pipelining and extensions by itself.
 //! - [`Endpoint`]: how to reach a tenant's server (TLS, limits, timeouts), built once.
-//! - [`check_login`]: the one-shot credentials check used by the HTTP authentication.
 //!
 //! The response parser is this crate's own (see `response/`): it reads straight from the
 //! receive buffer, tolerates the known server quirks and never panics on server input.
@@ -16,7 +15,6 @@ mod connection;
 mod endpoint;
 mod error;
 mod folder;
-mod login;
 pub mod mutf7;
 pub mod response;
 mod session;
@@ -29,7 +27,6 @@ pub use capabilities::Capabilities;
 pub use endpoint::{ChangeTracking, Endpoint, Limits, Timeouts};
 pub use error::{ImapError, RefusalStatus};
 pub use folder::{Folder, FolderRole};
-pub use login::{LoginOutcome, check_login};
 pub use session::{
     ChangeMethod, Changes, FolderStatus, MessageFlags, NotifyEvent, NotifyTarget, SelectInfo,
     Session, Summary, SyncPoint, Unsolicited,
