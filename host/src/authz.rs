@@ -11,35 +11,15 @@ use crate::server::{Gateway, IDENTITY_HEADER};
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> anyhow::Result<()> {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                tracing::warn!("authz accept failed: {error}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    crate::server::accept_loop(listener, "authz", move |request, _peer| {
         let gateway = gateway.clone();
-        tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                    let gateway = gateway.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(check(&gateway, request.headers()).await)
-                    }
-                });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
-                tracing::debug!(%peer, "authz connection ended: {error}");
-            }
-        });
-    }
+        async move { check(&gateway, request.headers()).await }
+    })
+    .await
 }
 
 async fn check(gateway: &Gateway, headers: &http::HeaderMap) -> Response<Full<Bytes>> {

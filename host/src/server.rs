@@ -22,27 +22,45 @@ pub struct Gateway {
     pub tenants: Tenants,
 }
 
-/// Accepts connections forever, one task per connection (HTTP/1.1 and h2c).
+/// Serves phones forever.
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> anyhow::Result<()> {
+    accept_loop(listener, "phone", move |request, peer| {
+        let gateway = gateway.clone();
+        async move { gateway.handle(request, peer).await }
+    })
+    .await
+}
+
+/// Accepts connections forever, one task per connection (HTTP/1.1 and h2c), each request
+/// answered by `handle`. Shared by the phone listener and Envoy's ext_authz listener.
+pub async fn accept_loop<H, F>(
+    listener: TcpListener,
+    name: &'static str,
+    handle: H,
+) -> anyhow::Result<()>
+where
+    H: Fn(http::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
                 // Typically EMFILE under load: keep serving the connections we have.
-                tracing::warn!("accept failed: {error}");
+                tracing::warn!("{name} listener: accept failed: {error}");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let gateway = gateway.clone();
+        let handle = handle.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                let gateway = gateway.clone();
-                async move { Ok::<_, std::convert::Infallible>(gateway.handle(request, peer).await) }
+                let response = handle(request, peer);
+                async move { Ok::<_, std::convert::Infallible>(response.await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
-                tracing::debug!(%peer, "connection ended: {error}");
+                tracing::debug!(%peer, "{name} connection ended: {error}");
             }
         });
     }
