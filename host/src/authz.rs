@@ -6,34 +6,43 @@
 //! Envoy to strip `Authorization`. Envoy removes any client-sent identity header before this
 //! runs (early header mutation in `envoy/`).
 
+use crate::auth::client_address::forwarded_client;
 use crate::auth::{AuthResult, authenticate};
 use crate::server::{Gateway, IDENTITY_HEADER};
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> anyhow::Result<()> {
-    crate::server::accept_loop(listener, "authz", move |request, _peer| {
+    crate::server::accept_loop(listener, "authz", move |request, peer| {
         let gateway = gateway.clone();
-        async move { check(&gateway, request.headers()).await }
+        async move { check(&gateway, request.headers(), peer).await }
     })
     .await
 }
 
-async fn check(gateway: &Gateway, headers: &http::HeaderMap) -> Response<Full<Bytes>> {
+async fn check(
+    gateway: &Gateway,
+    headers: &http::HeaderMap,
+    peer: SocketAddr,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     response
         .headers_mut()
         .insert("x-envoy-auth-headers-to-remove", HeaderValue::from_static("authorization"));
-    match authenticate(&gateway.tenants, headers).await {
-        AuthResult::Authenticated { identity, .. } => {
-            if let Ok(value) = HeaderValue::from_str(&identity) {
+    // the peer is Envoy: the phone's address is in the headers Envoy sets
+    let client = forwarded_client(headers, peer);
+    match authenticate(&gateway.tenants, &gateway.throttle, headers, client).await {
+        AuthResult::Authenticated { account, .. } => {
+            if let Ok(value) = HeaderValue::from_str(account.login()) {
                 response.headers_mut().insert(IDENTITY_HEADER, value);
             }
         }
-        AuthResult::Anonymous { .. } => {}
+        // the engine answers with its 401 challenge (Envoy passes no Retry-After from here)
+        AuthResult::Anonymous { .. } | AuthResult::Throttled { .. } => {}
         AuthResult::BackendUnavailable { .. } => {
             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
             response

@@ -5,6 +5,7 @@
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -17,8 +18,63 @@ pub struct Config {
     pub capability: Option<CapabilityListener>,
     #[serde(default)]
     pub state: StateConfig,
+    /// `[login_throttle]`: how failed logins slow down further attempts.
+    #[serde(default)]
+    pub login_throttle: crate::auth::ThrottleSettings,
+    /// `[watchers]`: how parked requests' folders are watched on IMAP.
+    #[serde(default)]
+    pub watchers: WatcherConfig,
     #[serde(rename = "tenant")]
     pub tenants: Vec<Tenant>,
+}
+
+/// `[watchers]`: one IMAP watcher per account with parked requests (NOTIFY, else IDLE on up
+/// to `max_idle_connections` folders and STATUS polling for the rest).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatcherConfig {
+    /// Use NOTIFY (RFC 5465) when the server offers it.
+    pub use_notify: bool,
+    /// IDLE connections per account when NOTIFY is not used.
+    pub max_idle_connections: usize,
+    /// STATUS polling interval for folders beyond the IDLE cap.
+    pub poll_seconds: u64,
+    /// IDLE is re-issued this often (RFC 2177 servers may end it after 30 minutes).
+    pub idle_renewal_seconds: u64,
+    /// A watcher stops this long after its account's last parked request ended.
+    pub linger_seconds: u64,
+    /// Reconnect backoff bounds after the IMAP server went away.
+    pub reconnect_min_seconds: u64,
+    pub reconnect_max_seconds: u64,
+}
+
+impl Default for WatcherConfig {
+    fn default() -> Self {
+        WatcherConfig {
+            use_notify: true,
+            max_idle_connections: 4,
+            poll_seconds: 60,
+            idle_renewal_seconds: 25 * 60,
+            linger_seconds: 60,
+            reconnect_min_seconds: 1,
+            reconnect_max_seconds: 120,
+        }
+    }
+}
+
+impl WatcherConfig {
+    pub fn push_settings(&self) -> crate::push::PushSettings {
+        use std::time::Duration;
+        crate::push::PushSettings {
+            use_notify: self.use_notify,
+            max_idle_connections: self.max_idle_connections,
+            poll_interval: Duration::from_secs(self.poll_seconds),
+            idle_renewal: Duration::from_secs(self.idle_renewal_seconds),
+            linger: Duration::from_secs(self.linger_seconds),
+            reconnect_min: Duration::from_secs(self.reconnect_min_seconds),
+            reconnect_max: Duration::from_secs(self.reconnect_max_seconds),
+        }
+    }
 }
 
 /// Where devices' state lives: the embedded store file and its options.
@@ -66,9 +122,110 @@ pub struct Tenant {
     /// The plugin component (`.wasm`).
     pub plugin: PathBuf,
     pub imap: Endpoint,
-    pub smtp: Endpoint,
+    /// The submission server the users' mail goes out through.
+    pub smtp: crate::smtp::SmtpConfig,
     #[serde(default)]
     pub limits: Limits,
+    /// `[tenant.imap_pool]`: pooled IMAP sessions and cached password checks per account.
+    #[serde(default)]
+    pub imap_pool: crate::accounts::PoolSettings,
+    /// `[tenant.push]`: bounds of Ping and Sync heartbeats, folders per Ping.
+    #[serde(default)]
+    pub push: PushSettings,
+    /// `[tenant.policy]`: EASProvisionDoc settings that replace the defaults, by element name
+    /// (MS-ASPROV §2.2.2), e.g. `DevicePasswordEnabled = 1`. Strings, integers and booleans
+    /// (sent as 1/0); an empty string sends the element empty.
+    #[serde(default)]
+    pub policy: BTreeMap<String, toml::Value>,
+    /// `[tenant.sieve]`: the ManageSieve server (RFC 5804) for out-of-office replies; without
+    /// it, out-of-office is not available.
+    #[serde(default)]
+    pub sieve: Option<Endpoint>,
+}
+
+/// `[tenant.push]`: what the plugin allows devices to ask for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushSettings {
+    /// Shortest and longest Ping/Sync HeartbeatInterval accepted (MS-ASCMD §2.2.3.88); a
+    /// device asking for more or less is told the bound.
+    pub heartbeat_min_seconds: u32,
+    pub heartbeat_max_seconds: u32,
+    /// Most folders one Ping may watch.
+    pub max_ping_folders: u32,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings {
+            heartbeat_min_seconds: 60,
+            heartbeat_max_seconds: 3540,
+            max_ping_folders: 300,
+        }
+    }
+}
+
+/// The EASProvisionDoc elements (MS-ASPROV §2.2.2.2–§2.2.2.52) the plugin sends, as
+/// `[tenant.policy]` may name them (case-insensitive).
+const POLICY_ELEMENTS: &[&str] = &[
+    "AllowBluetooth",
+    "AllowBrowser",
+    "AllowCamera",
+    "AllowConsumerEmail",
+    "AllowDesktopSync",
+    "AllowHTMLEmail",
+    "AllowInternetSharing",
+    "AllowIrDA",
+    "AllowPOPIMAPEmail",
+    "AllowRemoteDesktop",
+    "AllowSimpleDevicePassword",
+    "AllowSMIMEEncryptionAlgorithmNegotiation",
+    "AllowSMIMESoftCerts",
+    "AllowStorageCard",
+    "AllowTextMessaging",
+    "AllowUnsignedApplications",
+    "AllowUnsignedInstallationPackages",
+    "AllowWiFi",
+    "AlphanumericDevicePasswordRequired",
+    "AttachmentsEnabled",
+    "DevicePasswordEnabled",
+    "DevicePasswordExpiration",
+    "DevicePasswordHistory",
+    "MaxAttachmentSize",
+    "MaxCalendarAgeFilter",
+    "MaxDevicePasswordFailedAttempts",
+    "MaxEmailAgeFilter",
+    "MaxEmailBodyTruncationSize",
+    "MaxEmailHTMLBodyTruncationSize",
+    "MaxInactivityTimeDeviceLock",
+    "MinDevicePasswordComplexCharacters",
+    "MinDevicePasswordLength",
+    "PasswordRecoveryEnabled",
+    "RequireDeviceEncryption",
+    "RequireEncryptedSMIMEMessages",
+    "RequireManualSyncWhenRoaming",
+    "RequireSignedSMIMEMessages",
+    "RequireStorageCardEncryption",
+];
+
+impl Tenant {
+    /// `[tenant.policy]` as (element name, value) pairs, values as the document carries them:
+    /// integers in decimal, booleans as 1/0, strings as they are.
+    pub fn policy_overrides(&self) -> Vec<(String, String)> {
+        self.policy
+            .iter()
+            .filter_map(|(name, value)| Some((name.clone(), policy_value(value)?)))
+            .collect()
+    }
+}
+
+fn policy_value(value: &toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(text) => Some(text.clone()),
+        toml::Value::Integer(number) => Some(number.to_string()),
+        toml::Value::Boolean(flag) => Some(if *flag { "1" } else { "0" }.to_string()),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,8 +297,11 @@ impl Config {
             if tenant.plugin.is_relative() {
                 tenant.plugin = base.join(&tenant.plugin);
             }
-            for endpoint in [&mut tenant.imap, &mut tenant.smtp] {
-                if let Some(ca_file) = endpoint.ca_file.as_mut().filter(|f| f.is_relative()) {
+            let ca_files = [&mut tenant.imap.ca_file, &mut tenant.smtp.ca_file]
+                .into_iter()
+                .chain(tenant.sieve.as_mut().map(|sieve| &mut sieve.ca_file));
+            for ca_file in ca_files {
+                if let Some(ca_file) = ca_file.as_mut().filter(|f| f.is_relative()) {
                     *ca_file = base.join(&*ca_file);
                 }
             }
@@ -161,6 +321,45 @@ impl Config {
             if tenant.limits.memory_mib == 0 || tenant.limits.cpu_ms == 0 {
                 bail!("tenant {:?}: limits must be greater than zero", tenant.name);
             }
+            if tenant.imap_pool.max_sessions_per_account == 0 {
+                bail!(
+                    "tenant {:?}: imap_pool.max_sessions_per_account must be at least 1",
+                    tenant.name
+                );
+            }
+            let push = &tenant.push;
+            if push.heartbeat_min_seconds > push.heartbeat_max_seconds {
+                bail!(
+                    "tenant {:?}: push.heartbeat_min_seconds ({}) must not exceed \
+                     push.heartbeat_max_seconds ({})",
+                    tenant.name,
+                    push.heartbeat_min_seconds,
+                    push.heartbeat_max_seconds
+                );
+            }
+            if push.max_ping_folders == 0 {
+                bail!("tenant {:?}: push.max_ping_folders must be at least 1", tenant.name);
+            }
+            for (name, value) in &tenant.policy {
+                if !POLICY_ELEMENTS.iter().any(|known| known.eq_ignore_ascii_case(name)) {
+                    bail!(
+                        "tenant {:?}: policy.{name} is not an EASProvisionDoc setting \
+                         (known: {})",
+                        tenant.name,
+                        POLICY_ELEMENTS.join(", ")
+                    );
+                }
+                if policy_value(value).is_none() {
+                    bail!(
+                        "tenant {:?}: policy.{name} must be a string, an integer or a boolean",
+                        tenant.name
+                    );
+                }
+            }
+        }
+        let throttle = &self.login_throttle;
+        if throttle.window_seconds == 0 || throttle.block_after == 0 {
+            bail!("login_throttle: window_seconds and block_after must be greater than zero");
         }
         Ok(())
     }
@@ -192,5 +391,81 @@ mod tests {
     fn unknown_keys_are_refused_everywhere() {
         assert!(parse("[state]\ndurability = \"eventual\"").is_err());
         assert!(parse("[state.redb]\ndurabilty = \"eventual\"").is_err());
+        assert!(parse("[login_throttle]\nfree_failure = 3").is_err());
+        assert!(
+            toml::from_str::<Config>(&format!("{TENANT}[tenant.imap_pool]\nidle = 3\n")).is_err()
+        );
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let config: Config =
+            toml::from_str(include_str!("../eas-edge.example.toml")).expect("example config");
+        config.validate().expect("example config is valid");
+        assert_eq!(config.tenants[0].imap_pool, crate::accounts::PoolSettings::default());
+    }
+
+    #[test]
+    fn push_policy_sieve_and_smtp_auth_are_checked() {
+        let with = |extra: &str| -> anyhow::Result<Config> {
+            let config: Config = toml::from_str(&format!("{TENANT}{extra}"))?;
+            config.validate()?;
+            Ok(config)
+        };
+        let config = with("").expect("defaults");
+        let tenant = &config.tenants[0];
+        assert_eq!(tenant.push, PushSettings::default());
+        assert!(tenant.policy.is_empty() && tenant.sieve.is_none());
+        assert_eq!(tenant.smtp.auth, crate::smtp::SmtpAuth::User);
+
+        let error =
+            with("[tenant.push]\nheartbeat_min_seconds = 600\nheartbeat_max_seconds = 300\n")
+                .expect_err("min above max");
+        assert!(format!("{error:#}").contains("heartbeat_min_seconds (600) must not exceed"));
+        assert!(with("[tenant.push]\nheartbeat_seconds = 1\n").is_err());
+        let error = with("[tenant.policy]\nDevicePassword = 1\n").expect_err("unknown element");
+        assert!(format!("{error:#}").contains("policy.DevicePassword is not"));
+        let error = with("[tenant.policy]\nAllowCamera = [1]\n").expect_err("a list");
+        assert!(format!("{error:#}").contains("must be a string, an integer or a boolean"));
+
+        let config = with(
+            "[tenant.policy]\ndevicepasswordenabled = true\nMaxAttachmentSize = \"\"\n\
+             [tenant.sieve]\nhost = \"h\"\nport = 4190\ntls = \"starttls\"\n",
+        )
+        .expect("policy and sieve");
+        let tenant = &config.tenants[0];
+        assert_eq!(
+            tenant.policy_overrides(),
+            vec![
+                ("MaxAttachmentSize".to_string(), String::new()),
+                ("devicepasswordenabled".to_string(), "1".to_string()),
+            ]
+        );
+        assert_eq!(tenant.sieve.as_ref().map(|s| s.port), Some(4190));
+        let relay = TENANT.replace("port = 2 }", "port = 2, auth = \"none\" }");
+        let config: Config = toml::from_str(&relay).expect("auth = none");
+        assert_eq!(config.tenants[0].smtp.auth, crate::smtp::SmtpAuth::None);
+        assert!(
+            toml::from_str::<Config>(&TENANT.replace("port = 2 }", "port = 2, auth = \"x\" }"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn pool_and_throttle_have_defaults_and_take_settings() {
+        let config = parse("").expect("defaults");
+        assert_eq!(config.tenants[0].imap_pool, crate::accounts::PoolSettings::default());
+        assert_eq!(config.tenants[0].imap_pool.max_sessions_per_account, 4);
+        assert_eq!(config.login_throttle.block_after, 20);
+        let config = toml::from_str::<Config>(&format!(
+            "[login_throttle]\nfree_failures = 3\ntrust_forwarded_for = true\n{TENANT}\
+             [tenant.imap_pool]\nidle_seconds = 10\nauth_cache_seconds = 0\n"
+        ))
+        .expect("settings");
+        assert_eq!(config.login_throttle.free_failures, 3);
+        assert!(config.login_throttle.trust_forwarded_for);
+        assert_eq!(config.tenants[0].imap_pool.idle_seconds, 10);
+        assert_eq!(config.tenants[0].imap_pool.auth_cache_seconds, 0);
+        assert_eq!(config.tenants[0].imap_pool.max_sessions_per_account, 4);
     }
 }

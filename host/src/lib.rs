@@ -1,13 +1,18 @@
 //! The eas-edge host: serves phones, runs the EAS plugin in wasmtime, and gives it the mailbox,
 //! submission and state capabilities. The binary (`main.rs`) is a thin CLI over this library.
 
+pub mod accounts;
 pub mod auth;
 pub mod authz;
 pub mod config;
 pub mod imap;
+pub mod parking;
 pub mod plugin_host;
+pub mod push;
 pub mod runtime;
 pub mod server;
+pub mod sieve;
+pub mod smtp;
 pub mod state;
 pub mod tenants;
 pub mod wbxml_tool;

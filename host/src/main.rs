@@ -98,8 +98,11 @@ fn serve(config_path: PathBuf) -> anyhow::Result<()> {
             "tenant loaded"
         );
     }
-    let gateway = Arc::new(server::Gateway { tenants });
+    let throttle = eas_edge::auth::LoginThrottle::new(config.login_throttle.clone());
+    let push = eas_edge::push::PushHub::new(config.watchers.push_settings());
+    let gateway = Arc::new(server::Gateway { tenants, throttle, push });
     rt.block_on(async move {
+        gateway.tenants.spawn_pool_reapers();
         let listener = tokio::net::TcpListener::bind(config.listen.http)
             .await
             .with_context(|| format!("listening on {}", config.listen.http))?;

@@ -1,7 +1,11 @@
 //! Running plugin components: one wasmtime engine, pre-instantiated components per tenant, a
 //! fresh instance per request under memory and CPU limits.
 
-use crate::plugin_host::{PluginPre, RequestState};
+use crate::accounts::Account;
+use crate::plugin_host::{
+    MailboxCapability, OutOfOfficeCapability, PluginPre, RequestState, SubmissionCapability,
+    TenantServices,
+};
 use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -81,6 +85,26 @@ impl PluginRuntime {
             &mut linker,
             |state| state,
         )?;
+        crate::plugin_host::eas_edge::gateway::mailbox::add_to_linker::<
+            _,
+            HasSelf<MailboxCapability>,
+        >(&mut linker, |state| &mut state.mailbox)?;
+        crate::plugin_host::eas_edge::gateway::config::add_to_linker::<_, HasSelf<RequestState>>(
+            &mut linker,
+            |state| state,
+        )?;
+        crate::plugin_host::eas_edge::gateway::mailbox_write::add_to_linker::<
+            _,
+            HasSelf<MailboxCapability>,
+        >(&mut linker, |state| &mut state.mailbox)?;
+        crate::plugin_host::eas_edge::gateway::submission::add_to_linker::<
+            _,
+            HasSelf<SubmissionCapability>,
+        >(&mut linker, |state| &mut state.submission)?;
+        crate::plugin_host::eas_edge::gateway::out_of_office::add_to_linker::<
+            _,
+            HasSelf<OutOfOfficeCapability>,
+        >(&mut linker, |state| &mut state.out_of_office)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
@@ -119,6 +143,8 @@ pub struct Plugin {
     pub pre: PluginPre<RequestState>,
     pub memory_bytes: usize,
     pub cpu_ticks: u64,
+    /// The tenant's settings and servers, shared by its requests.
+    pub services: Arc<TenantServices>,
 }
 
 /// The plugin's answer, fully buffered (EAS needs Content-Length; holds are inspected).
@@ -134,25 +160,34 @@ impl Plugin {
         pre: PluginPre<RequestState>,
         limits: &crate::config::Limits,
         store: Arc<dyn crate::state::StateStore>,
+        services: Arc<TenantServices>,
     ) -> Self {
         Plugin {
             tenant: tenant.into(),
             store,
+            services,
             pre,
             memory_bytes: limits.memory_mib as usize * 1024 * 1024,
             cpu_ticks: (limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1),
         }
     }
 
-    /// Runs one request through a fresh instance; `identity` scopes its state.
+    /// Runs one request through a fresh instance; the authenticated `account` scopes its
+    /// state and mailbox.
     pub async fn call(
         &self,
         request: http::Request<Full<Bytes>>,
-        identity: Option<String>,
+        account: Option<Arc<Account>>,
     ) -> Result<PluginResponse, PluginFault> {
         let mut store = Store::new(
             self.pre.engine(),
-            RequestState::new(self.tenant.clone(), identity, self.store.clone(), self.memory_bytes),
+            RequestState::new(
+                self.tenant.clone(),
+                account,
+                self.store.clone(),
+                self.memory_bytes,
+                self.services.clone(),
+            ),
         );
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.cpu_ticks);

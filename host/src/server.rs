@@ -1,6 +1,7 @@
 //! The phone-facing HTTP server: authenticate, pick the tenant, run its plugin.
 
-use crate::auth::{AuthResult, authenticate};
+use crate::auth::client_address::phone_client;
+use crate::auth::{AuthResult, LoginThrottle, authenticate};
 use crate::runtime::PluginResponse;
 use crate::tenants::Tenants;
 use bytes::Bytes;
@@ -20,6 +21,10 @@ const RETRY_AFTER_SECONDS: &str = "30";
 
 pub struct Gateway {
     pub tenants: Tenants,
+    /// Failed logins per login and client address, for both listeners.
+    pub throttle: LoginThrottle,
+    /// Parked Pings and Syncs-with-Wait, and the watchers that wake them.
+    pub push: crate::push::PushHub,
 }
 
 /// Serves phones forever.
@@ -76,16 +81,26 @@ impl Gateway {
         let (mut parts, body) = request.into_parts();
         // Only the host may say who the client is.
         parts.headers.remove(IDENTITY_HEADER);
-        let auth = authenticate(&self.tenants, &parts.headers).await;
+        let client =
+            phone_client(&parts.headers, peer, self.throttle.settings().trust_forwarded_for);
+        let auth = authenticate(&self.tenants, &self.throttle, &parts.headers, client).await;
         parts.headers.remove(http::header::AUTHORIZATION);
-        let (tenant, identity) = match auth {
-            AuthResult::Authenticated { identity, tenant } => (tenant, Some(identity)),
+        let mut retry_after = None;
+        let (tenant, account) = match auth {
+            AuthResult::Authenticated { account, tenant } => (tenant, Some(account)),
             AuthResult::Anonymous { tenant } => (tenant, None),
+            // answered like wrong credentials: phones show the password prompt for a 401,
+            // where many treat a 429 as a server fault and retry at once
+            AuthResult::Throttled { tenant, retry_after: after } => {
+                retry_after = Some(after);
+                (tenant, None)
+            }
             AuthResult::BackendUnavailable { tenant } => {
                 tracing::warn!(tenant = %tenant.config.name, %peer, "answering 503: IMAP unreachable");
                 return unavailable();
             }
         };
+        let identity = account.as_ref().map(|account| account.login().to_string());
         if let Some(identity) = &identity {
             match HeaderValue::from_str(identity) {
                 Ok(value) => {
@@ -105,8 +120,13 @@ impl Gateway {
         };
         let method = parts.method.clone();
         let uri = parts.uri.clone();
-        let request = http::Request::from_parts(parts, Full::new(body));
-        let response = match tenant.plugin.call(request, identity.clone()).await {
+        let request = crate::parking::PluginRequest {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+        };
+        let response = match crate::parking::answer(tenant, &self.push, request, account).await {
             Ok(response) => into_http(response),
             Err(fault) => {
                 tracing::error!(tenant = %tenant.config.name, %method, %uri, "{fault}");
@@ -116,6 +136,15 @@ impl Gateway {
                 )
             }
         };
+        let mut response = response;
+        if let Some(after) = retry_after
+            && response.status() == StatusCode::UNAUTHORIZED
+        {
+            let seconds = after.as_secs().max(1).to_string();
+            if let Ok(value) = HeaderValue::from_str(&seconds) {
+                response.headers_mut().insert(http::header::RETRY_AFTER, value);
+            }
+        }
         tracing::info!(
             tenant = %tenant.config.name,
             user = identity.as_deref().unwrap_or("-"),

@@ -1,6 +1,8 @@
 //! Which tenant serves a request: by the login's mail domain, else by the Host header.
 
+use crate::accounts::Accounts;
 use crate::config::{Config, Tenant};
+use crate::plugin_host::TenantServices;
 use crate::runtime::{Plugin, PluginRuntime};
 use crate::state::StateStore;
 use anyhow::Context;
@@ -11,6 +13,8 @@ pub struct TenantRuntime {
     pub plugin: Plugin,
     /// The tenant's IMAP server, ready to connect (TLS roots loaded).
     pub imap: crate::imap::Endpoint,
+    /// The users' verified passwords and pooled IMAP sessions.
+    pub accounts: Arc<Accounts>,
 }
 
 pub struct Tenants {
@@ -30,14 +34,23 @@ impl Tenants {
             let pre = runtime
                 .load(&tenant.plugin)
                 .with_context(|| format!("tenant {:?}", tenant.name))?;
-            let plugin = Plugin::new(&tenant.name, pre, &tenant.limits, store.clone());
+            let services = Arc::new(TenantServices::new(tenant)?);
+            let plugin = Plugin::new(&tenant.name, pre, &tenant.limits, store.clone(), services);
             let imap = tenant
                 .imap
                 .imap_endpoint()
                 .with_context(|| format!("tenant {:?}: IMAP TLS settings", tenant.name))?;
-            list.push(TenantRuntime { config: tenant.clone(), plugin, imap });
+            let accounts = Arc::new(Accounts::new(imap.clone(), &tenant.imap_pool));
+            list.push(TenantRuntime { config: tenant.clone(), plugin, imap, accounts });
         }
         Ok(Tenants { list })
+    }
+
+    /// Starts each tenant's background closing of idle IMAP sessions (inside a runtime).
+    pub fn spawn_pool_reapers(&self) {
+        for tenant in &self.list {
+            tenant.accounts.spawn_reaper();
+        }
     }
 
     /// The tenant owning the domain of `login` (`user@domain`), if any.

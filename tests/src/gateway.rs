@@ -102,11 +102,10 @@ fn spawn(
 ) -> anyhow::Result<ServerProcess> {
     ServerProcess::start(
         "eas-edge",
-        Command::new(artifacts::host_binary()?)
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .env("EAS_EDGE_LOG", "info"),
+        Command::new(artifacts::host_binary()?).arg("serve").arg("--config").arg(config).env(
+            "EAS_EDGE_LOG",
+            std::env::var("EAS_EDGE_TEST_LOG").unwrap_or_else(|_| "info".to_owned()),
+        ),
         log,
         address,
     )

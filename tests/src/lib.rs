@@ -5,6 +5,7 @@
 //! - [`smtp`]: sends a raw message over SMTP, optionally with AUTH PLAIN.
 //! - [`messages`]: realistic, deterministic test messages from a seed.
 //! - [`seed`]: fills a mailbox with many messages quickly (MULTIAPPEND).
+//! - [`eas`]: an Exchange ActiveSync client written from the spec, for driving the gateway.
 //!
 //! Everything is blocking std networking with timeouts on every read: tests are not
 //! performance-critical, and a hung server must fail a test rather than hang it.
@@ -18,6 +19,7 @@ pub mod smtp;
 mod rng;
 
 pub mod artifacts;
+pub mod eas;
 pub mod envoy;
 pub mod gateway;
 pub mod http;

@@ -33,6 +33,8 @@ pub struct Capabilities {
     pub literal_minus: bool,
     /// RFC 4731: SEARCH RETURN (...), ESEARCH responses.
     pub esearch: bool,
+    /// RFC 8474: MAILBOXID, EMAILID, THREADID.
+    pub objectid: bool,
     pub starttls: bool,
     /// RFC 9051 §6.2.3: LOGIN is refused (until TLS).
     pub login_disabled: bool,
@@ -65,6 +67,7 @@ impl Capabilities {
                 "LITERAL+" => caps.literal_plus = true,
                 "LITERAL-" => caps.literal_minus = true,
                 "ESEARCH" => caps.esearch = true,
+                "OBJECTID" => caps.objectid = true,
                 "STARTTLS" => caps.starttls = true,
                 "LOGINDISABLED" => caps.login_disabled = true,
                 _ => {}

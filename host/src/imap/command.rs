@@ -50,17 +50,27 @@ impl Command {
     pub fn string_unspaced(mut self, value: &[u8]) -> Self {
         match argument(value) {
             Argument::Quoted(quoted) => self.bytes.extend_from_slice(quoted.as_bytes()),
-            Argument::Literal(bytes) => {
-                let non_sync = self.literal_plus || (self.literal_minus && bytes.len() <= 4096);
-                let marker = if non_sync { "+" } else { "" };
-                self.bytes.extend_from_slice(format!("{{{}{marker}}}\r\n", bytes.len()).as_bytes());
-                if !non_sync {
-                    self.sync_points.push(self.bytes.len());
-                }
-                self.bytes.extend_from_slice(bytes);
-            }
+            Argument::Literal(bytes) => self.push_literal(bytes),
         }
         self
+    }
+
+    /// A space and a literal whatever the bytes: where the grammar wants nothing else (the
+    /// message of APPEND, RFC 9051 §6.3.12).
+    pub fn literal(mut self, value: &[u8]) -> Self {
+        self.bytes.push(b' ');
+        self.push_literal(value);
+        self
+    }
+
+    fn push_literal(&mut self, bytes: &[u8]) {
+        let non_sync = self.literal_plus || (self.literal_minus && bytes.len() <= 4096);
+        let marker = if non_sync { "+" } else { "" };
+        self.bytes.extend_from_slice(format!("{{{}{marker}}}\r\n", bytes.len()).as_bytes());
+        if !non_sync {
+            self.sync_points.push(self.bytes.len());
+        }
+        self.bytes.extend_from_slice(bytes);
     }
 
     /// The pieces to send: all but the last are each followed by a wait for `+`.
@@ -101,5 +111,11 @@ mod tests {
         let plus = Capabilities { literal_plus: true, ..Capabilities::default() };
         let command = Command::new("a2".into(), "STATUS", &plus).string("ü".as_bytes()).end();
         assert_eq!(command.pieces(), vec!["a2 STATUS {2+}\r\nü\r\n".as_bytes()]);
+
+        // APPEND's message is a literal even when it could be quoted
+        let command = Command::new("a3".into(), "APPEND", &plain).literal(b"x").end();
+        assert_eq!(command.pieces(), vec![&b"a3 APPEND {1}\r\n"[..], b"x\r\n"]);
+        let command = Command::new("a4".into(), "APPEND", &plus).literal(b"x").end();
+        assert_eq!(command.pieces(), vec![&b"a4 APPEND {1+}\r\nx\r\n"[..]]);
     }
 }

@@ -24,6 +24,10 @@ pub enum ImapError {
     /// session stays usable.
     #[error("IMAP {command} failed: {status} {text}")]
     Refused { command: &'static str, status: RefusalStatus, text: String },
+    /// The mailbox does not exist (any more): the server said `[NONEXISTENT]` (RFC 5530), or
+    /// refused to open it and LIST does not show it. The session stays usable.
+    #[error("IMAP mailbox does not exist: {0}")]
+    NoSuchMailbox(String),
     /// The item is bigger than the caller allowed; nothing over the limit was transferred.
     #[error("IMAP item of {size} bytes or more exceeds the limit of {limit} bytes")]
     TooLarge { size: u64, limit: u64 },

@@ -26,6 +26,8 @@ pub struct Folder {
     pub selectable: bool,
     /// `None` when the server was not asked (it never is without LIST-EXTENDED or LSUB).
     pub subscribed: Option<bool>,
+    /// RFC 8474 MAILBOXID, stable across renames; `None` without OBJECTID.
+    pub mailbox_id: Option<String>,
 }
 
 /// Names that mean a role when no folder carries the role's attribute (case-insensitive), as
@@ -80,6 +82,8 @@ pub fn folders_from_list(entries: &[ListEntry], subscriptions_known: bool) -> Ve
             role: if is_inbox { Some(FolderRole::Inbox) } else { role_from_attributes(entry) },
             selectable: !entry.has_attribute("\\Noselect"),
             subscribed,
+            // from LIST-STATUS data, which the session adds
+            mailbox_id: None,
         });
     }
     assign_roles_by_name(&mut folders);

@@ -14,12 +14,22 @@ mod bindings {
 
 #[cfg(feature = "fault-injection")]
 mod fault;
+mod mailbox_types;
 mod wasi_http;
 
-use bindings::eas_edge::gateway::{clock, log, state};
+use bindings::eas_edge::gateway::{
+    clock, config, log, mailbox, mailbox_write, out_of_office, state, submission,
+};
 use bindings::exports::wasi::http::incoming_handler::Guest;
 use bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
 use eas_engine::http::Response;
+use eas_engine::mailbox::{
+    Changes, Folder, FolderStatus, MailboxResult, Message, MessageSummary, SearchQuery, SyncPoint,
+    UidRange,
+};
+use eas_engine::out_of_office::{OofError, OofSettings};
+use eas_engine::settings::TenantSettings;
+use eas_engine::submission::{RefusedRecipient, SubmissionError};
 use eas_engine::{Capabilities, Engine, Level, StateError, StateResult, StateScope};
 
 /// The host's imports, seen by the engine.
@@ -45,6 +55,16 @@ impl Capabilities for HostImports {
         Some(bindings::wasi::random::random::get_random_u64())
     }
 
+    fn settings(&self) -> TenantSettings {
+        let settings = config::current();
+        TenantSettings {
+            heartbeat_min_seconds: settings.heartbeat_min_seconds,
+            heartbeat_max_seconds: settings.heartbeat_max_seconds,
+            max_ping_folders: settings.max_ping_folders,
+            policy: settings.policy,
+        }
+    }
+
     async fn state_get(&self, scope: &StateScope, key: &str) -> StateResult<Option<Vec<u8>>> {
         state::get(&wit_scope(scope), key).map_err(engine_error)
     }
@@ -62,6 +82,184 @@ impl Capabilities for HostImports {
     ) -> StateResult<bool> {
         state::compare_and_swap(&wit_scope(scope), key, expected.as_deref(), new.as_deref())
             .map_err(engine_error)
+    }
+
+    async fn list_folders(&self) -> MailboxResult<Vec<Folder>> {
+        let folders = mailbox::list_folders().map_err(mailbox_types::error)?;
+        Ok(folders.into_iter().map(mailbox_types::folder).collect())
+    }
+
+    async fn folder_status(
+        &self,
+        folders: &[String],
+    ) -> MailboxResult<Vec<MailboxResult<FolderStatus>>> {
+        let answers = mailbox::status(folders).map_err(mailbox_types::error)?;
+        Ok(answers
+            .into_iter()
+            .map(|answer| answer.map(mailbox_types::status).map_err(mailbox_types::error))
+            .collect())
+    }
+
+    async fn changes(&self, folder: &str, since: Option<SyncPoint>) -> MailboxResult<Changes> {
+        let since = since.map(|point| mailbox::SyncPoint {
+            uid_validity: point.uid_validity,
+            highest_modseq: point.highest_modseq,
+        });
+        mailbox::changes(folder, since).map(mailbox_types::changes).map_err(mailbox_types::error)
+    }
+
+    async fn uids_since(&self, folder: &str, since: i64) -> MailboxResult<Vec<UidRange>> {
+        let ranges = mailbox::uids_since(folder, since).map_err(mailbox_types::error)?;
+        Ok(ranges.into_iter().map(mailbox_types::range).collect())
+    }
+
+    async fn fetch_summaries(
+        &self,
+        folder: &str,
+        uids: &[u32],
+        prefix_bytes: u32,
+    ) -> MailboxResult<Vec<MessageSummary>> {
+        let summaries =
+            mailbox::fetch_summaries(folder, uids, prefix_bytes).map_err(mailbox_types::error)?;
+        Ok(summaries.into_iter().map(mailbox_types::summary).collect())
+    }
+
+    async fn fetch_message(
+        &self,
+        folder: &str,
+        uid: u32,
+        max_bytes: u32,
+    ) -> MailboxResult<Option<Message>> {
+        let message =
+            mailbox::fetch_message(folder, uid, max_bytes).map_err(mailbox_types::error)?;
+        Ok(message.map(mailbox_types::message))
+    }
+
+    async fn fetch_part(
+        &self,
+        folder: &str,
+        uid: u32,
+        section: &str,
+        max_bytes: u32,
+    ) -> MailboxResult<Option<Vec<u8>>> {
+        mailbox::fetch_part(folder, uid, section, max_bytes).map_err(mailbox_types::error)
+    }
+
+    async fn store_flags(
+        &self,
+        folder: &str,
+        uids: &[u32],
+        add: &[String],
+        remove: &[String],
+    ) -> MailboxResult<()> {
+        mailbox_write::store_flags(folder, uids, add, remove).map_err(mailbox_types::error)
+    }
+
+    async fn move_messages(
+        &self,
+        source: &str,
+        uids: &[u32],
+        destination: &str,
+    ) -> MailboxResult<Vec<(u32, u32)>> {
+        mailbox_write::move_messages(source, uids, destination).map_err(mailbox_types::error)
+    }
+
+    async fn expunge(&self, folder: &str, uids: &[u32]) -> MailboxResult<()> {
+        mailbox_write::expunge(folder, uids).map_err(mailbox_types::error)
+    }
+
+    async fn append(
+        &self,
+        folder: &str,
+        message: &[u8],
+        flags: &[String],
+        internal_date: Option<i64>,
+    ) -> MailboxResult<Option<u32>> {
+        mailbox_write::append(folder, message, flags, internal_date).map_err(mailbox_types::error)
+    }
+
+    async fn search(&self, folder: &str, query: &SearchQuery) -> MailboxResult<Vec<u32>> {
+        let query = mailbox_write::SearchQuery {
+            text: query.text.clone(),
+            since: query.since,
+            before: query.before,
+            header: query.header.clone(),
+        };
+        mailbox_write::search(folder, &query).map_err(mailbox_types::error)
+    }
+
+    async fn create_folder(&self, parent: Option<&str>, name: &str) -> MailboxResult<Folder> {
+        mailbox_write::create_folder(parent, name)
+            .map(mailbox_types::folder)
+            .map_err(mailbox_types::error)
+    }
+
+    async fn rename_folder(
+        &self,
+        folder: &str,
+        new_parent: Option<&str>,
+        new_name: &str,
+    ) -> MailboxResult<Folder> {
+        mailbox_write::rename_folder(folder, new_parent, new_name)
+            .map(mailbox_types::folder)
+            .map_err(mailbox_types::error)
+    }
+
+    async fn delete_folder(&self, folder: &str) -> MailboxResult<()> {
+        mailbox_write::delete_folder(folder).map_err(mailbox_types::error)
+    }
+
+    async fn empty_folder(&self, folder: &str) -> MailboxResult<()> {
+        mailbox_write::empty_folder(folder).map_err(mailbox_types::error)
+    }
+
+    async fn send_mail(
+        &self,
+        message: &[u8],
+        recipients: &[String],
+    ) -> Result<Vec<RefusedRecipient>, SubmissionError> {
+        match submission::send(message, recipients) {
+            Ok(refused) => Ok(refused
+                .into_iter()
+                .map(|r| RefusedRecipient { address: r.address, reply: r.reply })
+                .collect()),
+            Err(submission::Error::Unauthenticated) => Err(SubmissionError::Unauthenticated),
+            Err(submission::Error::Unavailable(why)) => Err(SubmissionError::Unavailable(why)),
+            Err(submission::Error::Rejected(why)) => Err(SubmissionError::Rejected(why)),
+            Err(submission::Error::TooLarge(why)) => Err(SubmissionError::TooLarge(why)),
+        }
+    }
+
+    async fn out_of_office(&self) -> Result<OofSettings, OofError> {
+        out_of_office::get()
+            .map(|s| OofSettings {
+                enabled: s.enabled,
+                start: s.start,
+                end: s.end,
+                subject: s.subject,
+                message: s.message,
+            })
+            .map_err(oof_error)
+    }
+
+    async fn set_out_of_office(&self, settings: &OofSettings) -> Result<(), OofError> {
+        out_of_office::set(&out_of_office::Settings {
+            enabled: settings.enabled,
+            start: settings.start,
+            end: settings.end,
+            subject: settings.subject.clone(),
+            message: settings.message.clone(),
+        })
+        .map_err(oof_error)
+    }
+}
+
+fn oof_error(error: out_of_office::Error) -> OofError {
+    match error {
+        out_of_office::Error::Unauthenticated => OofError::Unauthenticated,
+        out_of_office::Error::NotAvailable => OofError::NotAvailable,
+        out_of_office::Error::Unavailable(why) => OofError::Unavailable(why),
+        out_of_office::Error::Refused(why) => OofError::Refused(why),
     }
 }
 

@@ -7,6 +7,14 @@
 
 use std::future::Future;
 
+use crate::mailbox::{
+    Changes, Folder, FolderStatus, MailboxResult, Message, MessageSummary, SearchQuery, SyncPoint,
+    UidRange,
+};
+use crate::out_of_office::{OofError, OofSettings};
+use crate::settings::TenantSettings;
+use crate::submission::{RefusedRecipient, SubmissionError};
+
 /// Severity of a log line, mirrored by the `log` interface in `wit/gateway.wit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -55,6 +63,9 @@ pub trait Capabilities {
     /// A cryptographically secure random number; `None` where the adapter has no source.
     fn random_u64(&self) -> Option<u64>;
 
+    /// The tenant's settings (heartbeat bounds, policy).
+    fn settings(&self) -> TenantSettings;
+
     fn state_get(
         &self,
         scope: &StateScope,
@@ -77,4 +88,121 @@ pub trait Capabilities {
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     ) -> impl Future<Output = StateResult<bool>>;
+
+    /// Every folder of the account.
+    fn list_folders(&self) -> impl Future<Output = MailboxResult<Vec<Folder>>>;
+
+    /// STATUS of many folders; one result per name, in order.
+    fn folder_status(
+        &self,
+        folders: &[String],
+    ) -> impl Future<Output = MailboxResult<Vec<MailboxResult<FolderStatus>>>>;
+
+    /// What changed in `folder` since `since`; a full listing without a point.
+    fn changes(
+        &self,
+        folder: &str,
+        since: Option<SyncPoint>,
+    ) -> impl Future<Output = MailboxResult<Changes>>;
+
+    /// UIDs of messages that arrived on or after the day of `since` (unix seconds).
+    fn uids_since(
+        &self,
+        folder: &str,
+        since: i64,
+    ) -> impl Future<Output = MailboxResult<Vec<UidRange>>>;
+
+    /// Summaries in UID order; vanished UIDs are left out.
+    fn fetch_summaries(
+        &self,
+        folder: &str,
+        uids: &[u32],
+        prefix_bytes: u32,
+    ) -> impl Future<Output = MailboxResult<Vec<MessageSummary>>>;
+
+    /// A whole message; `None` when the UID does not exist.
+    fn fetch_message(
+        &self,
+        folder: &str,
+        uid: u32,
+        max_bytes: u32,
+    ) -> impl Future<Output = MailboxResult<Option<Message>>>;
+
+    /// One part as stored (transfer-encoded); `None` when the UID does not exist.
+    fn fetch_part(
+        &self,
+        folder: &str,
+        uid: u32,
+        section: &str,
+        max_bytes: u32,
+    ) -> impl Future<Output = MailboxResult<Option<Vec<u8>>>>;
+
+    /// Adds and removes flags on messages; missing UIDs are skipped.
+    fn store_flags(
+        &self,
+        folder: &str,
+        uids: &[u32],
+        add: &[String],
+        remove: &[String],
+    ) -> impl Future<Output = MailboxResult<()>>;
+
+    /// Moves messages; (old UID, new UID) pairs as the server reported them.
+    fn move_messages(
+        &self,
+        source: &str,
+        uids: &[u32],
+        destination: &str,
+    ) -> impl Future<Output = MailboxResult<Vec<(u32, u32)>>>;
+
+    /// Removes exactly these messages.
+    fn expunge(&self, folder: &str, uids: &[u32]) -> impl Future<Output = MailboxResult<()>>;
+
+    /// Stores a message; its UID when the server tells.
+    fn append(
+        &self,
+        folder: &str,
+        message: &[u8],
+        flags: &[String],
+        internal_date: Option<i64>,
+    ) -> impl Future<Output = MailboxResult<Option<u32>>>;
+
+    /// UIDs of matching messages, ascending.
+    fn search(
+        &self,
+        folder: &str,
+        query: &SearchQuery,
+    ) -> impl Future<Output = MailboxResult<Vec<u32>>>;
+
+    /// Creates `name` (UTF-8) under `parent` (server spelling; `None`: top level).
+    fn create_folder(
+        &self,
+        parent: Option<&str>,
+        name: &str,
+    ) -> impl Future<Output = MailboxResult<Folder>>;
+
+    fn rename_folder(
+        &self,
+        folder: &str,
+        new_parent: Option<&str>,
+        new_name: &str,
+    ) -> impl Future<Output = MailboxResult<Folder>>;
+
+    fn delete_folder(&self, folder: &str) -> impl Future<Output = MailboxResult<()>>;
+
+    /// Removes every message of the folder.
+    fn empty_folder(&self, folder: &str) -> impl Future<Output = MailboxResult<()>>;
+
+    /// Sends a complete message (Bcc removed) to the envelope recipients as the user.
+    fn send_mail(
+        &self,
+        message: &[u8],
+        recipients: &[String],
+    ) -> impl Future<Output = Result<Vec<RefusedRecipient>, SubmissionError>>;
+
+    fn out_of_office(&self) -> impl Future<Output = Result<OofSettings, OofError>>;
+
+    fn set_out_of_office(
+        &self,
+        settings: &OofSettings,
+    ) -> impl Future<Output = Result<(), OofError>>;
 }

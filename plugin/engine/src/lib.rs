@@ -8,11 +8,19 @@
 pub mod ashttp;
 mod capabilities;
 mod commands;
+mod compose;
 pub mod drive;
 pub mod email;
 mod engine;
+mod folders;
 pub mod http;
+pub mod mailbox;
 mod options;
+pub mod out_of_office;
+mod push;
+pub mod settings;
+pub mod submission;
+pub mod sync;
 #[cfg(test)]
 mod testing;
 

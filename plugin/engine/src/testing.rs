@@ -1,14 +1,36 @@
 //! An in-memory [`Capabilities`] for unit tests of the engine's pure logic (no I/O involved;
 //! the real capabilities are tested end to end against Dovecot).
 
+mod mailbox;
+
 use crate::capabilities::{Capabilities, Level, StateResult, StateScope};
+use crate::mailbox::SearchQuery;
+use crate::mailbox::{
+    Changes, Folder, FolderStatus, MailboxResult, Message, MessageSummary, SyncPoint, UidRange,
+};
+use crate::out_of_office::{OofError, OofSettings};
+use crate::submission::{RefusedRecipient, SubmissionError};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+
+pub use mailbox::FakeMailbox;
 
 #[derive(Default)]
 pub struct FakeHost {
     state: RefCell<HashMap<(StateScope, String), Vec<u8>>>,
     counter: Cell<u64>,
+    /// The user's mail; tests fill and change it between requests.
+    pub mailbox: RefCell<FakeMailbox>,
+    pub settings: RefCell<crate::settings::TenantSettings>,
+    /// What the submission capability was asked to send: (message, envelope recipients).
+    pub sent: RefCell<Vec<(Vec<u8>, Vec<String>)>>,
+    /// When set, sending fails with this error and nothing is recorded.
+    pub submission_failure: RefCell<Option<SubmissionError>>,
+    /// The vacation reply; `None`: the server offers none.
+    pub out_of_office: RefCell<Option<OofSettings>>,
+    /// The next compare-and-swap of a key starting with this prefix loses a race: another
+    /// writer stores something else first.
+    pub race_next_swap: RefCell<Option<String>>,
 }
 
 impl FakeHost {
@@ -34,6 +56,10 @@ impl Capabilities for FakeHost {
         Some(self.counter.get().wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 
+    fn settings(&self) -> crate::settings::TenantSettings {
+        self.settings.borrow().clone()
+    }
+
     async fn state_get(&self, scope: &StateScope, key: &str) -> StateResult<Option<Vec<u8>>> {
         Ok(self.stored(scope, key))
     }
@@ -50,6 +76,14 @@ impl Capabilities for FakeHost {
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     ) -> StateResult<bool> {
+        let racing =
+            self.race_next_swap.borrow().as_ref().is_some_and(|p| key.starts_with(p.as_str()));
+        if racing {
+            self.race_next_swap.borrow_mut().take();
+            let mut theirs = new.clone().unwrap_or_default();
+            theirs.push(0);
+            self.store(scope, key, &theirs);
+        }
         let mut state = self.state.borrow_mut();
         let slot = (scope.clone(), key.to_owned());
         if state.get(&slot) != expected.as_ref() {
@@ -60,5 +94,141 @@ impl Capabilities for FakeHost {
             None => state.remove(&slot),
         };
         Ok(true)
+    }
+
+    async fn list_folders(&self) -> MailboxResult<Vec<Folder>> {
+        self.mailbox.borrow().check_available()?;
+        Ok(self.mailbox.borrow().folders())
+    }
+
+    async fn folder_status(
+        &self,
+        folders: &[String],
+    ) -> MailboxResult<Vec<MailboxResult<FolderStatus>>> {
+        let mailbox = self.mailbox.borrow();
+        mailbox.check_available()?;
+        Ok(folders.iter().map(|name| mailbox.status(name)).collect())
+    }
+
+    async fn changes(&self, folder: &str, since: Option<SyncPoint>) -> MailboxResult<Changes> {
+        self.mailbox.borrow().changes(folder, since)
+    }
+
+    async fn uids_since(&self, folder: &str, since: i64) -> MailboxResult<Vec<UidRange>> {
+        self.mailbox.borrow().uids_since(folder, since)
+    }
+
+    async fn fetch_summaries(
+        &self,
+        folder: &str,
+        uids: &[u32],
+        prefix_bytes: u32,
+    ) -> MailboxResult<Vec<MessageSummary>> {
+        self.mailbox.borrow().summaries(folder, uids, prefix_bytes)
+    }
+
+    async fn fetch_message(
+        &self,
+        folder: &str,
+        uid: u32,
+        max_bytes: u32,
+    ) -> MailboxResult<Option<Message>> {
+        self.mailbox.borrow().check_available()?;
+        self.mailbox.borrow().message(folder, uid, max_bytes)
+    }
+
+    async fn fetch_part(
+        &self,
+        folder: &str,
+        uid: u32,
+        section: &str,
+        max_bytes: u32,
+    ) -> MailboxResult<Option<Vec<u8>>> {
+        self.mailbox.borrow().part(folder, uid, section, max_bytes)
+    }
+
+    async fn store_flags(
+        &self,
+        folder: &str,
+        uids: &[u32],
+        add: &[String],
+        remove: &[String],
+    ) -> MailboxResult<()> {
+        self.mailbox.borrow_mut().store_flags(folder, uids, add, remove)
+    }
+
+    async fn move_messages(
+        &self,
+        source: &str,
+        uids: &[u32],
+        destination: &str,
+    ) -> MailboxResult<Vec<(u32, u32)>> {
+        self.mailbox.borrow_mut().move_messages(source, uids, destination)
+    }
+
+    async fn expunge(&self, folder: &str, uids: &[u32]) -> MailboxResult<()> {
+        self.mailbox.borrow_mut().expunge_uids(folder, uids)
+    }
+
+    async fn append(
+        &self,
+        folder: &str,
+        message: &[u8],
+        flags: &[String],
+        internal_date: Option<i64>,
+    ) -> MailboxResult<Option<u32>> {
+        self.mailbox.borrow_mut().append_message(folder, message, flags, internal_date)
+    }
+
+    async fn search(&self, folder: &str, query: &SearchQuery) -> MailboxResult<Vec<u32>> {
+        self.mailbox.borrow().search(folder, query)
+    }
+
+    async fn create_folder(&self, parent: Option<&str>, name: &str) -> MailboxResult<Folder> {
+        self.mailbox.borrow_mut().create(parent, name)
+    }
+
+    async fn rename_folder(
+        &self,
+        folder: &str,
+        new_parent: Option<&str>,
+        new_name: &str,
+    ) -> MailboxResult<Folder> {
+        self.mailbox.borrow_mut().rename(folder, new_parent, new_name)
+    }
+
+    async fn delete_folder(&self, folder: &str) -> MailboxResult<()> {
+        self.mailbox.borrow_mut().remove_folder(folder)
+    }
+
+    async fn empty_folder(&self, folder: &str) -> MailboxResult<()> {
+        self.mailbox.borrow_mut().empty(folder)
+    }
+
+    async fn send_mail(
+        &self,
+        message: &[u8],
+        recipients: &[String],
+    ) -> Result<Vec<RefusedRecipient>, SubmissionError> {
+        if let Some(failure) = self.submission_failure.borrow().clone() {
+            return Err(failure);
+        }
+        self.sent.borrow_mut().push((message.to_vec(), recipients.to_vec()));
+        Ok(Vec::new())
+    }
+
+    async fn out_of_office(&self) -> Result<OofSettings, OofError> {
+        self.out_of_office.borrow().clone().ok_or(OofError::NotAvailable)
+    }
+
+    async fn set_out_of_office(&self, settings: &OofSettings) -> Result<(), OofError> {
+        let mut current = self.out_of_office.borrow_mut();
+        match current.as_mut() {
+            Some(current) => {
+                *current = settings.clone();
+                Ok(())
+            }
+            None => Err(OofError::NotAvailable),
+        }
     }
 }

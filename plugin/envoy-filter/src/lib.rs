@@ -6,6 +6,13 @@
 //! password never reaches this VM.
 
 use eas_engine::http::{Request, Response};
+use eas_engine::mailbox::{
+    Changes, Folder, FolderStatus, MailboxError, MailboxResult, Message, MessageSummary,
+    SearchQuery, SyncPoint, UidRange,
+};
+use eas_engine::out_of_office::{OofError, OofSettings};
+use eas_engine::settings::TenantSettings;
+use eas_engine::submission::{RefusedRecipient, SubmissionError};
 use eas_engine::{Capabilities, Engine, Level, StateError, StateResult, StateScope};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -65,6 +72,11 @@ impl Capabilities for EnvoyHost {
         None
     }
 
+    /// Per-domain settings come with the filter's plugin configuration (#7).
+    fn settings(&self) -> TenantSettings {
+        TenantSettings::default()
+    }
+
     async fn state_get(&self, _: &StateScope, _: &str) -> StateResult<Option<Vec<u8>>> {
         Err(no_state_yet())
     }
@@ -82,12 +94,116 @@ impl Capabilities for EnvoyHost {
     ) -> StateResult<bool> {
         Err(no_state_yet())
     }
+
+    async fn list_folders(&self) -> MailboxResult<Vec<Folder>> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn folder_status(&self, _: &[String]) -> MailboxResult<Vec<MailboxResult<FolderStatus>>> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn changes(&self, _: &str, _: Option<SyncPoint>) -> MailboxResult<Changes> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn uids_since(&self, _: &str, _: i64) -> MailboxResult<Vec<UidRange>> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn fetch_summaries(
+        &self,
+        _: &str,
+        _: &[u32],
+        _: u32,
+    ) -> MailboxResult<Vec<MessageSummary>> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn fetch_message(&self, _: &str, _: u32, _: u32) -> MailboxResult<Option<Message>> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn fetch_part(&self, _: &str, _: u32, _: &str, _: u32) -> MailboxResult<Option<Vec<u8>>> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn store_flags(
+        &self,
+        _: &str,
+        _: &[u32],
+        _: &[String],
+        _: &[String],
+    ) -> MailboxResult<()> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn move_messages(&self, _: &str, _: &[u32], _: &str) -> MailboxResult<Vec<(u32, u32)>> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn expunge(&self, _: &str, _: &[u32]) -> MailboxResult<()> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn append(
+        &self,
+        _: &str,
+        _: &[u8],
+        _: &[String],
+        _: Option<i64>,
+    ) -> MailboxResult<Option<u32>> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn search(&self, _: &str, _: &SearchQuery) -> MailboxResult<Vec<u32>> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn create_folder(&self, _: Option<&str>, _: &str) -> MailboxResult<Folder> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn rename_folder(&self, _: &str, _: Option<&str>, _: &str) -> MailboxResult<Folder> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn delete_folder(&self, _: &str) -> MailboxResult<()> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn empty_folder(&self, _: &str) -> MailboxResult<()> {
+        Err(no_mailbox_yet())
+    }
+
+    async fn send_mail(
+        &self,
+        _: &[u8],
+        _: &[String],
+    ) -> Result<Vec<RefusedRecipient>, SubmissionError> {
+        Err(SubmissionError::Unavailable(
+            "the Envoy filter has no submission capability yet".to_owned(),
+        ))
+    }
+
+    async fn out_of_office(&self) -> Result<OofSettings, OofError> {
+        Err(OofError::NotAvailable)
+    }
+
+    async fn set_out_of_office(&self, _: &OofSettings) -> Result<(), OofError> {
+        Err(OofError::NotAvailable)
+    }
 }
 
 /// The filter reaches state through the host's capability endpoint, which is not there yet:
 /// every command that needs state answers with a server error until it is.
 fn no_state_yet() -> StateError {
     StateError::Unavailable("the Envoy filter has no state capability yet".to_owned())
+}
+
+/// Like state, the mailbox comes with the capability endpoint (#7).
+fn no_mailbox_yet() -> MailboxError {
+    MailboxError::Unavailable("the Envoy filter has no mailbox capability yet".to_owned())
 }
 
 impl Context for EasStream {}

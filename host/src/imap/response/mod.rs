@@ -139,6 +139,8 @@ pub struct StatusItems {
     pub unseen: Option<u32>,
     pub recent: Option<u32>,
     pub highest_modseq: Option<u64>,
+    /// RFC 8474 §4: the folder's id, stable across renames.
+    pub mailbox_id: Option<String>,
 }
 
 /// RFC 4731 ESEARCH data.

@@ -254,6 +254,12 @@ fn parse_status_items(cursor: &mut Cursor<'_>) -> ParseResult<StatusItems> {
             b"UNSEEN" => items.unseen = Some(cursor.number_u32()?),
             b"RECENT" => items.recent = Some(cursor.number_u32()?),
             b"HIGHESTMODSEQ" => items.highest_modseq = Some(cursor.number()?),
+            b"MAILBOXID" => {
+                // `"(" objectid ")"`, objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+                cursor.expect(b'(', "(objectid)")?;
+                items.mailbox_id = Some(text_of(cursor.atom(Brackets::Neither)?));
+                cursor.expect(b')', "the end of (objectid)")?;
+            }
             _ => cursor.skip_value()?,
         }
         // quirk: a trailing space before the closing parenthesis

@@ -266,6 +266,26 @@ fn status_and_list() {
                 unseen: Some(1),
                 recent: None,
                 highest_modseq: Some(9),
+                mailbox_id: None,
+            }
+        }
+    );
+    // RFC 8474 §4, as a LIST-STATUS answer
+    let Untagged::Status { raw_name, items } =
+        untagged("* STATUS \"Sent Items\" (MAILBOXID (F2212ea87-6097-4256-9d51-71338625))")
+    else {
+        panic!("not a STATUS")
+    };
+    assert_eq!(raw_name, "Sent Items");
+    assert_eq!(items.mailbox_id.as_deref(), Some("F2212ea87-6097-4256-9d51-71338625"));
+    assert_eq!(
+        untagged("* STATUS INBOX (MAILBOXID (id_1) MESSAGES 2)"),
+        Untagged::Status {
+            raw_name: "INBOX".to_string(),
+            items: StatusItems {
+                messages: Some(2),
+                mailbox_id: Some("id_1".to_string()),
+                ..StatusItems::default()
             }
         }
     );

@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use super::{Session, ensure_ok, single};
+use super::{MailboxOpening, Session, ensure_ok};
 use crate::imap::bodystructure::BodyPart;
-use crate::imap::error::ImapError;
+use crate::imap::error::{ImapError, RefusalStatus};
 use crate::imap::response::{FetchData, Untagged};
 use crate::imap::uidset;
 
@@ -28,6 +28,18 @@ pub struct Summary {
     pub prefix: Vec<u8>,
 }
 
+/// A whole message with what a client shows next to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Message {
+    pub uid: u32,
+    /// System flags and keywords as sent.
+    pub flags: Vec<String>,
+    /// INTERNALDATE as unix seconds (0 if the server sent none).
+    pub internal_date: i64,
+    /// The raw message (RFC 5322).
+    pub raw: Vec<u8>,
+}
+
 impl Summary {
     fn merge(&mut self, data: FetchData) {
         if let Some(flags) = data.flags {
@@ -49,10 +61,14 @@ impl Summary {
 }
 
 impl Session {
-    /// Summaries of the messages with these UIDs in one round trip:
+    /// Summaries of the messages with these UIDs in one round trip: EXAMINE and
     /// `UID FETCH <set> (UID FLAGS INTERNALDATE RFC822.SIZE BODYSTRUCTURE BODY.PEEK[]<0.N>)`
-    /// (RFC 9051 §6.4.5; BODY.PEEK leaves \Seen alone). Missing (expunged) UIDs are absent from
-    /// the result, which is in UID order.
+    /// (RFC 9051 §6.4.5; BODY.PEEK leaves \Seen alone), pipelined. Missing (expunged) UIDs are
+    /// absent from the result, which is in UID order.
+    ///
+    /// The EXAMINE is sent even when the folder is open already: a session that waited in a
+    /// pool sees the folder as of its last command, and Dovecot answers FETCH and SEARCH from
+    /// that view, so messages that arrived since would be missing.
     pub async fn fetch_summaries(
         &mut self,
         raw_name: &str,
@@ -61,8 +77,8 @@ impl Session {
     ) -> Result<Vec<Summary>, ImapError> {
         let result = async {
             self.begin().await?;
-            self.ensure_open(raw_name).await?;
-            self.fetch_summaries_inner(uids, prefix_bytes).await
+            let summaries = self.fetch_summaries_inner(raw_name, uids, prefix_bytes).await;
+            self.explain_refusal(raw_name, summaries).await
         }
         .await;
         self.end(result)
@@ -70,6 +86,7 @@ impl Session {
 
     async fn fetch_summaries_inner(
         &mut self,
+        raw_name: &str,
         uids: &[u32],
         prefix_bytes: u32,
     ) -> Result<Vec<Summary>, ImapError> {
@@ -81,10 +98,11 @@ impl Session {
         } else {
             " (UID FLAGS INTERNALDATE RFC822.SIZE BODYSTRUCTURE)".to_string()
         };
-        let commands: Vec<_> = uidset::format_sets(&ranges, MAX_SET_LEN)
-            .into_iter()
-            .map(|set| self.command("UID FETCH").raw(" ").raw(&set).raw(&items).end())
-            .collect();
+        let mut commands = vec![self.examine_command(raw_name, None)];
+        for set in uidset::format_sets(&ranges, MAX_SET_LEN) {
+            commands.push(self.command("UID FETCH").raw(" ").raw(&set).raw(&items).end());
+        }
+        let mut opening = MailboxOpening::new(raw_name);
         let mut summaries: Vec<Summary> = Vec::with_capacity(uids.len());
         let mut index_of: HashMap<u32, usize> = HashMap::with_capacity(uids.len());
         let requested = |uid: u32| {
@@ -120,26 +138,37 @@ impl Session {
                     }
                     None
                 }
-                other => Some(other),
+                other => opening.take(other),
             })
             .await?;
-        for tagged in &done {
-            ensure_ok(tagged, "UID FETCH")?;
+        let mut done = done.into_iter();
+        let examined =
+            done.next().ok_or_else(|| ImapError::Protocol("no completion".to_string()))?;
+        self.finish_open(opening, &examined)?;
+        for tagged in done {
+            ensure_ok(&tagged, "UID FETCH")?;
         }
         summaries.sort_unstable_by_key(|summary| summary.uid);
         Ok(summaries)
     }
 
-    /// The whole raw message, or `None` if the UID does not exist (any more). Over `max_bytes`
-    /// it is refused with [`ImapError::TooLarge`] after at most `max_bytes + 1` bytes were
-    /// transferred: one round trip asks for RFC822.SIZE and `BODY.PEEK[]<0.max+1>` together.
+    /// The whole raw message with its flags and internal date, or `None` if the UID does not
+    /// exist (any more). Over `max_bytes` it is refused with [`ImapError::TooLarge`] after at
+    /// most `max_bytes + 1` bytes were transferred: one round trip asks for FLAGS,
+    /// INTERNALDATE, RFC822.SIZE and `BODY.PEEK[]<0.max+1>` together.
     pub async fn fetch_message(
         &mut self,
         raw_name: &str,
         uid: u32,
         max_bytes: u32,
-    ) -> Result<Option<Vec<u8>>, ImapError> {
-        self.fetch_section(raw_name, uid, "", max_bytes).await
+    ) -> Result<Option<Message>, ImapError> {
+        let fetched = self.fetch_section(raw_name, uid, "", max_bytes).await?;
+        Ok(fetched.map(|(data, raw)| Message {
+            uid,
+            flags: data.flags.unwrap_or_default(),
+            internal_date: data.internal_date.unwrap_or(0),
+            raw,
+        }))
     }
 
     /// One part, as stored (still transfer-encoded: the caller decodes), e.g. section `2` or
@@ -155,61 +184,84 @@ impl Session {
             .bytes()
             .all(|byte| byte.is_ascii_digit() || byte == b'.' || byte.is_ascii_alphabetic());
         if !valid {
-            return Err(ImapError::Protocol(format!("invalid section {section:?}")));
+            // refused here rather than by the server: the rest of the command must stay ours
+            return Err(ImapError::Refused {
+                command: "UID FETCH",
+                status: RefusalStatus::Bad,
+                text: format!("invalid section {section:?}"),
+            });
         }
-        self.fetch_section(raw_name, uid, section, max_bytes).await
+        let fetched = self.fetch_section(raw_name, uid, section, max_bytes).await?;
+        Ok(fetched.map(|(_, bytes)| bytes))
     }
 
+    /// EXAMINE (fresh, see [`fetch_summaries`](Self::fetch_summaries)) and one UID FETCH of a
+    /// section, pipelined: the FETCH data and the section's bytes.
     async fn fetch_section(
         &mut self,
         raw_name: &str,
         uid: u32,
         section: &str,
         max_bytes: u32,
-    ) -> Result<Option<Vec<u8>>, ImapError> {
+    ) -> Result<Option<(FetchData, Vec<u8>)>, ImapError> {
         let result = async {
             self.begin().await?;
-            self.ensure_open(raw_name).await?;
-            let probe = u64::from(max_bytes) + 1;
-            // RFC822.SIZE tells the real size of a whole message; for parts only the partial
-            // fetch's length tells (it is at most max_bytes + 1)
-            let size_item = if section.is_empty() { "RFC822.SIZE " } else { "" };
-            let command = self
-                .command("UID FETCH")
-                .raw(&format!(" {uid} (UID {size_item}BODY.PEEK[{section}]<0.{probe}>)"))
-                .end();
-            let mut found: Option<FetchData> = None;
-            let max_literal = usize::try_from(probe).unwrap_or(usize::MAX);
-            let done = self
-                .execute_with_literal_limit(max_literal, &[command], &mut |data| match data {
-                    Untagged::Fetch { data, .. }
-                        if data.uid == Some(uid) && data.section(section).is_some() =>
-                    {
-                        found = Some(*data);
-                        None
-                    }
-                    other => Some(other),
-                })
-                .await?;
-            ensure_ok(&single(done)?, "UID FETCH")?;
-            let Some(data) = found else { return Ok(None) };
-            let limit = u64::from(max_bytes);
-            if let Some(size) = data.size.filter(|&size| size > limit) {
-                return Err(ImapError::TooLarge { size, limit });
-            }
-            let bytes = data
-                .sections
-                .into_iter()
-                .find(|found| found.section.eq_ignore_ascii_case(section))
-                .and_then(|found| found.data)
-                .unwrap_or_default();
-            let length = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-            if length > limit {
-                return Err(ImapError::TooLarge { size: length, limit });
-            }
-            Ok(Some(bytes))
+            let fetched = self.fetch_section_inner(raw_name, uid, section, max_bytes).await;
+            self.explain_refusal(raw_name, fetched).await
         }
         .await;
         self.end(result)
+    }
+
+    async fn fetch_section_inner(
+        &mut self,
+        raw_name: &str,
+        uid: u32,
+        section: &str,
+        max_bytes: u32,
+    ) -> Result<Option<(FetchData, Vec<u8>)>, ImapError> {
+        let probe = u64::from(max_bytes) + 1;
+        // RFC822.SIZE tells the real size of a whole message; for parts only the partial
+        // fetch's length tells (it is at most max_bytes + 1)
+        let items = if section.is_empty() { "FLAGS INTERNALDATE RFC822.SIZE " } else { "" };
+        let examine = self.examine_command(raw_name, None);
+        let fetch = self
+            .command("UID FETCH")
+            .raw(&format!(" {uid} (UID {items}BODY.PEEK[{section}]<0.{probe}>)"))
+            .end();
+        let mut opening = MailboxOpening::new(raw_name);
+        let mut found: Option<FetchData> = None;
+        let max_literal = usize::try_from(probe).unwrap_or(usize::MAX);
+        let done = self
+            .execute_with_literal_limit(max_literal, &[examine, fetch], &mut |data| match data {
+                Untagged::Fetch { data, .. }
+                    if data.uid == Some(uid) && data.section(section).is_some() =>
+                {
+                    found = Some(*data);
+                    None
+                }
+                other => opening.take(other),
+            })
+            .await?;
+        let [examined, fetched] = <[_; 2]>::try_from(done)
+            .map_err(|_| ImapError::Protocol("missing completions".to_string()))?;
+        self.finish_open(opening, &examined)?;
+        ensure_ok(&fetched, "UID FETCH")?;
+        let Some(mut data) = found else { return Ok(None) };
+        let limit = u64::from(max_bytes);
+        if let Some(size) = data.size.filter(|&size| size > limit) {
+            return Err(ImapError::TooLarge { size, limit });
+        }
+        let sections = std::mem::take(&mut data.sections);
+        let bytes = sections
+            .into_iter()
+            .find(|found| found.section.eq_ignore_ascii_case(section))
+            .and_then(|found| found.data)
+            .unwrap_or_default();
+        let length = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if length > limit {
+            return Err(ImapError::TooLarge { size: length, limit });
+        }
+        Ok(Some((data, bytes)))
     }
 }

@@ -8,7 +8,9 @@
 mod fetch;
 mod folders;
 mod push;
+mod search;
 mod sync;
+mod write;
 
 use std::collections::VecDeque;
 
@@ -22,10 +24,11 @@ use super::error::{ImapError, RefusalStatus};
 use super::response::{Code, Response, Status, Tagged, Untagged};
 use super::tls::TlsMode;
 
-pub use fetch::Summary;
+pub use fetch::{Message, Summary};
 pub use folders::FolderStatus;
 pub use push::{NotifyEvent, NotifyTarget, Unsolicited};
 pub use sync::{ChangeMethod, Changes, MessageFlags, SyncPoint};
+pub use write::{SearchCriteria, WriteResult};
 
 /// Unsolicited responses kept for the caller; beyond this they are dropped and the caller is
 /// told to resynchronise ([`Unsolicited::Overflow`]).
@@ -252,6 +255,13 @@ impl Session {
         self.selected.as_ref()
     }
 
+    /// Drops the unsolicited data queued so far: for sessions that nobody watches (a pool's),
+    /// whose queue would otherwise only grow.
+    pub fn discard_unsolicited(&mut self) {
+        self.unsolicited.clear();
+        self.unsolicited_overflowed = false;
+    }
+
     /// NOOP: lets the server report pending changes (queued as unsolicited data) and checks
     /// that the session is alive.
     pub async fn noop(&mut self) -> Result<(), ImapError> {
@@ -282,18 +292,11 @@ impl Session {
     pub async fn examine(&mut self, raw_name: &str) -> Result<SelectInfo, ImapError> {
         let result = async {
             self.begin().await?;
-            self.open_mailbox(raw_name).await
+            let opened = self.open_mailbox(raw_name).await;
+            self.explain_refusal(raw_name, opened).await
         }
         .await;
         self.end(result)
-    }
-
-    /// EXAMINE unless `raw_name` is open already.
-    async fn ensure_open(&mut self, raw_name: &str) -> Result<(), ImapError> {
-        if self.selected.as_ref().is_some_and(|info| info.raw_name == raw_name) {
-            return Ok(());
-        }
-        self.open_mailbox(raw_name).await.map(drop)
     }
 
     async fn open_mailbox(&mut self, raw_name: &str) -> Result<SelectInfo, ImapError> {
@@ -592,10 +595,13 @@ fn single(done: Vec<Tagged>) -> Result<Tagged, ImapError> {
     done.into_iter().next().ok_or_else(|| ImapError::Protocol("no completion".to_string()))
 }
 
-/// NO and BAD as `Refused`.
+/// NO and BAD as `Refused`; a NO with `[NONEXISTENT]` (RFC 5530 §3) as `NoSuchMailbox`.
 fn ensure_ok(tagged: &Tagged, command: &'static str) -> Result<(), ImapError> {
     let status = match tagged.status {
         Status::Ok => return Ok(()),
+        Status::No if tagged.code == Some(Code::NonExistent) => {
+            return Err(ImapError::NoSuchMailbox(tagged.text.clone()));
+        }
         Status::No => RefusalStatus::No,
         _ => RefusalStatus::Bad,
     };

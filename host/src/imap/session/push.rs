@@ -96,6 +96,11 @@ impl Session {
         self.end(result)
     }
 
+    /// Whether an IDLE is running: started, and ended neither by us nor by the server.
+    pub fn is_idle(&self) -> bool {
+        self.idle_tag.is_some()
+    }
+
     /// Ends IDLE (DONE) and waits for its completion; nothing happens when not idling.
     pub async fn idle_done(&mut self) -> Result<(), ImapError> {
         let result = self.begin().await;

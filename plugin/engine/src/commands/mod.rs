@@ -1,8 +1,22 @@
 //! EAS commands: from a parsed request to the response.
 
 mod common_status;
+mod compose_mail;
+mod find;
+mod folder_changes;
+mod folder_sync;
+mod get_item_estimate;
+mod item_operations;
+mod move_items;
+mod ping;
 mod policy;
 mod provision;
+mod resolve_recipients;
+mod search;
+mod settings;
+mod sync;
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;
 
@@ -16,7 +30,25 @@ pub use common_status::status_document;
 
 /// Commands that the engine answers. Grows with each command; never lists one that would be
 /// refused as not supported (`MS-ASProtocolCommands` in the OPTIONS answer is this list).
-pub const IMPLEMENTED: &[&str] = &["Provision"];
+pub const IMPLEMENTED: &[&str] = &[
+    "FolderSync",
+    "Settings",
+    "ItemOperations",
+    "Provision",
+    "Sync",
+    "GetItemEstimate",
+    "Ping",
+    "SendMail",
+    "SmartReply",
+    "SmartForward",
+    "Search",
+    "ResolveRecipients",
+    "Find",
+    "MoveItems",
+    "FolderCreate",
+    "FolderUpdate",
+    "FolderDelete",
+];
 
 /// Runs the command of an authenticated, parsed request.
 pub async fn dispatch(
@@ -46,6 +78,32 @@ pub async fn dispatch(
                 provision::Outcome::Document(answer) => wbxml_response(&answer, request),
                 provision::Outcome::Failed(status) => answer_common_status(request, status),
             }
+        }
+        Command::FolderSync => folder_sync::run(caps, request, body).await,
+        Command::ItemOperations => item_operations::run(caps, request, body).await,
+        Command::Settings => settings::run(caps, identity, request, body).await,
+        Command::Search => search::run(caps, identity, request, body).await,
+        Command::Find => find::run(caps, identity, request, body).await,
+        Command::ResolveRecipients => resolve_recipients::run(caps, identity, request, body).await,
+        Command::Sync => sync::run(caps, identity, request, body).await,
+        Command::MoveItems => move_items::run(caps, request, body).await,
+        Command::FolderCreate | Command::FolderUpdate | Command::FolderDelete => {
+            folder_changes::run(caps, request, body).await
+        }
+        // An empty Ping repeats the device's last one (MS-ASCMD §2.2.1.13).
+        Command::Ping if body.is_empty() => ping::run(caps, device, None).await,
+        Command::Ping => match decode_body(caps, request, body) {
+            Some(document) => ping::run(caps, device, Some(&document.root)).await,
+            None => answer_common_status(request, CommonStatus::InvalidWbxml),
+        },
+        Command::SendMail | Command::SmartReply | Command::SmartForward => {
+            compose_mail::run(caps, identity, request, body).await
+        }
+        Command::GetItemEstimate => {
+            let Some(document) = decode_body(caps, request, body) else {
+                return answer_common_status(request, CommonStatus::InvalidWbxml);
+            };
+            get_item_estimate::run(caps, request, &document.root).await
         }
         _ => {
             caps.log(

@@ -78,7 +78,8 @@ pub async fn run(caps: &impl Capabilities, request: &EasRequest, body: &Element)
                 Some(temporary) => {
                     answer.push(Element::with_text(pv::STATUS, "1"));
                     answer.push(Element::with_text(pv::POLICY_KEY, temporary.to_string()));
-                    answer.push(Element::new(pv::DATA).with_child(provision_document()));
+                    let policy = provision_document(&caps.settings().policy);
+                    answer.push(Element::new(pv::DATA).with_child(policy));
                 }
                 None => return Outcome::Failed(CommonStatus::ServerError),
             },
@@ -152,10 +153,10 @@ async fn phase_two(
     }
 }
 
-/// The policy handed to devices: no device password demanded, mail features allowed
-/// (MS-ASPROV §2.2.2.2–§2.2.2.52), in token order as Exchange sends it. Unset limits are sent
-/// empty, as §3.2.5.1.1 asks.
-fn provision_document() -> Element {
+/// The policy handed to devices: by default no device password demanded, mail features allowed
+/// (MS-ASPROV §2.2.2.2–§2.2.2.52), in token order as Exchange sends it; the tenant's
+/// `overrides` replace values by element name. Unset limits are sent empty, as §3.2.5.1.1 asks.
+fn provision_document(overrides: &[(String, String)]) -> Element {
     let settings: [(eas_wbxml::Tag, Option<&str>); 38] = [
         (pv::DEVICE_PASSWORD_ENABLED, Some("0")),
         (pv::ALPHANUMERIC_DEVICE_PASSWORD_REQUIRED, Some("0")),
@@ -197,11 +198,34 @@ fn provision_document() -> Element {
         (pv::ALLOW_INTERNET_SHARING, Some("1")),
     ];
     let mut document = Element::new(pv::EAS_PROVISION_DOC);
-    for (tag, value) in settings {
+    for (tag, default) in settings {
+        let value = overrides
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(tag.name()))
+            .map_or(default, |(_, value)| (!value.is_empty()).then_some(value.as_str()));
         document.push(match value {
             Some(value) => Element::with_text(tag, value),
             None => Element::new(tag),
         });
     }
     document
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn tenant_overrides_replace_defaults_by_name() {
+        let overrides = vec![
+            ("devicepasswordenabled".to_owned(), "1".to_owned()),
+            ("MinDevicePasswordLength".to_owned(), "6".to_owned()),
+            ("AllowCamera".to_owned(), String::new()),
+        ];
+        let document = provision_document(&overrides);
+        assert_eq!(document.text_of(pv::DEVICE_PASSWORD_ENABLED), Some("1"));
+        assert_eq!(document.text_of(pv::MIN_DEVICE_PASSWORD_LENGTH), Some("6"));
+        assert!(document.child(pv::ALLOW_CAMERA).is_some_and(Element::is_empty));
+        assert_eq!(document.text_of(pv::ALLOW_WI_FI), Some("1"));
+    }
 }

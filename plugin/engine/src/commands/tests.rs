@@ -103,11 +103,11 @@ fn provision(host: &FakeHost, version: &str) -> u32 {
 fn two_phase_provisioning_opens_the_gate() {
     let host = FakeHost::default();
     let permanent = provision(&host, "16.1");
-    // Past the gate: FolderSync is not implemented yet, which is a different status.
+    // Past the gate: FolderSync answers.
     let folder_sync = Document::new(Element::new(fh::FOLDER_SYNC).text_child(fh::SYNC_KEY, "0"));
     let passed =
         decoded(&post(&host, "FolderSync", "16.1", Some(permanent), Some(folder_sync.clone())));
-    assert_eq!(passed.text_of(fh::STATUS), Some("137"));
+    assert_eq!(passed.text_of(fh::STATUS), Some("1"));
     let stale =
         decoded(&post(&host, "FolderSync", "16.1", Some(permanent ^ 1), Some(folder_sync.clone())));
     assert_eq!(stale.text_of(fh::STATUS), Some("144"));
@@ -118,7 +118,7 @@ fn two_phase_provisioning_opens_the_gate() {
         post(&host, "FolderSync", "12.1", Some(permanent ^ 1), Some(folder_sync.clone())).status,
         449
     );
-    assert_eq!(post(&host, "FolderSync", "12.1", Some(permanent), Some(folder_sync)).status, 501);
+    assert_eq!(post(&host, "FolderSync", "12.1", Some(permanent), Some(folder_sync)).status, 200);
 }
 
 #[test]

@@ -27,6 +27,7 @@ mod parsed;
 mod sanitize;
 mod structure;
 mod transfer;
+pub mod wbxml;
 
 #[cfg(test)]
 mod tests;
@@ -35,7 +36,7 @@ use std::borrow::Cow;
 
 pub use body::{Body, BodyData, BodyPreference, BodySelection, BodySource, BodyType, MimeSupport};
 pub use dates::format_eas_datetime;
-pub use flags::keyword_for_category;
+pub use flags::{flag_keywords, is_category_keyword, is_flag_keyword, keyword_for_category};
 pub use input::{BodyPart, MessageSummary};
 pub use item::{
     Attachment, AttachmentMethod, EmailItem, Flag, FlagStatus, Importance, LastVerb, MessageClass,
@@ -238,4 +239,23 @@ fn build_item(
             html_we_have,
         ),
     }
+}
+
+/// Undoes a part's Content-Transfer-Encoding (`encoding` as in [`BodyPart::encoding`]), leniently:
+/// a part fetched as stored becomes the attachment's bytes.
+pub(crate) fn decode_transfer_encoding(encoding: Option<&str>, encoded: &[u8]) -> Vec<u8> {
+    TransferEncoding::from_header(encoding).decode(encoded)
+}
+
+/// The structure of a whole raw message with IMAP section numbers, as BODYSTRUCTURE gives it,
+/// for a host that gave none (or one without the section a FileReference names).
+pub(crate) fn derived_structure(raw: &[u8]) -> Vec<BodyPart> {
+    ParsedMessage::parse(raw, true).derived_structure()
+}
+
+/// The still-encoded body of the part at IMAP `section` of a whole raw message, like
+/// `BODY[section]`. The raw bytes are parsed as they are (no header charset repair), so the
+/// offsets are the message's own.
+pub(crate) fn encoded_part<'r>(raw: &'r [u8], section: &str) -> Option<&'r [u8]> {
+    ParsedMessage::parse(raw, true).part_body(section)
 }

@@ -52,6 +52,13 @@ impl<'m> ParsedMessage<'m> {
         self.message.as_ref()?.parts.get(self.part_index(section)?)
     }
 
+    /// The body of a part as stored (still transfer-encoded), like IMAP `BODY[section]`.
+    pub fn part_body(&self, section: &str) -> Option<&'m [u8]> {
+        let part = self.part(section)?;
+        let end = (part.offset_end as usize).min(self.data.len());
+        self.data.get(part.offset_body as usize..end)
+    }
+
     /// The text of a part, transfer-decoded and converted to UTF-8, from the bytes we have.
     pub fn part_text(&self, section: &str) -> Option<PartText> {
         let part = self.part(section)?;

@@ -1,9 +1,5 @@
-//! Client authentication: Basic credentials checked against the tenant's IMAP server.
-//!
-//! The password is used here and nowhere else; the plugin only ever sees the identity.
+//! `Authorization: Basic` (RFC 7617), the only scheme EAS clients use.
 
-use crate::imap::{ImapError, Session};
-use crate::tenants::{TenantRuntime, Tenants};
 use base64::Engine as _;
 use http::HeaderMap;
 
@@ -33,47 +29,6 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<Credentials> {
         return None;
     }
     Some(Credentials { login, password: decoded[colon + 1..].to_vec() })
-}
-
-pub enum AuthResult<'t> {
-    Authenticated {
-        identity: String,
-        tenant: &'t TenantRuntime,
-    },
-    /// No credentials, wrong ones, or a login for a domain we do not serve.
-    Anonymous {
-        tenant: &'t TenantRuntime,
-    },
-    /// The IMAP server could not be asked: the client should retry later.
-    BackendUnavailable {
-        tenant: &'t TenantRuntime,
-    },
-}
-
-pub async fn authenticate<'t>(tenants: &'t Tenants, headers: &HeaderMap) -> AuthResult<'t> {
-    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
-    let Some(credentials) = basic_credentials(headers) else {
-        return AuthResult::Anonymous { tenant: tenants.for_host(host) };
-    };
-    let Some(tenant) = tenants.for_login(&credentials.login) else {
-        tracing::info!(login = %credentials.login, "login for a domain no tenant serves");
-        return AuthResult::Anonymous { tenant: tenants.for_host(host) };
-    };
-    match Session::connect(&tenant.imap, &credentials.login, &credentials.password).await {
-        Ok(session) => {
-            // Only the check was needed; pooled sessions come with the mailbox capability.
-            session.logout().await;
-            AuthResult::Authenticated { identity: credentials.login, tenant }
-        }
-        Err(ImapError::AuthFailed(reason)) => {
-            tracing::info!(login = %credentials.login, tenant = %tenant.config.name, "IMAP rejected the credentials: {reason}");
-            AuthResult::Anonymous { tenant }
-        }
-        Err(error) => {
-            tracing::warn!(login = %credentials.login, tenant = %tenant.config.name, "cannot check credentials: {error}");
-            AuthResult::BackendUnavailable { tenant }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,31 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+mod config;
+mod mailbox;
+mod mailbox_convert;
+mod mailbox_write;
+mod out_of_office;
+mod state;
+mod submission;
+
+pub use config::TenantServices;
+pub use mailbox::MailboxCapability;
+pub use out_of_office::OutOfOfficeCapability;
+pub use submission::SubmissionCapability;
+
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "eas-edge:gateway/plugin",
-    // State calls go to the store's worker threads: the guest waits, the host thread does not.
-    imports: { "eas-edge:gateway/state": async },
+    // State calls go to the store's worker threads, mailbox calls to IMAP, submission to SMTP,
+    // out-of-office to ManageSieve: the guest waits, the host thread does not.
+    imports: {
+        "eas-edge:gateway/state": async,
+        "eas-edge:gateway/mailbox": async,
+        "eas-edge:gateway/mailbox-write": async,
+        "eas-edge:gateway/submission": async,
+        "eas-edge:gateway/out-of-office": async,
+    },
     exports: { default: async },
     with: {
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
@@ -19,8 +39,9 @@ wasmtime::component::bindgen!({
     },
 });
 
-use self::eas_edge::gateway::{clock, log, state};
-use crate::state::{Condition, Namespace, StateError as StoreError, StateStore, Write};
+use self::eas_edge::gateway::{clock, log};
+use crate::accounts::Account;
+use crate::state::StateStore;
 use std::sync::Arc;
 
 /// Per-request store data: one plugin instance serves exactly one request.
@@ -29,6 +50,14 @@ pub struct RequestState {
     /// The authenticated login; state calls are refused without one.
     pub identity: Option<String>,
     store: Arc<dyn StateStore>,
+    /// The `mailbox` and `mailbox-write` imports, on the authenticated user's account.
+    pub mailbox: MailboxCapability,
+    /// The `submission` import, as the authenticated user.
+    pub submission: SubmissionCapability,
+    /// The `out-of-office` import, as the authenticated user.
+    pub out_of_office: OutOfOfficeCapability,
+    /// The tenant's settings (the `config` import) and servers.
+    services: Arc<TenantServices>,
     pub limits: StoreLimits,
     table: ResourceTable,
     wasi: WasiCtx,
@@ -36,15 +65,30 @@ pub struct RequestState {
 }
 
 impl RequestState {
+    /// `account`: the authenticated user's, if any; it is the identity for state, mailbox,
+    /// submission and out-of-office.
     pub fn new(
         tenant: Arc<str>,
-        identity: Option<String>,
+        account: Option<Arc<Account>>,
         store: Arc<dyn StateStore>,
         memory_bytes: usize,
+        services: Arc<TenantServices>,
     ) -> Self {
         RequestState {
+            identity: account.as_ref().map(|account| account.login().to_string()),
+            submission: SubmissionCapability::new(
+                tenant.clone(),
+                account.clone(),
+                services.submitter.clone(),
+            ),
+            out_of_office: OutOfOfficeCapability::new(
+                tenant.clone(),
+                account.clone(),
+                services.sieve.clone(),
+            ),
+            services,
+            mailbox: MailboxCapability::new(tenant.clone(), account, memory_bytes),
             tenant,
-            identity,
             store,
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)
@@ -92,91 +136,6 @@ impl log::Host for RequestState {
             log::Level::Warn => tracing::warn!(tenant, "plugin: {message}"),
             log::Level::Error => tracing::error!(tenant, "plugin: {message}"),
         }
-    }
-}
-
-impl RequestState {
-    /// The namespace a plugin's scope maps to: always this request's tenant and user.
-    fn namespace(&self, scope: state::Scope) -> Result<Namespace, state::Error> {
-        let user = self.identity.as_deref().ok_or(state::Error::Unauthenticated)?;
-        Ok(match scope {
-            state::Scope::Account => Namespace::user(&*self.tenant, user),
-            state::Scope::Device(device) => Namespace::device(&*self.tenant, user, device),
-        })
-    }
-}
-
-/// How a store failure looks to the plugin. Details stay in the host's log.
-fn plugin_error(error: StoreError) -> state::Error {
-    match error {
-        StoreError::ValueTooLarge { .. }
-        | StoreError::NameTooLong { .. }
-        | StoreError::TransactionTooLarge { .. } => state::Error::TooLarge(error.to_string()),
-        other => {
-            tracing::error!("state store: {other}");
-            state::Error::Unavailable("state store error".to_owned())
-        }
-    }
-}
-
-impl state::Host for RequestState {
-    async fn get(
-        &mut self,
-        scope: state::Scope,
-        key: String,
-    ) -> Result<Option<Vec<u8>>, state::Error> {
-        let ns = self.namespace(scope)?;
-        self.store.get(&ns, &key).await.map_err(plugin_error)
-    }
-
-    async fn put(
-        &mut self,
-        scope: state::Scope,
-        key: String,
-        value: Vec<u8>,
-    ) -> Result<(), state::Error> {
-        let ns = self.namespace(scope)?;
-        self.store.put(&ns, &key, value).await.map_err(plugin_error)
-    }
-
-    async fn delete(&mut self, scope: state::Scope, key: String) -> Result<(), state::Error> {
-        let ns = self.namespace(scope)?;
-        self.store.delete(&ns, &key).await.map_err(plugin_error)
-    }
-
-    async fn compare_and_swap(
-        &mut self,
-        scope: state::Scope,
-        key: String,
-        expected: Option<Vec<u8>>,
-        new: Option<Vec<u8>>,
-    ) -> Result<bool, state::Error> {
-        let ns = self.namespace(scope)?;
-        self.store.compare_and_swap(&ns, &key, expected.as_deref(), new).await.map_err(plugin_error)
-    }
-
-    async fn transact(
-        &mut self,
-        scope: state::Scope,
-        conditions: Vec<state::Condition>,
-        writes: Vec<state::Write>,
-    ) -> Result<bool, state::Error> {
-        let ns = self.namespace(scope)?;
-        let conditions: Vec<Condition> = conditions
-            .into_iter()
-            .map(|c| match c.expected {
-                Some(value) => Condition::equals(c.key, value),
-                None => Condition::absent(c.key),
-            })
-            .collect();
-        let writes: Vec<Write> = writes
-            .into_iter()
-            .map(|w| match w.value {
-                Some(value) => Write::put(w.key, value),
-                None => Write::delete(w.key),
-            })
-            .collect();
-        self.store.transact(&ns, &conditions, writes).await.map_err(plugin_error)
     }
 }
 

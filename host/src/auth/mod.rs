@@ -1,0 +1,79 @@
+//! Client authentication: Basic credentials checked against the tenant's IMAP server, with
+//! recently verified passwords served from memory and failed logins throttled.
+//!
+//! The password is used here and in the account pool and nowhere else; the plugin only ever
+//! sees the identity.
+
+mod basic;
+pub mod client_address;
+pub mod throttle;
+
+pub use basic::{Credentials, basic_credentials};
+pub use throttle::{LoginThrottle, ThrottleSettings, Verdict};
+
+use crate::accounts::Account;
+use crate::imap::ImapError;
+use crate::tenants::{TenantRuntime, Tenants};
+use http::HeaderMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub enum AuthResult<'t> {
+    Authenticated {
+        /// The account the login belongs to; its login is the identity.
+        account: Arc<Account>,
+        tenant: &'t TenantRuntime,
+    },
+    /// No credentials, wrong ones, or a login for a domain we do not serve.
+    Anonymous { tenant: &'t TenantRuntime },
+    /// Too many failed logins for this login or from this address: the credentials were not
+    /// checked. Answered like wrong credentials (401), with `Retry-After`.
+    Throttled { tenant: &'t TenantRuntime, retry_after: Duration },
+    /// The IMAP server could not be asked: the client should retry later.
+    BackendUnavailable { tenant: &'t TenantRuntime },
+}
+
+/// Authenticates a request from `client` by its Basic credentials.
+pub async fn authenticate<'t>(
+    tenants: &'t Tenants,
+    throttle: &LoginThrottle,
+    headers: &HeaderMap,
+    client: IpAddr,
+) -> AuthResult<'t> {
+    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
+    let Some(credentials) = basic_credentials(headers) else {
+        return AuthResult::Anonymous { tenant: tenants.for_host(host) };
+    };
+    let login = credentials.login.as_str();
+    let Some(tenant) = tenants.for_login(login) else {
+        tracing::info!(%login, "login for a domain no tenant serves");
+        return AuthResult::Anonymous { tenant: tenants.for_host(host) };
+    };
+    match throttle.check(login, client, Instant::now()) {
+        Verdict::Proceed => {}
+        Verdict::Delay(delay) => {
+            tracing::info!(%login, %client, "recent failed logins: checking after {delay:?}");
+            tokio::time::sleep(delay).await;
+        }
+        Verdict::Refuse { retry_after } => {
+            tracing::warn!(%login, %client, tenant = %tenant.config.name, "too many failed logins: refused without asking IMAP");
+            return AuthResult::Throttled { tenant, retry_after };
+        }
+    }
+    match tenant.accounts.authenticate(login, &credentials.password).await {
+        Ok(account) => {
+            throttle.succeeded(login);
+            AuthResult::Authenticated { account, tenant }
+        }
+        Err(ImapError::AuthFailed(reason)) => {
+            throttle.failed(login, client, Instant::now());
+            tracing::info!(%login, %client, tenant = %tenant.config.name, "IMAP rejected the credentials: {reason}");
+            AuthResult::Anonymous { tenant }
+        }
+        Err(error) => {
+            tracing::warn!(%login, tenant = %tenant.config.name, "cannot check credentials: {error}");
+            AuthResult::BackendUnavailable { tenant }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The `mailbox` import: the authenticated user's mail, each call on one of the account's
+//! pooled IMAP sessions. The plugin names folders, never accounts: the account is the one
+//! the request authenticated as.
+
+use super::eas_edge::gateway::mailbox::{self as wit, Error};
+use super::mailbox_convert as convert;
+use crate::accounts::Account;
+use crate::imap::{ImapError, Session};
+use std::sync::Arc;
+
+/// STATUS commands per round trip. All of a batch is written before its answers are read,
+/// so it must fit the socket buffers both ways (about 60 bytes out and 120 back each).
+const STATUS_BATCH: usize = 200;
+
+/// What a summary costs besides its prefix (flags, date, flattened BODYSTRUCTURE), roughly,
+/// for the size check of an answer.
+const SUMMARY_OVERHEAD_BYTES: usize = 1024;
+
+pub struct MailboxCapability {
+    tenant: Arc<str>,
+    account: Option<Arc<Account>>,
+    /// The most one answer may carry: half the plugin's memory, which also has to hold the
+    /// plugin's own copy of it.
+    answer_limit: u32,
+}
+
+impl MailboxCapability {
+    pub fn new(tenant: Arc<str>, account: Option<Arc<Account>>, memory_bytes: usize) -> Self {
+        let answer_limit = u32::try_from(memory_bytes / 2).unwrap_or(u32::MAX);
+        MailboxCapability { tenant, account, answer_limit }
+    }
+
+    pub(super) fn account(&self) -> Result<Arc<Account>, Error> {
+        self.account.clone().ok_or(Error::Unauthenticated)
+    }
+
+    /// How an IMAP failure looks to the plugin; server and network trouble is logged here.
+    pub(super) fn error(&self, folder: Option<&str>, error: ImapError) -> Error {
+        let login = self.account.as_ref().map_or("-", |account| account.login());
+        match error {
+            ImapError::NoSuchMailbox(text) => {
+                Error::NoSuchFolder(folder.map_or(text, str::to_string))
+            }
+            ImapError::TooLarge { size, limit } => Error::TooLarge(format!(
+                "an item of {size} bytes or more, over the limit of {limit} bytes"
+            )),
+            ImapError::Refused { .. } | ImapError::Unsupported(_) => {
+                Error::Refused(error.to_string())
+            }
+            ImapError::AuthFailed(reason) => {
+                tracing::warn!(tenant = %self.tenant, %login, "IMAP no longer accepts the account's password: {reason}");
+                Error::Unavailable("the IMAP server no longer accepts the password".to_string())
+            }
+            ImapError::Unavailable(_) | ImapError::Protocol(_) | ImapError::Tls(_) => {
+                tracing::warn!(tenant = %self.tenant, %login, "mailbox call failed: {error}");
+                Error::Unavailable(error.to_string())
+            }
+        }
+    }
+
+    /// The plugin's limit, or the host's when that is lower.
+    fn answer_bytes(&self, asked: u32) -> u32 {
+        asked.min(self.answer_limit)
+    }
+}
+
+impl wit::Host for MailboxCapability {
+    async fn list_folders(&mut self) -> Result<Vec<wit::Folder>, Error> {
+        let account = self.account()?;
+        let folders = account
+            .run(async |session: &mut Session| session.list_folders().await)
+            .await
+            .map_err(|error| self.error(None, error))?;
+        Ok(folders.into_iter().map(convert::folder).collect())
+    }
+
+    async fn status(
+        &mut self,
+        folders: Vec<String>,
+    ) -> Result<Vec<Result<wit::FolderStatus, Error>>, Error> {
+        let account = self.account()?;
+        let mut answers = Vec::with_capacity(folders.len());
+        for batch in folders.chunks(STATUS_BATCH) {
+            let names = batch.to_vec();
+            let results = account
+                .run(async move |session: &mut Session| {
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                    session.status_many(&names).await
+                })
+                .await
+                .map_err(|error| self.error(None, error))?;
+            for (name, result) in batch.iter().zip(results) {
+                answers.push(result.map(convert::status).map_err(|e| self.error(Some(name), e)));
+            }
+        }
+        Ok(answers)
+    }
+
+    async fn changes(
+        &mut self,
+        folder: String,
+        since: Option<wit::SyncPoint>,
+    ) -> Result<wit::FolderChanges, Error> {
+        let account = self.account()?;
+        let since = since.map(convert::sync_point);
+        let name = folder.clone();
+        let changes = account
+            .run(async move |session: &mut Session| session.changes(&name, since).await)
+            .await
+            .map_err(|error| self.error(Some(&folder), error))?;
+        Ok(convert::changes(changes))
+    }
+
+    async fn uids_since(
+        &mut self,
+        folder: String,
+        since: i64,
+    ) -> Result<Vec<wit::UidRange>, Error> {
+        let account = self.account()?;
+        let name = folder.clone();
+        let ranges = account
+            .run(async move |session: &mut Session| session.uids_since(&name, since).await)
+            .await
+            .map_err(|error| self.error(Some(&folder), error))?;
+        Ok(ranges.into_iter().map(convert::range).collect())
+    }
+
+    async fn fetch_summaries(
+        &mut self,
+        folder: String,
+        uids: Vec<u32>,
+        prefix_bytes: u32,
+    ) -> Result<Vec<wit::MessageSummary>, Error> {
+        let account = self.account()?;
+        let name = folder.clone();
+        let summaries = account
+            .run(async move |session: &mut Session| {
+                session.fetch_summaries(&name, &uids, prefix_bytes).await
+            })
+            .await
+            .map_err(|error| self.error(Some(&folder), error))?;
+        // checked on what came, not on the worst case asked for: most messages are shorter
+        // than the prefix; an answer over the limit would only make the plugin trap
+        let bytes: usize =
+            summaries.iter().map(|summary| summary.prefix.len() + SUMMARY_OVERHEAD_BYTES).sum();
+        if bytes > usize::try_from(self.answer_limit).unwrap_or(usize::MAX) {
+            return Err(Error::TooLarge(format!(
+                "{} summaries come to about {bytes} bytes, over the host's limit of {} bytes \
+                 per answer; ask for fewer or shorter prefixes",
+                summaries.len(),
+                self.answer_limit
+            )));
+        }
+        Ok(summaries.into_iter().map(convert::summary).collect())
+    }
+
+    async fn fetch_message(
+        &mut self,
+        folder: String,
+        uid: u32,
+        max_bytes: u32,
+    ) -> Result<Option<wit::Message>, Error> {
+        let account = self.account()?;
+        let max_bytes = self.answer_bytes(max_bytes);
+        let name = folder.clone();
+        let message = account
+            .run(async move |session: &mut Session| {
+                session.fetch_message(&name, uid, max_bytes).await
+            })
+            .await
+            .map_err(|error| self.error(Some(&folder), error))?;
+        Ok(message.map(convert::message))
+    }
+
+    async fn fetch_part(
+        &mut self,
+        folder: String,
+        uid: u32,
+        section: String,
+        max_bytes: u32,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let account = self.account()?;
+        let max_bytes = self.answer_bytes(max_bytes);
+        let name = folder.clone();
+        account
+            .run(async move |session: &mut Session| {
+                session.fetch_part(&name, uid, &section, max_bytes).await
+            })
+            .await
+            .map_err(|error| self.error(Some(&folder), error))
+    }
+}

@@ -1,0 +1,86 @@
+//! The `submission` import: sending mail as the authenticated user through the tenant's SMTP
+//! submission server, authenticated with the password the IMAP server accepted (or not at all,
+//! for a relay with `auth = "none"`). The envelope sender is the login, the user's address.
+
+use super::eas_edge::gateway::submission::{self as wit, Error, RefusedRecipient};
+use crate::accounts::Account;
+use crate::smtp::{Credentials, SmtpError, Submitter};
+use std::sync::Arc;
+
+pub struct SubmissionCapability {
+    tenant: Arc<str>,
+    account: Option<Arc<Account>>,
+    submitter: Arc<Submitter>,
+}
+
+impl SubmissionCapability {
+    pub fn new(tenant: Arc<str>, account: Option<Arc<Account>>, submitter: Arc<Submitter>) -> Self {
+        SubmissionCapability { tenant, account, submitter }
+    }
+}
+
+impl wit::Host for SubmissionCapability {
+    async fn send(
+        &mut self,
+        message: Vec<u8>,
+        recipients: Vec<String>,
+    ) -> Result<Vec<RefusedRecipient>, Error> {
+        let account = self.account.clone().ok_or(Error::Unauthenticated)?;
+        let login = account.login();
+        let tenant = &*self.tenant;
+        let password = if self.submitter.authenticates() {
+            let Some(password) = account.verified_password() else {
+                return Err(Error::Unavailable(
+                    "the mail server no longer accepts the password".to_string(),
+                ));
+            };
+            Some(password)
+        } else {
+            None
+        };
+        let credentials = password.as_deref().map(|password| Credentials { login, password });
+        let result = self.submitter.send(login, credentials.as_ref(), &recipients, &message).await;
+        let size = message.len();
+        let count = recipients.len();
+        let server = self.submitter.address();
+        match result {
+            Ok(refused) => {
+                tracing::info!(
+                    tenant, %login, %server, size, recipients = count, refused = refused.len(),
+                    "message submitted"
+                );
+                Ok(refused
+                    .into_iter()
+                    .map(|refusal| RefusedRecipient {
+                        address: refusal.address,
+                        reply: refusal.reply,
+                    })
+                    .collect())
+            }
+            Err(error) => {
+                match &error {
+                    SmtpError::Rejected(_) | SmtpError::TooLarge(_) => tracing::info!(
+                        tenant, %login, %server, size, recipients = count, "message not sent: {error}"
+                    ),
+                    _ => tracing::warn!(
+                        tenant, %login, %server, size, recipients = count, "message not sent: {error}"
+                    ),
+                }
+                Err(plugin_error(error))
+            }
+        }
+    }
+}
+
+/// How a submission failure looks to the plugin: what the phone should do about it.
+fn plugin_error(error: SmtpError) -> Error {
+    match error {
+        SmtpError::Rejected(text) => Error::Rejected(text),
+        SmtpError::TooLarge(text) => Error::TooLarge(text),
+        // the IMAP server accepted the password: an SMTP server that does not, or a TLS setup
+        // that fails, is the operator's to fix, and the phone keeps the message meanwhile
+        SmtpError::Unavailable(_) | SmtpError::AuthFailed(_) | SmtpError::Tls(_) => {
+            Error::Unavailable(error.to_string())
+        }
+    }
+}

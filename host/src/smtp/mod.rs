@@ -1,0 +1,197 @@
+//! Sending the users' mail through the tenant's submission server (RFC 6409).
+//!
+//! A small client of our own (see [`client`]) rather than lettre: lettre gives up on the first
+//! refused RCPT, while the plugin must learn which recipients were refused when the others
+//! were accepted; and this way TLS is the host's rustls on ring with the same CA handling as
+//! IMAP ([`crate::imap::TlsClient`]), with no second TLS stack in the tree.
+//!
+//! The password is only ever written to the server (AUTH), never logged; neither is the
+//! message.
+
+mod client;
+mod reply;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::imap::{ImapError, TlsClient, TlsMode, TlsSettings};
+
+pub use reply::Reply;
+
+/// `smtp = { host, port, tls, ca_file, auth }` of a tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    /// `none` (the default: loopback or a trusted network only), `starttls` or `implicit`.
+    #[serde(default)]
+    pub tls: crate::config::TlsMode,
+    /// PEM file of a private CA, or of the server's own self-signed certificate (pinned);
+    /// without it the public web roots are trusted.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// `user` (the default): AUTH as the user with the password the IMAP server accepted;
+    /// `none`: no AUTH, for a relay that trusts the gateway by its address.
+    #[serde(default)]
+    pub auth: SmtpAuth,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpAuth {
+    #[default]
+    User,
+    None,
+}
+
+/// How long each step may take; a step that takes longer fails the submission as unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP connect (and the TLS handshake of implicit TLS).
+    pub connect: Duration,
+    /// One command and its reply: the greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA.
+    pub command: Duration,
+    /// Sending the message and the server's reply to its final dot.
+    pub data: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            command: Duration::from_secs(60),
+            data: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Why a message was not sent. In every case nothing was sent, except that a connection lost
+/// after the final dot leaves it unknown (RFC 1047): that is `Unavailable` too.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmtpError {
+    /// Unreachable, timed out, closed, or a transient (4xx) refusal: worth retrying.
+    #[error("SMTP server unavailable: {0}")]
+    Unavailable(String),
+    /// A permanent (5xx) refusal of the sender, the message or every recipient.
+    #[error("SMTP server refused the message: {0}")]
+    Rejected(String),
+    /// Over the server's size limit (SIZE, RFC 1870; 552 or x.3.4).
+    #[error("message too large: {0}")]
+    TooLarge(String),
+    /// The server refused the credentials, or offers no mechanism we speak.
+    #[error("SMTP authentication failed: {0}")]
+    AuthFailed(String),
+    /// TLS could not be set up, or the server offers no STARTTLS.
+    #[error("SMTP TLS: {0}")]
+    Tls(String),
+}
+
+/// A recipient the server refused while it accepted others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub address: String,
+    /// The server's reply, or why the address was not offered to it.
+    pub reply: String,
+}
+
+/// The login and password for AUTH; the password has no `Debug`.
+pub struct Credentials<'a> {
+    pub login: &'a str,
+    pub password: &'a [u8],
+}
+
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("login", &self.login).finish_non_exhaustive()
+    }
+}
+
+/// A tenant's submission server, ready to connect (TLS roots loaded once, here).
+#[derive(Debug, Clone)]
+pub struct Submitter {
+    host: String,
+    port: u16,
+    tls_mode: TlsMode,
+    tls: Option<TlsClient>,
+    auth: SmtpAuth,
+    timeouts: Timeouts,
+}
+
+impl Submitter {
+    pub fn new(config: &SmtpConfig) -> Result<Self, SmtpError> {
+        let tls_mode = match config.tls {
+            crate::config::TlsMode::None => TlsMode::None,
+            crate::config::TlsMode::Starttls => TlsMode::StartTls,
+            crate::config::TlsMode::Implicit => TlsMode::Implicit,
+        };
+        let tls = match tls_mode {
+            TlsMode::None => None,
+            TlsMode::StartTls | TlsMode::Implicit => {
+                let settings = TlsSettings {
+                    mode: tls_mode,
+                    ca_file: config.ca_file.clone(),
+                    server_name: None,
+                };
+                Some(TlsClient::new(&settings, &config.host).map_err(tls_error)?)
+            }
+        };
+        Ok(Submitter {
+            host: config.host.clone(),
+            port: config.port,
+            tls_mode,
+            tls,
+            auth: config.auth,
+            timeouts: Timeouts::default(),
+        })
+    }
+
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Whether sending needs the user's credentials (`auth = "user"`).
+    pub fn authenticates(&self) -> bool {
+        self.auth == SmtpAuth::User
+    }
+
+    /// `host:port`, for logs.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// Sends `message` (complete RFC 5322; line ends are made CRLF, lines starting with a dot
+    /// are dot-stuffed) from the envelope sender `sender` to `recipients`, authenticating with
+    /// `credentials` when the tenant asks for AUTH. Ok: the message was accepted for the
+    /// recipients not in the returned list. A transient refusal of any recipient (4xx) fails
+    /// the whole submission as unavailable, so that a retry reaches everyone.
+    pub async fn send(
+        &self,
+        sender: &str,
+        credentials: Option<&Credentials<'_>>,
+        recipients: &[String],
+        message: &[u8],
+    ) -> Result<Vec<Refusal>, SmtpError> {
+        let credentials = match (self.auth, credentials) {
+            (SmtpAuth::None, _) => None,
+            (SmtpAuth::User, Some(credentials)) => Some(credentials),
+            (SmtpAuth::User, None) => {
+                return Err(SmtpError::AuthFailed("no credentials to authenticate with".into()));
+            }
+        };
+        client::submit(self, sender, credentials, recipients, message).await
+    }
+}
+
+/// TLS setup failures as SMTP errors: configuration problems are `Tls`, a connection lost
+/// during the handshake is the server being unavailable.
+fn tls_error(error: ImapError) -> SmtpError {
+    match error {
+        ImapError::Unavailable(text) => SmtpError::Unavailable(text),
+        ImapError::Tls(text) => SmtpError::Tls(text),
+        other => SmtpError::Tls(other.to_string()),
+    }
+}

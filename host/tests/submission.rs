@@ -1,0 +1,233 @@
+//! The `submission` capability against the real Postfix of the `eas-edge-tests` mail stack:
+//! delivery to another local user (checked over IMAP), refused recipients, AUTH with the
+//! password the IMAP server accepted, STARTTLS and implicit TLS, and the failures the phone
+//! must tell apart (server down, every recipient refused, too large).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use eas_edge::accounts::{Account, Accounts, PoolSettings};
+use eas_edge::config::TlsMode as ConfigTls;
+use eas_edge::imap::{Endpoint, TlsMode, TlsSettings};
+use eas_edge::plugin_host::SubmissionCapability;
+use eas_edge::plugin_host::eas_edge::gateway::submission::{Error, Host as _};
+use eas_edge::smtp::{SmtpAuth, SmtpConfig, Submitter};
+use eas_edge_tests::mailstack::MailStack;
+
+const USER: &str = "pat@example.test";
+const PASSWORD: &str = "s3cret pässword";
+const FRIEND: &str = "sam@example.test";
+const FRIEND_PASSWORD: &str = "another secret";
+
+/// How long Postfix may take to hand a message to Dovecot (a bound, not a measurement).
+const DELIVERY: Duration = Duration::from_secs(60);
+
+struct Fixture {
+    stack: MailStack,
+    account: Arc<Account>,
+    _accounts: Accounts,
+}
+
+async fn fixture() -> Result<Fixture> {
+    let stack = MailStack::start()?;
+    stack.add_user(USER, PASSWORD)?;
+    stack.add_user(FRIEND, FRIEND_PASSWORD)?;
+    let imap = stack.imap_addr()?;
+    let tls = TlsSettings { mode: TlsMode::None, ..TlsSettings::default() };
+    let endpoint = Endpoint::new(&imap.ip().to_string(), imap.port(), &tls)?;
+    let accounts = Accounts::new(endpoint, &PoolSettings::default());
+    let account = accounts.authenticate(USER, PASSWORD.as_bytes()).await?;
+    Ok(Fixture { stack, account, _accounts: accounts })
+}
+
+fn config(addr: SocketAddr, tls: ConfigTls, auth: SmtpAuth) -> SmtpConfig {
+    SmtpConfig { host: addr.ip().to_string(), port: addr.port(), tls, ca_file: None, auth }
+}
+
+fn capability(account: &Arc<Account>, config: &SmtpConfig) -> Result<SubmissionCapability> {
+    let submitter = Submitter::new(config)?;
+    Ok(SubmissionCapability::new("test".into(), Some(account.clone()), Arc::new(submitter)))
+}
+
+/// SMTP over TLS from the first byte (Postfix's `smtps` service of the stack).
+fn smtps_addr(stack: &MailStack) -> Result<SocketAddr> {
+    let port = stack.setting("SMTPS_PORT")?.parse().context("SMTPS_PORT")?;
+    Ok(SocketAddr::new(stack.smtp_addr()?.ip(), port))
+}
+
+/// A message with a unique subject, lines that need dot-stuffing, and 8-bit text.
+fn message(token: &str) -> Vec<u8> {
+    format!(
+        "From: Pat <{USER}>\r\nTo: Sam <{FRIEND}>\r\nSubject: {token}\r\n\
+         Date: Sat, 07 Mar 2026 10:00:00 +0000\r\nMessage-ID: <{token}@example.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\nHallo Sam, schöne Grüße.\r\n.\r\n..two dots\r\n\
+         .one dot\r\n-- \r\nPat\r\n"
+    )
+    .into_bytes()
+}
+
+/// The message with subject `token` in `user`'s INBOX, once delivered.
+fn delivered(stack: &MailStack, user: &str, password: &str, token: &str) -> Result<Vec<u8>> {
+    let mut imap = stack.imap_login(user, password)?;
+    let deadline = std::time::Instant::now() + DELIVERY;
+    loop {
+        imap.examine("INBOX")?;
+        let found = imap.uid_search(&format!("HEADER Subject {token}"))?;
+        if let Some(&uid) = found.first() {
+            return imap.uid_fetch_rfc822(uid);
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("{token} did not reach {user} within {DELIVERY:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn refused_addresses(
+    refused: &[eas_edge::plugin_host::eas_edge::gateway::submission::RefusedRecipient],
+) -> Vec<&str> {
+    refused.iter().map(|r| r.address.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_reaches_a_local_user_and_refused_recipients_are_named() -> Result<()> {
+    let fixture = fixture().await?;
+    let stack = &fixture.stack;
+    let smtp = config(stack.submission_addr()?, ConfigTls::None, SmtpAuth::User);
+    let mut submission = capability(&fixture.account, &smtp)?;
+
+    let sent = message("first-8c1f");
+    let recipients = vec![
+        FRIEND.to_string(),
+        "nobody@example.test".to_string(),
+        "not an address".to_string(),
+        FRIEND.to_uppercase(),
+    ];
+    let refused = submission.send(sent.clone(), recipients).await.map_err(anyhow::Error::msg)?;
+    ensure!(
+        refused_addresses(&refused) == vec!["not an address", "nobody@example.test"],
+        "{refused:?}"
+    );
+    ensure!(refused[1].reply.starts_with("550"), "{:?}", refused[1].reply);
+
+    let received = delivered(stack, FRIEND, FRIEND_PASSWORD, "first-8c1f")?;
+    // Postfix and Dovecot add trace headers on top; the message itself arrives unchanged (the
+    // dot-stuffed lines unstuffed again)
+    ensure!(received.ends_with(&sent), "{}", String::from_utf8_lossy(&received));
+    let text = String::from_utf8_lossy(&received);
+    ensure!(text.contains(&format!("Return-Path: <{USER}>")), "envelope sender: {text}");
+
+    // every recipient refused: nothing sent
+    match submission.send(message("second"), vec!["nobody@example.test".into()]).await {
+        Err(Error::Rejected(text)) if text.contains("nobody@example.test") => {}
+        other => bail!("every recipient refused gave {other:?}"),
+    }
+    match submission.send(message("third"), vec![]).await {
+        Err(Error::Rejected(_)) => {}
+        other => bail!("no recipients gave {other:?}"),
+    }
+    // over the size the server announces: refused before anything is sent
+    let huge = vec![b'x'; 52_428_801];
+    match submission.send(huge, vec![FRIEND.into()]).await {
+        Err(Error::TooLarge(_)) => {}
+        other => bail!("an oversized message gave {:?}", other.map(|r| r.len())),
+    }
+
+    let mut anonymous =
+        SubmissionCapability::new("test".into(), None, Arc::new(Submitter::new(&smtp)?));
+    ensure!(matches!(
+        anonymous.send(message("anon"), vec![FRIEND.into()]).await,
+        Err(Error::Unauthenticated)
+    ));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_implicit_tls_and_a_trusted_relay() -> Result<()> {
+    let fixture = fixture().await?;
+    let stack = &fixture.stack;
+    let pinned = Some(stack.tls_cert()?);
+
+    let starttls = SmtpConfig {
+        ca_file: pinned.clone(),
+        ..config(stack.submission_addr()?, ConfigTls::Starttls, SmtpAuth::User)
+    };
+    let refused = capability(&fixture.account, &starttls)?
+        .send(message("starttls-5d2e"), vec![FRIEND.into()])
+        .await
+        .map_err(anyhow::Error::msg)?;
+    ensure!(refused.is_empty());
+    delivered(stack, FRIEND, FRIEND_PASSWORD, "starttls-5d2e")?;
+
+    let implicit = SmtpConfig {
+        ca_file: pinned.clone(),
+        ..config(smtps_addr(stack)?, ConfigTls::Implicit, SmtpAuth::User)
+    };
+    let refused = capability(&fixture.account, &implicit)?
+        .send(message("implicit-77aa"), vec![FRIEND.into()])
+        .await
+        .map_err(anyhow::Error::msg)?;
+    ensure!(refused.is_empty());
+    delivered(stack, FRIEND, FRIEND_PASSWORD, "implicit-77aa")?;
+
+    // a certificate nobody vouches for: the public roots do not know the stack's
+    let untrusted = config(stack.submission_addr()?, ConfigTls::Starttls, SmtpAuth::User);
+    match capability(&fixture.account, &untrusted)?.send(message("x"), vec![FRIEND.into()]).await {
+        Err(Error::Unavailable(text)) if text.contains("TLS") => {}
+        other => bail!("an untrusted certificate gave {other:?}"),
+    }
+
+    // the plain SMTP port lets loopback clients relay without AUTH
+    let relay = config(stack.smtp_addr()?, ConfigTls::None, SmtpAuth::None);
+    let refused = capability(&fixture.account, &relay)?
+        .send(message("relay-0b9d"), vec![FRIEND.into()])
+        .await
+        .map_err(anyhow::Error::msg)?;
+    ensure!(refused.is_empty());
+    delivered(stack, FRIEND, FRIEND_PASSWORD, "relay-0b9d")?;
+    // the submission port does not: without AUTH every recipient is refused
+    let unauthenticated = config(stack.submission_addr()?, ConfigTls::None, SmtpAuth::None);
+    match capability(&fixture.account, &unauthenticated)?
+        .send(message("noauth"), vec![FRIEND.into()])
+        .await
+    {
+        Err(Error::Rejected(_)) => {}
+        other => bail!("submission without AUTH gave {other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_down_or_refuses_the_password_is_unavailable() -> Result<()> {
+    let mut fixture = fixture().await?;
+    let submission_addr = fixture.stack.submission_addr()?;
+
+    // the password changed on the server since the IMAP login: SMTP refuses the cached one
+    fixture.stack.add_user(USER, "changed password")?;
+    let smtp = config(submission_addr, ConfigTls::None, SmtpAuth::User);
+    match capability(&fixture.account, &smtp)?.send(message("x"), vec![FRIEND.into()]).await {
+        Err(Error::Unavailable(text)) if text.contains("535") => {}
+        other => bail!("a refused password gave {other:?}"),
+    }
+
+    // nobody listens
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.local_addr()?
+    };
+    let down = config(closed, ConfigTls::None, SmtpAuth::User);
+    match capability(&fixture.account, &down)?.send(message("x"), vec![FRIEND.into()]).await {
+        Err(Error::Unavailable(_)) => {}
+        other => bail!("a closed port gave {other:?}"),
+    }
+    // the stack stopped
+    fixture.stack.stop().context("stopping the stack")?;
+    match capability(&fixture.account, &smtp)?.send(message("x"), vec![FRIEND.into()]).await {
+        Err(Error::Unavailable(_)) => {}
+        other => bail!("a stopped server gave {other:?}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! Bounds on what one Sync or GetItemEstimate request may cost. Everything a client or the
+//! host controls (collection counts, window sizes, folder sizes, message sizes) is capped here.
+
+/// WindowSize when the client sends none (MS-ASCMD §2.2.3.199).
+pub const DEFAULT_WINDOW_SIZE: usize = 100;
+
+/// The largest WindowSize; 0 and anything larger mean this (MS-ASCMD §2.2.3.199).
+pub const MAX_WINDOW_SIZE: usize = 512;
+
+/// Collections in one Sync request; more is answered with Status 15 and this as Limit.
+pub const MAX_SYNC_COLLECTIONS: usize = 100;
+
+/// Add/Change/Delete/Fetch commands from the client in one Sync (MS-ASCMD §3.1.5.10).
+pub const MAX_CLIENT_COMMANDS: usize = 200;
+
+/// Messages one collection tracks (held by the device plus still to send). A first listing of
+/// a larger folder keeps the newest ones.
+pub const MAX_TRACKED: usize = 100_000;
+
+/// Encoded bytes of one collection's server changes before the rest waits for MoreAvailable.
+/// The encoded collection is also kept for a retry, and stored values are limited (1 MiB by
+/// default on the host), so this stays well below that.
+pub const COLLECTION_BYTES: usize = 512 * 1024;
+
+/// Encoded bytes of server changes in one response, all collections together.
+pub const RESPONSE_BYTES: usize = 2 * 1024 * 1024;
+
+/// Body bytes of one item in a Sync response. A body over this (with no smaller
+/// TruncationSize asked for) is sent truncated; the client fetches the rest with
+/// ItemOperations.
+pub const MAX_SYNC_BODY_BYTES: u32 = 256 * 1024;
+
+/// Bytes of each message fetched with its summary (`BODY.PEEK[]<0.N>`), at most.
+pub const MAX_PREFIX_BYTES: u32 = 64 * 1024;
+
+/// Bytes of each message fetched with its summary, at least (headers and a first part).
+pub const MIN_PREFIX_BYTES: u32 = 16 * 1024;
+
+/// A message is fetched whole (when its prefix did not hold enough body) only up to this size.
+pub const MAX_FULL_FETCH_BYTES: u32 = 1024 * 1024;
+
+/// Bytes fetched whole for one batch, all messages together.
+pub const BATCH_FULL_FETCH_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A message fetched for a Fetch command inside Sync, at most (larger: truncated body).
+pub const MAX_FETCH_COMMAND_BYTES: u32 = 8 * 1024 * 1024;
+
+/// Longest SyncKey or CollectionId accepted (MS-ASCMD: SyncKey ≤ 64 characters).
+pub const MAX_ID_LEN: usize = 64;
+
+/// Wait range in minutes (MS-ASCMD §2.2.3.198); HeartbeatInterval's comes from the tenant
+/// settings, as for Ping.
+pub const WAIT_MINUTES: std::ops::RangeInclusive<u32> = 1..=59;

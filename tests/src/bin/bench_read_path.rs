@@ -1,0 +1,233 @@
+//! Read-path benchmark (issue #4): the initial sync of a fresh account through the gateway,
+//! against a raw IMAP client fetching the same mailbox, in one run on one machine.
+//!
+//! ```sh
+//! cargo xtask build
+//! cargo run --release -p eas-edge-tests --bin bench-read-path            # 2,000 and 10,000
+//! cargo run --release -p eas-edge-tests --bin bench-read-path -- 500 2000  # other sizes
+//! ```
+//!
+//! With `CARGO_TARGET_DIR` set (CI keeps it in /var/tmp/eas-edge-target), point the harness at
+//! the artifacts as `cargo xtask test` does: `EAS_EDGE_BIN=$CARGO_TARGET_DIR/release/eas-edge
+//! EAS_EDGE_PLUGIN=$CARGO_TARGET_DIR/plugin/eas_edge_plugin.wasm`. Runs as root (the mail
+//! stack, as for the end-to-end tests).
+//!
+//! For each size: a new Dovecot + Postfix and gateway; the account gets that many realistic
+//! messages (`messages::MessageGenerator`: 2-20 KB, plain / alternative / with 1-2 attachments,
+//! three charsets) by MULTIAPPEND. Then
+//!
+//! * **EAS**: one phone (EAS 16.1) does what a new iPhone does — Provision (both phases),
+//!   FolderSync 0, Sync 0 of the Inbox, then Sync with WindowSize 100 until MoreAvailable is
+//!   gone. Options on the first real Sync: `FilterType 0` (all mail, so the count matches IMAP;
+//!   iOS defaults to a date window), `BodyPreference Type 2 TruncationSize 200000` (HTML with a
+//!   200 KB cap, the shape iOS Mail sends; our bodies are smaller, so they arrive whole). The clock
+//!   runs from the first Provision to the last page.
+//! * **IMAP**: a client logged in directly (no gateway) SELECTs the Inbox and runs
+//!   `UID FETCH a:b (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY.PEEK[]<0.255>)`
+//!   in batches of 100 UIDs — the header data plus a preview, what an IMAP phone client needs
+//!   for a message list. The clock runs from the connect to the last batch. A second pass
+//!   fetches whole messages (`BODY.PEEK[]`), closer to the bytes the EAS phone receives.
+//!
+//! Output: a markdown table on stdout (progress on stderr). Both clients are blocking and single
+//! threaded; the numbers compare the two paths on the same machine, not absolute capacity.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use eas_edge_tests::eas::{BodyPreference, CommandKind, Device, SyncOptions, Version};
+use eas_edge_tests::gateway::{Gateway, TEST_DOMAIN};
+use eas_edge_tests::imap::ImapClient;
+use eas_edge_tests::mailstack::MailStack;
+use eas_edge_tests::messages::{MessageGenerator, TestMessage};
+use eas_edge_tests::seed::seed_mailbox;
+
+const PASSWORD: &str = "bench pw";
+const WINDOW: u32 = 100;
+const IMAP_BATCH: usize = 100;
+const IMAP_ITEMS: &str =
+    "(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY.PEEK[]<0.255>)";
+/// The same with whole messages: closer to what the EAS phone receives (whole bodies).
+const IMAP_FULL_ITEMS: &str =
+    "(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY.PEEK[])";
+
+struct Row {
+    messages: usize,
+    mailbox_bytes: usize,
+    with_attachments: usize,
+    seed: Duration,
+    eas: Duration,
+    eas_requests: usize,
+    eas_bytes: usize,
+    imap: Duration,
+    imap_commands: usize,
+    imap_full: Duration,
+}
+
+fn main() -> Result<()> {
+    let sizes: Vec<usize> = match std::env::args().skip(1).collect::<Vec<_>>() {
+        args if args.is_empty() => vec![2_000, 10_000],
+        args => args
+            .iter()
+            .map(|a| a.replace(['_', ','], "").parse().with_context(|| format!("bad size {a:?}")))
+            .collect::<Result<_>>()?,
+    };
+    let mut rows = Vec::new();
+    for size in sizes {
+        eprintln!("bench-read-path: {size} messages …");
+        rows.push(run(size).with_context(|| format!("benchmark with {size} messages"))?);
+    }
+    print_table(&rows);
+    Ok(())
+}
+
+fn run(size: usize) -> Result<Row> {
+    let stack = MailStack::start()?;
+    let user = format!("bench@{TEST_DOMAIN}");
+    stack.add_user(&user, PASSWORD)?;
+    let messages: Vec<TestMessage> = MessageGenerator::new(2024, &user).take(size).collect();
+    let started = Instant::now();
+    let mut imap = stack.imap_login(&user, PASSWORD)?;
+    seed_mailbox(&mut imap, "INBOX", &messages)?;
+    let seed = started.elapsed();
+    let exists = imap.examine("INBOX")?.exists as usize;
+    ensure!(exists == size, "seeded {exists} of {size}");
+    imap.logout()?;
+    eprintln!("  seeded in {:.1} s", seed.as_secs_f64());
+
+    let gateway = Gateway::start(&stack)?;
+    let (eas, eas_requests, eas_bytes) = eas_initial_sync(&gateway, &user, size)
+        .with_context(|| format!("gateway log:\n{}", tail(&gateway.log(), 40)))?;
+    eprintln!("  EAS initial sync in {:.1} s", eas.as_secs_f64());
+    let (imap, imap_commands) = imap_fetch(&stack, &user, size, IMAP_ITEMS)?;
+    eprintln!("  IMAP fetch in {:.1} s", imap.as_secs_f64());
+    let (imap_full, _) = imap_fetch(&stack, &user, size, IMAP_FULL_ITEMS)?;
+    eprintln!("  IMAP fetch of whole messages in {:.1} s", imap_full.as_secs_f64());
+
+    Ok(Row {
+        messages: size,
+        mailbox_bytes: messages.iter().map(|m| m.raw.len()).sum(),
+        with_attachments: messages.iter().filter(|m| !m.attachment_names.is_empty()).count(),
+        seed,
+        eas,
+        eas_requests,
+        eas_bytes,
+        imap,
+        imap_commands,
+        imap_full,
+    })
+}
+
+/// Provision → FolderSync → Sync 0 → Sync until done; (time, requests, response bytes).
+fn eas_initial_sync(
+    gateway: &Gateway,
+    user: &str,
+    expected: usize,
+) -> Result<(Duration, usize, usize)> {
+    let mut device = Device::new(&gateway.url(), user, PASSWORD, "BENCH0001", Version::V16_1);
+    let started = Instant::now();
+    let folders = device.bootstrap()?; // Provision ×2, FolderSync 0
+    let inbox = folders
+        .adds
+        .iter()
+        .find(|f| f.folder_type == 2)
+        .context("no Inbox in FolderSync")?
+        .server_id
+        .clone();
+    let key = device.sync_start(&inbox)?;
+    let options = SyncOptions {
+        filter_type: Some(0),
+        body_preferences: vec![BodyPreference::truncated(2, 200_000)],
+        ..SyncOptions::default()
+    };
+    let mut requests = 4;
+    let mut bytes = 0;
+    let mut key = key;
+    let mut options = Some(options);
+    let mut added = 0;
+    loop {
+        let mut collection =
+            eas_edge_tests::eas::SyncCollection::new(key.clone(), inbox.as_str()).window(WINDOW);
+        if let Some(options) = options.take() {
+            collection = collection.options(options);
+        }
+        let answer = device.sync_one(collection)?;
+        requests += 1;
+        bytes += answer.raw.len();
+        let Some(collection) = answer.collection(&inbox) else { break };
+        if collection.status != Some(1) {
+            bail!("Sync status {:?}:\n{}", collection.status, answer.xml());
+        }
+        added += collection.commands.iter().filter(|c| c.kind == CommandKind::Add).count();
+        key = collection.sync_key.clone().context("Sync answer without SyncKey")?;
+        if !collection.more_available {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    ensure!(added == expected, "the phone got {added} messages of {expected}");
+    Ok((elapsed, requests, bytes))
+}
+
+/// SELECT + UID FETCH in batches; (time, FETCH commands).
+fn imap_fetch(
+    stack: &MailStack,
+    user: &str,
+    expected: usize,
+    items: &str,
+) -> Result<(Duration, usize)> {
+    let started = Instant::now();
+    let mut imap = ImapClient::connect(stack.imap_addr()?)?;
+    imap.login(user, PASSWORD)?;
+    imap.select("INBOX")?;
+    let uids = imap.uid_search("ALL")?;
+    let mut fetched = 0;
+    let mut commands = 0;
+    for batch in uids.chunks(IMAP_BATCH) {
+        let (first, last) = (batch[0], batch[batch.len() - 1]);
+        fetched += imap.uid_fetch(&format!("{first}:{last}"), items)?.len();
+        commands += 1;
+    }
+    let elapsed = started.elapsed();
+    imap.logout()?;
+    ensure!(fetched == expected, "IMAP fetched {fetched} of {expected}");
+    Ok((elapsed, commands))
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "| messages | mailbox | with attachments | seed (MULTIAPPEND) | EAS initial sync | EAS msg/s \
+         | EAS requests | EAS response bytes | IMAP fetch | IMAP msg/s | IMAP FETCH commands \
+         | IMAP whole messages | IMAP whole msg/s |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let rate = |d: Duration| row.messages as f64 / d.as_secs_f64().max(1e-9);
+        println!(
+            "| {} | {:.1} MB | {} | {:.1} s | {:.1} s | {:.0} | {} | {:.1} MB | {:.2} s | {:.0} | {} \
+             | {:.2} s | {:.0} |",
+            row.messages,
+            row.mailbox_bytes as f64 / 1e6,
+            row.with_attachments,
+            row.seed.as_secs_f64(),
+            row.eas.as_secs_f64(),
+            rate(row.eas),
+            row.eas_requests,
+            row.eas_bytes as f64 / 1e6,
+            row.imap.as_secs_f64(),
+            rate(row.imap),
+            row.imap_commands,
+            row.imap_full.as_secs_f64(),
+            rate(row.imap_full),
+        );
+    }
+    println!(
+        "\nEAS 16.1, WindowSize {WINDOW}, BodyPreference Type 2 TruncationSize 200000, FilterType 0; \
+         IMAP UID FETCH {IMAP_ITEMS} in batches of {IMAP_BATCH}; \
+         \"whole messages\": the same with BODY.PEEK[]."
+    );
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

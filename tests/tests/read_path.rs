@@ -1,0 +1,1272 @@
+//! The read path end to end (issue #4): a phone — the spec-written client in
+//! `eas_edge_tests::eas` — provisions, syncs the folder hierarchy, pages through a mailbox, sees
+//! new mail, flag changes and expunges, fetches bodies and attachments, through the real host
+//! (`eas-edge` + the plugin) against a real Dovecot/Postfix.
+//!
+//! Every test starts its own mail stack and gateway. Expectations come from the protocol
+//! documents (section numbers of MS-ASCMD / MS-ASAIRS / MS-ASEMAIL as cited in
+//! /work/shared/spec/EAS-NOTES.md), not from the engine. Where a test fails, the message says
+//! what was sent, what the spec expects and what came back, followed by the gateway's log.
+//! Nothing is timed.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use eas_edge_tests::eas::{
+    BodyPreference, CommandKind, Device, Email, EstimateCollection, FetchRequest, Folder,
+    FolderSyncAnswer, ServerCommand, SyncCollection, SyncOptions, SyncRequest, Version, libwbxml,
+};
+use eas_edge_tests::gateway::{Gateway, TEST_DOMAIN};
+use eas_edge_tests::imap::{AppendOptions, ImapClient};
+use eas_edge_tests::mailstack::MailStack;
+use eas_edge_tests::messages::{MessageGenerator, TestMessage, rfc5322_date};
+use eas_edge_tests::seed::seed_mailbox;
+use eas_edge_tests::smtp;
+
+const PASSWORD: &str = "read path pw";
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The spec's largest window: bigger requests are treated as 512 (MS-ASCMD §2.2.3.199).
+const MAX_WINDOW: usize = 512;
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+
+/// A mail stack with one user and a gateway in front of it.
+struct World {
+    // dropped first: the gateway goes before the stack it talks to
+    gateway: Gateway,
+    stack: MailStack,
+    user: String,
+}
+
+impl World {
+    fn start(local_part: &str) -> World {
+        let stack = MailStack::start().expect("mail stack");
+        let user = format!("{local_part}@{TEST_DOMAIN}");
+        stack.add_user(&user, PASSWORD).expect("mail user");
+        let gateway = Gateway::start(&stack).expect("gateway");
+        World { gateway, stack, user }
+    }
+
+    fn device(&self, device_id: &str, version: Version) -> Device {
+        Device::new(&self.gateway.url(), &self.user, PASSWORD, device_id, version)
+    }
+
+    fn imap(&self) -> Result<ImapClient> {
+        self.stack.imap_login(&self.user, PASSWORD)
+    }
+
+    /// Runs the test body; an error or a panic fails the test with the gateway's log attached.
+    fn run(mut self, body: impl FnOnce(&mut World) -> Result<()>) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| body(&mut self)));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => panic!("{error:#}\n{}", self.log_tail()),
+            Err(panic) => {
+                eprintln!("{}", self.log_tail());
+                resume_unwind(panic)
+            }
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = self.gateway.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(60)..];
+        format!("--- gateway log (last {} lines):\n{}", tail.len(), tail.join("\n"))
+    }
+}
+
+/// A device id per test and version: 1-32 alphanumerics (MS-ASHTTP §2.2.1.1.1.2.3).
+fn device_id(prefix: &str, version: Version) -> String {
+    format!("{prefix}{}", version.as_str().replace('.', ""))
+}
+
+/// The one folder of `folder_type` (2 Inbox, 3 Drafts, 4 Deleted Items, 5 Sent Items).
+fn folder_of_type(folders: &FolderSyncAnswer, folder_type: u32) -> Result<&Folder> {
+    let found: Vec<&Folder> =
+        folders.adds.iter().filter(|f| f.folder_type == folder_type).collect();
+    match found.as_slice() {
+        [folder] => Ok(folder),
+        _ => bail!(
+            "FolderSync 0: expected exactly one folder of Type {folder_type} (MS-ASCMD \
+             §2.2.3.186.3), found {}:\n{}",
+            found.len(),
+            folders.xml()
+        ),
+    }
+}
+
+fn folder_named<'a>(folders: &'a FolderSyncAnswer, name: &str) -> Result<&'a Folder> {
+    folders
+        .adds
+        .iter()
+        .find(|f| f.display_name == name)
+        .with_context(|| format!("FolderSync 0 has no folder {name:?}:\n{}", folders.xml()))
+}
+
+/// Provision, FolderSync 0, Sync 0 of the Inbox: the device, the Inbox id, the first Sync key.
+fn bootstrap_inbox(
+    world: &World,
+    device_id: &str,
+    version: Version,
+) -> Result<(Device, String, String)> {
+    let mut device = world.device(device_id, version);
+    let folders = device.bootstrap().with_context(|| format!("bootstrap of EAS {version}"))?;
+    let inbox = folder_of_type(&folders, 2)?.server_id.clone();
+    let key = device.sync_start(&inbox).with_context(|| format!("Sync 0 (EAS {version})"))?;
+    Ok((device, inbox, key))
+}
+
+/// ApplicationData of each Add, by Subject.
+fn adds_by_subject(commands: &[ServerCommand]) -> Result<HashMap<String, (String, Email)>> {
+    let mut map = HashMap::new();
+    for command in commands.iter().filter(|c| c.kind == CommandKind::Add) {
+        let email = command.email()?;
+        let subject = email.subject.clone().unwrap_or_default();
+        if map.insert(subject.clone(), (command.server_id.clone(), email)).is_some() {
+            bail!("two Adds with Subject {subject:?}");
+        }
+    }
+    Ok(map)
+}
+
+/// One Sync with the current key; returns the commands and moves the key on. Checks Status 1
+/// and that the server had nothing more (no MoreAvailable).
+fn sync_changes(device: &mut Device, inbox: &str, key: &mut String) -> Result<Vec<ServerCommand>> {
+    let answer = device.sync_one(SyncCollection::new(key.clone(), inbox).window(100))?;
+    ensure!(answer.status.is_none(), "Sync: global Status {:?}:\n{}", answer.status, answer.xml());
+    // nothing to report: the empty response, or the collection left out (§2.2.1.21.2)
+    let Some(collection) = answer.collection(inbox) else {
+        ensure!(answer.collections.is_empty(), "Sync answer without the Inbox:\n{}", answer.xml());
+        return Ok(Vec::new());
+    };
+    ensure!(collection.status == Some(1), "Sync status {:?}:\n{}", collection.status, answer.xml());
+    ensure!(!collection.more_available, "unexpected MoreAvailable:\n{}", answer.xml());
+    if let Some(new_key) = &collection.sync_key {
+        *key = new_key.clone();
+    }
+    Ok(collection.commands.clone())
+}
+
+/// Builds small RFC 5322 messages whose every byte the test knows.
+struct Mail {
+    headers: Vec<String>,
+}
+
+impl Mail {
+    fn new(subject: &str, to: &str, n: i64) -> Mail {
+        Mail {
+            headers: vec![
+                format!("Date: {}", rfc5322_date(1_748_000_000 + n * 60, 120)),
+                "From: \"Read Path Tester\" <tester@example.org>".to_string(),
+                format!("To: <{to}>"),
+                format!("Subject: {subject}"),
+                format!("Message-ID: <read-path-{n}@example.org>"),
+                "MIME-Version: 1.0".to_string(),
+            ],
+        }
+    }
+
+    fn head(&self) -> String {
+        let mut head = self.headers.join("\r\n");
+        head.push_str("\r\n");
+        head
+    }
+
+    fn plain(&self, text: &str) -> Vec<u8> {
+        format!(
+            "{}Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n{text}",
+            self.head()
+        )
+        .into_bytes()
+    }
+
+    fn alternative(&self, text: &str, html: &str) -> Vec<u8> {
+        let b = "=_alt_boundary_7";
+        format!(
+            "{}Content-Type: multipart/alternative; boundary=\"{b}\"\r\n\r\n--{b}\r\n\
+             Content-Type: text/plain; charset=us-ascii\r\n\r\n{text}\r\n--{b}\r\n\
+             Content-Type: text/html; charset=us-ascii\r\n\r\n{html}\r\n--{b}--\r\n",
+            self.head()
+        )
+        .into_bytes()
+    }
+
+    /// multipart/mixed: the text, then each attachment base64-encoded.
+    fn with_attachments(&self, text: &str, attachments: &[(&str, &str, &[u8])]) -> Vec<u8> {
+        let b = "=_mixed_boundary_9";
+        let mut out = format!(
+            "{}Content-Type: multipart/mixed; boundary=\"{b}\"\r\n\r\n--{b}\r\n\
+             Content-Type: text/plain; charset=us-ascii\r\n\r\n{text}\r\n",
+            self.head()
+        );
+        for (name, content_type, bytes) in attachments {
+            out.push_str(&format!(
+                "--{b}\r\nContent-Type: {content_type}; name=\"{name}\"\r\n\
+                 Content-Disposition: attachment; filename=\"{name}\"\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n{}",
+                base64_lines(bytes)
+            ));
+        }
+        out.push_str(&format!("--{b}--\r\n"));
+        out.into_bytes()
+    }
+}
+
+fn base64_lines(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / 38);
+    for line in encoded.as_bytes().chunks(76) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Deterministic bytes (all 256 values occur).
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// A text body of about `size` bytes in lines of at most 70, starting with `first`.
+fn long_text(first: &str, size: usize) -> String {
+    let mut text = format!("{first}\r\n\r\n");
+    let mut n = 0;
+    while text.len() < size {
+        text.push_str(&format!("Line {n:04}: the quick brown fox jumps over the lazy dog.\r\n"));
+        n += 1;
+    }
+    text
+}
+
+/// Text compared across encodings: line ends normalised, trailing white space dropped.
+fn normalised(text: &str) -> String {
+    text.replace("\r\n", "\n").trim_end().to_string()
+}
+
+fn append(imap: &mut ImapClient, raw: &[u8]) -> Result<u32> {
+    imap.append("INBOX", raw, &AppendOptions::default())?.context("APPEND without APPENDUID")
+}
+
+fn first_difference(a: &[u8], b: &[u8]) -> String {
+    let at = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let show = |bytes: &[u8]| {
+        String::from_utf8_lossy(&bytes[at.saturating_sub(40)..(at + 40).min(bytes.len())])
+            .into_owned()
+    };
+    format!(
+        "lengths {} vs {}, first difference at byte {at}: {:?} vs {:?}",
+        a.len(),
+        b.len(),
+        show(a),
+        show(b)
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bootstrap and the folder hierarchy
+
+#[test]
+fn bootstrap_and_folder_hierarchy_changes() {
+    World::start("hierarchy").run(|world| {
+        let mut imap = world.imap()?;
+        imap.run("CREATE Projects")?;
+        imap.run("CREATE Projects/Alpha")?;
+
+        let mut devices = Vec::new();
+        for version in Version::TESTED {
+            let mut device = world.device(&device_id("BOOT", version), version);
+            let folders = device.bootstrap()?;
+            let context = || format!("EAS {version}, FolderSync 0:\n{}", folders.xml());
+            let key = folders.sync_key.clone().with_context(context)?;
+            ensure!(!key.is_empty() && key != "0", "new folder key {key:?}: {}", context());
+            if let Some(count) = folders.count {
+                ensure!(count as usize == folders.adds.len(), "Count {count} ≠ adds: {}", context());
+            }
+            for (folder_type, name) in [(2, None), (3, Some("Drafts")), (4, Some("Trash")), (5, Some("Sent"))] {
+                let folder = folder_of_type(&folders, folder_type)?;
+                ensure!(folder.parent_id == "0", "{folder:?} is not at the root: {}", context());
+                if let Some(name) = name {
+                    ensure!(folder.display_name == name, "Type {folder_type} is {folder:?}: {}", context());
+                }
+            }
+            let projects = folder_named(&folders, "Projects")?;
+            let alpha = folder_named(&folders, "Alpha")?;
+            ensure!(projects.folder_type == 12 && projects.parent_id == "0", "{projects:?}: {}", context());
+            ensure!(
+                alpha.folder_type == 12 && alpha.parent_id == projects.server_id,
+                "Alpha must be a user mail folder (12) under Projects ({}): {alpha:?}\n{}",
+                projects.server_id,
+                context()
+            );
+            let ids: HashSet<&str> = folders.adds.iter().map(|f| f.server_id.as_str()).collect();
+            ensure!(ids.len() == folders.adds.len(), "duplicate folder ServerIds: {}", context());
+            for folder in &folders.adds {
+                ensure!(
+                    folder.parent_id == "0" || ids.contains(folder.parent_id.as_str()),
+                    "{folder:?} has an unknown parent: {}",
+                    context()
+                );
+            }
+
+            // MS-ASCMD §3.1.5.3: a re-sync from 0 keeps every folder's ServerId.
+            let again = device.folder_sync("0")?;
+            let ids_of = |answer: &FolderSyncAnswer| -> HashMap<String, String> {
+                answer.adds.iter().map(|f| (f.display_name.clone(), f.server_id.clone())).collect()
+            };
+            ensure!(ids_of(&again) == ids_of(&folders), "FolderSync 0 again changed ServerIds:\n{}", again.xml());
+            let key = again.sync_key.clone().context("FolderSync 0 again: no SyncKey")?;
+
+            // nothing changed: Status 1, no changes
+            let unchanged = device.folder_sync(&key)?;
+            ensure!(
+                unchanged.status == 1 && unchanged.change_count() == 0,
+                "EAS {version}: FolderSync with the current key and no change:\n{}",
+                unchanged.xml()
+            );
+            let key = unchanged.sync_key.clone().unwrap_or(key);
+
+            // Sync 0 creates the relationship and returns no data (MS-ASCMD §2.2.3.181.4)
+            let inbox = folder_of_type(&folders, 2)?.server_id.clone();
+            device.sync_start(&inbox).with_context(|| format!("EAS {version}"))?;
+            devices.push((device, key));
+        }
+
+        imap.run("CREATE Receipts")?;
+        let mut receipts_ids = Vec::new();
+        for (device, key) in &mut devices {
+            let answer = device.folder_sync(key)?;
+            let version = device.version;
+            ensure!(
+                answer.status == 1 && answer.adds.len() == 1 && answer.change_count() == 1,
+                "EAS {version}: after IMAP CREATE Receipts, expected one Add:\n{}",
+                answer.xml()
+            );
+            let added = &answer.adds[0];
+            ensure!(
+                added.display_name == "Receipts" && added.parent_id == "0" && added.folder_type == 12,
+                "EAS {version}: {added:?}"
+            );
+            let new_key = answer.sync_key.clone().context("FolderSync with changes but no new SyncKey")?;
+            ensure!(new_key != *key, "EAS {version}: changes returned under the old key {key}");
+            *key = new_key;
+            receipts_ids.push(added.server_id.clone());
+        }
+
+        // RENAME: with RFC 8474 OBJECTID the folder keeps its identity (one Update, same
+        // ServerId); without it (Dovecot 2.3) a rename is indistinguishable from DELETE + CREATE,
+        // so the phone gets a Delete of the old id and an Add under a new one (ServerIds are
+        // never reused, EAS-NOTES §8)
+        let object_ids = imap.has_capability("OBJECTID")?;
+        imap.run("RENAME Receipts Invoices")?;
+        let mut invoices_ids = Vec::new();
+        for ((device, key), receipts) in devices.iter_mut().zip(&receipts_ids) {
+            let answer = device.folder_sync(key)?;
+            let version = device.version;
+            ensure!(answer.status == 1, "EAS {version}: FolderSync after RENAME:\n{}", answer.xml());
+            let renamed = if object_ids {
+                ensure!(
+                    answer.updates.len() == 1 && answer.change_count() == 1,
+                    "EAS {version}: after IMAP RENAME (the server has OBJECTID) expected one Update \
+                     keeping ServerId {receipts}:\n{}",
+                    answer.xml()
+                );
+                let updated = &answer.updates[0];
+                ensure!(
+                    updated.server_id == *receipts,
+                    "EAS {version}: {updated:?}, expected ServerId {receipts} renamed to Invoices"
+                );
+                updated.clone()
+            } else {
+                ensure!(
+                    answer.deletes == [receipts.clone()]
+                        && answer.adds.len() == 1
+                        && answer.change_count() == 2,
+                    "EAS {version}: after IMAP RENAME (no OBJECTID) expected a Delete of {receipts} \
+                     and one Add:\n{}",
+                    answer.xml()
+                );
+                let added = answer.adds[0].clone();
+                ensure!(added.server_id != *receipts, "EAS {version}: ServerId {receipts} reused");
+                added
+            };
+            ensure!(
+                renamed.display_name == "Invoices"
+                    && renamed.parent_id == "0"
+                    && renamed.folder_type == 12,
+                "EAS {version}: renamed folder is {renamed:?}"
+            );
+            invoices_ids.push(renamed.server_id);
+            *key = answer.sync_key.clone().context("FolderSync with changes but no new SyncKey")?;
+        }
+
+        imap.run("DELETE Invoices")?;
+        for ((device, key), invoices) in devices.iter_mut().zip(&invoices_ids) {
+            let answer = device.folder_sync(key)?;
+            let version = device.version;
+            ensure!(
+                answer.status == 1 && answer.deletes == [invoices.clone()] && answer.change_count() == 1,
+                "EAS {version}: after IMAP DELETE Invoices expected one Delete of {invoices}:\n{}",
+                answer.xml()
+            );
+            *key = answer.sync_key.clone().context("FolderSync with changes but no new SyncKey")?;
+        }
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Initial sync of a big mailbox
+
+/// Versions that page through all 2,000 messages (each costs a full initial sync).
+const PAGING_VERSIONS: [Version; 2] = [Version::V16_1, Version::V12_1];
+
+#[test]
+fn initial_sync_pages_2000_messages_each_exactly_once() {
+    World::start("paging").run(|world| {
+        let messages: Vec<TestMessage> =
+            MessageGenerator::new(4, &world.user).take(2_000).collect();
+        let mut imap = world.imap()?;
+        seed_mailbox(&mut imap, "INBOX", &messages)?;
+        let in_imap = imap.examine("INBOX")?.exists as usize;
+        ensure!(in_imap == messages.len(), "IMAP has {in_imap} messages");
+        // generated dates are strictly decreasing: DateReceived identifies the message
+        let by_date: HashMap<i64, &TestMessage> = messages.iter().map(|m| (m.date, m)).collect();
+
+        for version in PAGING_VERSIONS {
+            let (mut device, inbox, key) =
+                bootstrap_inbox(world, &device_id("PAGE", version), version)?;
+            let options = SyncOptions::bodies([BodyPreference::truncated(1, 500)]);
+            let drained = device.sync_drain(&inbox, &key, 100, Some(options))?;
+            let context = format!(
+                "EAS {version}: {} pages of sizes {:?}, {} with MoreAvailable",
+                drained.pages, drained.page_sizes, drained.more_available_pages
+            );
+            ensure!(
+                drained.commands.iter().all(|c| c.kind == CommandKind::Add),
+                "{context}: not only Adds"
+            );
+            ensure!(
+                drained.commands.len() == in_imap,
+                "{context}: {} Adds for {in_imap} messages in IMAP",
+                drained.commands.len()
+            );
+            // every page but the last says MoreAvailable (§2.2.3.116: only while changes remain),
+            // every page has items, none more than the window (checked while draining)
+            ensure!(
+                !drained.ended_empty && drained.more_available_pages + 1 == drained.pages,
+                "{context}: MoreAvailable on the last page, then an empty answer"
+            );
+            ensure!(drained.page_sizes.iter().all(|&n| n > 0), "{context}: an empty page");
+
+            let mut seen = HashSet::new();
+            for add in &drained.commands {
+                let email = add.email()?;
+                let date = email.date_received_unix()?;
+                let message = by_date.get(&date).with_context(|| {
+                    format!(
+                        "{context}: Add {} has DateReceived {:?}, no such message",
+                        add.server_id, email.date_received
+                    )
+                })?;
+                ensure!(seen.insert(date), "{context}: message {} sent twice", message.index);
+                ensure!(
+                    email.subject.as_deref() == Some(message.subject.as_str()),
+                    "{context}: message {}: Subject {:?}, expected the decoded {:?}",
+                    message.index,
+                    email.subject,
+                    message.subject
+                );
+                ensure!(
+                    email.from.as_deref().is_some_and(|from| from.contains(&message.from)),
+                    "{context}: message {}: From {:?} lacks {}",
+                    message.index,
+                    email.from,
+                    message.from
+                );
+                let seen_flag = message.flags.iter().any(|f| f == r"\Seen");
+                ensure!(
+                    email.read == Some(seen_flag),
+                    "{context}: message {}: Read {:?} but \\Seen is {seen_flag}",
+                    message.index,
+                    email.read
+                );
+                let flagged = message.flags.iter().any(|f| f == r"\Flagged");
+                let active = email.flag.as_ref().is_some_and(|f| f.is_active());
+                ensure!(
+                    active == flagged,
+                    "{context}: message {}: Flag {:?}, \\Flagged {flagged}",
+                    message.index,
+                    email.flag
+                );
+                let body = email.body.as_ref().with_context(|| {
+                    format!("{context}: message {} without Body", message.index)
+                })?;
+                ensure!(
+                    body.body_type == 1,
+                    "{context}: Body Type {} for a Type 1 preference",
+                    body.body_type
+                );
+                ensure!(
+                    body.data.as_ref().is_some_and(|d| d.len() <= 500),
+                    "{context}: message {}: Data longer than TruncationSize 500",
+                    message.index
+                );
+            }
+            ensure!(seen.len() == messages.len(), "{context}: {} distinct messages", seen.len());
+
+            // the end: the next Sync has nothing
+            let mut key = drained.sync_key.clone();
+            let rest = sync_changes(&mut device, &inbox, &mut key)?;
+            ensure!(
+                rest.is_empty(),
+                "EAS {version}: after the last page the server sent {} more",
+                rest.len()
+            );
+        }
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// GetItemEstimate
+
+#[test]
+fn get_item_estimate_counts_what_is_not_synced_yet() {
+    World::start("estimate").run(|world| {
+        let messages: Vec<TestMessage> = MessageGenerator::new(5, &world.user).take(250).collect();
+        seed_mailbox(&mut world.imap()?, "INBOX", &messages)?;
+        for version in Version::TESTED {
+            let mut device = world.device(&device_id("EST", version), version);
+            let folders = device.bootstrap()?;
+            let inbox = folder_of_type(&folders, 2)?.server_id.clone();
+
+            // MS-ASCMD §2.2.3.177.7 Status 3: no Sync 0 for this collection yet
+            let unprimed = device.get_item_estimate(&[EstimateCollection::new("0", inbox.as_str())])?;
+            ensure!(
+                unprimed.responses.first().map(|r| r.status) == Some(3),
+                "EAS {version}: GetItemEstimate before any Sync: expected Status 3 (not primed):\n{}",
+                unprimed.xml()
+            );
+
+            let key = device.sync_start(&inbox)?;
+            let estimate = |device: &mut Device, key: &str, expected: u64| -> Result<()> {
+                let answer = device.get_item_estimate(&[EstimateCollection::new(key, inbox.as_str())])?;
+                let response = answer.responses.first();
+                ensure!(
+                    answer.responses.len() == 1
+                        && response.map(|r| r.status) == Some(1)
+                        && response.and_then(|r| r.collection_id.as_deref()) == Some(inbox.as_str())
+                        && response.and_then(|r| r.estimate) == Some(expected),
+                    "EAS {version}: GetItemEstimate with key {key}: expected Status 1, Estimate {expected}:\n{}",
+                    answer.xml()
+                );
+                Ok(())
+            };
+            estimate(&mut device, &key, 250)?;
+            let page = device.sync_one(SyncCollection::new(key.clone(), inbox.as_str()).window(100))?;
+            let collection = page.collection(&inbox).context("no Inbox in the Sync answer")?;
+            // at most WindowSize: a server may send fewer (§2.2.3.199)
+            let sent = collection.commands.len();
+            ensure!(
+                (1..=100).contains(&sent) && collection.more_available,
+                "EAS {version}: first page of 250 with WindowSize 100: {sent} commands, MoreAvailable {}",
+                collection.more_available
+            );
+            let key = collection.sync_key.clone().context("no SyncKey")?;
+            let left = 250 - sent as u64;
+            estimate(&mut device, &key, left)?;
+            // the estimate does not advance the key: asking again gives the same
+            estimate(&mut device, &key, left)?;
+            let drained = device.sync_drain(&inbox, &key, 100, None)?;
+            ensure!(
+                drained.commands.len() as u64 == left,
+                "EAS {version}: {} after the first page, {left} were left",
+                drained.commands.len()
+            );
+            estimate(&mut device, &drained.sync_key, 0)?;
+        }
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Changes made elsewhere: new mail, flags, expunge
+
+#[test]
+fn new_mail_flag_changes_and_expunges_reach_the_phone() {
+    World::start("live").run(|world| {
+        let mut imap = world.imap()?;
+        let mut uids = Vec::new();
+        for n in 1..=3 {
+            let mail = Mail::new(&format!("Live {n}"), &world.user, n);
+            uids.push(append(&mut imap, &mail.plain("Hello.\r\n"))?);
+        }
+        struct Phone {
+            device: Device,
+            inbox: String,
+            key: String,
+            ids: HashMap<String, String>,
+        }
+        let mut phones = Vec::new();
+        for version in Version::TESTED {
+            let (mut device, inbox, key) = bootstrap_inbox(world, &device_id("LIVE", version), version)?;
+            let drained = device.sync_drain(&inbox, &key, 100, None)?;
+            let adds = adds_by_subject(&drained.commands)?;
+            ensure!(adds.len() == 3, "EAS {version}: initial sync gave {} messages", adds.len());
+            for (subject, (_, email)) in &adds {
+                ensure!(email.read == Some(false), "EAS {version}: {subject} arrived unread but Read is {:?}", email.read);
+            }
+            let ids = adds.into_iter().map(|(subject, (id, _))| (subject, id)).collect();
+            phones.push(Phone { device, inbox, key: drained.sync_key, ids });
+        }
+
+        // new mail over SMTP
+        let fresh = Mail::new("Live new", &world.user, 10).plain("Just arrived.\r\n");
+        smtp::send(world.stack.smtp_addr()?, None, "tester@example.org", &[&world.user], &fresh)?;
+        imap.wait_for_messages("INBOX", 4, DELIVERY_TIMEOUT)?;
+        for phone in &mut phones {
+            let version = phone.device.version;
+            let commands = sync_changes(&mut phone.device, &phone.inbox, &mut phone.key)?;
+            ensure!(
+                commands.len() == 1 && commands[0].kind == CommandKind::Add,
+                "EAS {version}: after delivery expected one Add, got {commands:?}"
+            );
+            let email = commands[0].email()?;
+            ensure!(email.subject.as_deref() == Some("Live new"), "EAS {version}: {email:?}");
+        }
+
+        // another client reads "Live 1" and flags "Live 2"; what the Changes carry beyond the
+        // change itself is collected and reported at the end, after the other checks ran
+        let mut deviations = Vec::new();
+        let mut other = world.imap()?;
+        other.select("INBOX")?;
+        other.uid_store(&uids[0].to_string(), "+FLAGS", &[r"\Seen"])?;
+        for phone in &mut phones {
+            let version = phone.device.version;
+            let commands = sync_changes(&mut phone.device, &phone.inbox, &mut phone.key)?;
+            let id = &phone.ids["Live 1"];
+            ensure!(
+                commands.len() == 1 && commands[0].kind == CommandKind::Change && commands[0].server_id == *id,
+                "EAS {version}: after \\Seen on Live 1 expected one Change of {id}, got {commands:?}"
+            );
+            let email = commands[0].email()?;
+            ensure!(email.read == Some(true), "EAS {version}: Change without Read 1: {email:?}");
+            // MS-ASEMAIL §3.2.5.4.1: only Read changed → the Change carries only Read
+            if email.element_names != ["Read"] {
+                deviations.push(format!(
+                    "EAS {version}: \\Seen set elsewhere: the Change carries {:?}, MS-ASEMAIL \
+                     §3.2.5.4.1 says only Read",
+                    email.element_names
+                ));
+            }
+        }
+        other.uid_store(&uids[1].to_string(), "+FLAGS", &[r"\Flagged"])?;
+        for phone in &mut phones {
+            let version = phone.device.version;
+            let commands = sync_changes(&mut phone.device, &phone.inbox, &mut phone.key)?;
+            let id = &phone.ids["Live 2"];
+            ensure!(
+                commands.len() == 1 && commands[0].kind == CommandKind::Change && commands[0].server_id == *id,
+                "EAS {version}: after \\Flagged on Live 2 expected one Change of {id}, got {commands:?}"
+            );
+            let email = commands[0].email()?;
+            ensure!(
+                email.flag.as_ref().is_some_and(|f| f.is_active()),
+                "EAS {version}: Flag should have Status 2 (active): {email:?}"
+            );
+            if email.element_names != ["Flag"] {
+                deviations.push(format!(
+                    "EAS {version}: \\Flagged set elsewhere: the Change carries {:?}, MS-ASEMAIL \
+                     §3.2.5.4.1 says only Flag",
+                    email.element_names
+                ));
+            }
+        }
+
+        // and expunges "Live 3"
+        let expunged = uids[2].to_string();
+        other.uid_store(&expunged, "+FLAGS", &[r"\Deleted"])?;
+        other.uid_expunge(&expunged)?;
+        for phone in &mut phones {
+            let version = phone.device.version;
+            let commands = sync_changes(&mut phone.device, &phone.inbox, &mut phone.key)?;
+            let id = &phone.ids["Live 3"];
+            ensure!(
+                commands.len() == 1 && commands[0].kind == CommandKind::Delete && commands[0].server_id == *id,
+                "EAS {version}: after EXPUNGE of Live 3 expected one Delete of {id}, got {commands:?}"
+            );
+            let rest = sync_changes(&mut phone.device, &phone.inbox, &mut phone.key)?;
+            ensure!(rest.is_empty(), "EAS {version}: nothing changed but the server sent {rest:?}");
+        }
+        ensure!(deviations.is_empty(), "{}", deviations.join("\n"));
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retry and restart
+
+#[test]
+fn a_retried_sync_key_replays_the_same_bytes() {
+    World::start("retry").run(|world| {
+        let messages: Vec<TestMessage> = MessageGenerator::new(6, &world.user).take(150).collect();
+        let mut imap = world.imap()?;
+        seed_mailbox(&mut imap, "INBOX", &messages)?;
+        for version in [Version::V16_1, Version::V12_1] {
+            let (mut device, inbox, key1) =
+                bootstrap_inbox(world, &device_id("RETRY", version), version)?;
+            let options = SyncOptions::bodies([BodyPreference::truncated(2, 2_000)]);
+            let request = |key: &str, with_options: bool| {
+                let mut collection = SyncCollection::new(key, inbox.as_str()).window(100);
+                if with_options {
+                    collection = collection.options(options.clone());
+                }
+                SyncRequest::one(collection)
+            };
+            let first = device.sync(&request(&key1, true))?;
+            let collection = first.collection(&inbox).context("no Inbox")?;
+            ensure!(
+                (1..=100).contains(&collection.commands.len()) && collection.more_available,
+                "EAS {version}: first page of 150 with WindowSize 100: {} commands, MoreAvailable {}",
+                collection.commands.len(),
+                collection.more_available
+            );
+            let key2 = collection.sync_key.clone().context("no SyncKey")?;
+
+            // a message arrives before the phone retries: the replay must still be the old answer
+            let late =
+                Mail::new(&format!("Late for {version}"), &world.user, 50).plain("Late.\r\n");
+            append(&mut imap, &late)?;
+            let again = device.sync(&request(&key1, true))?;
+            ensure!(
+                again.raw == first.raw,
+                "EAS {version}: the same request with the previous SyncKey {key1} must replay the \
+                 answer (MS-ASCMD §3.1.5.9); {}",
+                first_difference(&again.raw, &first.raw)
+            );
+
+            let second = device.sync(&request(&key2, false))?;
+            let collection = second.collection(&inbox).context("no Inbox")?;
+            let key3 = collection.sync_key.clone().context("no SyncKey")?;
+            let retried = device.sync(&request(&key2, false))?;
+            ensure!(
+                retried.raw == second.raw,
+                "EAS {version}: retry of {key2}: {}",
+                first_difference(&retried.raw, &second.raw)
+            );
+
+            // both pages together: every message once (the late one may come now or next)
+            let drained = device.sync_drain(&inbox, &key3, 100, None)?;
+            let mut ids = HashSet::new();
+            for answer in [&first, &second] {
+                for command in answer.commands(&inbox) {
+                    ensure!(
+                        ids.insert(command.server_id.clone()),
+                        "EAS {version}: {} twice",
+                        command.server_id
+                    );
+                }
+            }
+            for command in drained.adds() {
+                ensure!(
+                    ids.insert(command.server_id.clone()),
+                    "EAS {version}: {} twice",
+                    command.server_id
+                );
+            }
+            let total = imap.examine("INBOX")?.exists as usize;
+            ensure!(
+                ids.len() == total,
+                "EAS {version}: {} messages synced, IMAP has {total}",
+                ids.len()
+            );
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn sync_continues_across_gateway_restarts_without_resending() {
+    World::start("restart").run(|world| {
+        let messages: Vec<TestMessage> = MessageGenerator::new(7, &world.user).take(250).collect();
+        seed_mailbox(&mut world.imap()?, "INBOX", &messages)?;
+        let (mut device, inbox, key) = bootstrap_inbox(world, "RESTART161", Version::V16_1)?;
+        let page = |device: &mut Device, key: &str| {
+            device.sync_one(SyncCollection::new(key, inbox.as_str()).window(100))
+        };
+        let first = page(&mut device, &key)?;
+        let key2 =
+            first.collection(&inbox).and_then(|c| c.sync_key.clone()).context("no SyncKey")?;
+
+        world.gateway.restart()?;
+        let second = page(&mut device, &key2)?;
+        let collection = second
+            .collection(&inbox)
+            .with_context(|| format!("after restart:\n{}", second.xml()))?;
+        ensure!(
+            collection.status == Some(1),
+            "after a restart the key {key2} must still be valid:\n{}",
+            second.xml()
+        );
+        let key3 = collection.sync_key.clone().context("no SyncKey")?;
+
+        // the replay state survives a restart too
+        world.gateway.restart()?;
+        let replay = page(&mut device, &key2)?;
+        ensure!(
+            replay.raw == second.raw,
+            "retry of {key2} after a restart: {}",
+            first_difference(&replay.raw, &second.raw)
+        );
+
+        let rest = device.sync_drain(&inbox, &key3, 100, None)?;
+        let mut ids = HashSet::new();
+        for command in
+            first.commands(&inbox).iter().chain(second.commands(&inbox)).chain(&rest.commands)
+        {
+            ensure!(command.kind == CommandKind::Add, "unexpected {command:?}");
+            ensure!(
+                ids.insert(command.server_id.clone()),
+                "{} sent again after a restart",
+                command.server_id
+            );
+        }
+        ensure!(ids.len() == 250, "{} messages synced of 250", ids.len());
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bodies, previews, MIME, attachments, ItemOperations
+
+#[test]
+fn body_preferences_attachments_and_item_operations() {
+    World::start("bodies").run(|world| {
+        let long = long_text("Dear tester, this is the long plain message.", 6_000);
+        let text = "Dear tester, this one also has HTML.\r\n\r\nSecond paragraph.\r\n";
+        let html = "<html><body><p>Dear tester, this one also has <b>HTML</b>.</p><p>Second paragraph.</p></body></html>";
+        let blob = pseudo_random(30_000, 11);
+        let csv = b"name,value\r\nalpha,1\r\nbeta,2\r\n".to_vec();
+        let attachments: [(&str, &str, &[u8]); 2] =
+            [("blob.bin", "application/octet-stream", &blob), ("table.csv", "text/csv", &csv)];
+        let raws = [
+            ("Plain long", Mail::new("Plain long", &world.user, 1).plain(&long)),
+            ("Alternative", Mail::new("Alternative", &world.user, 2).alternative(text, html)),
+            (
+                "Attachments",
+                Mail::new("Attachments", &world.user, 3).with_attachments("Dear tester, see the files.\r\n", &attachments),
+            ),
+        ];
+        let mut imap = world.imap()?;
+        let mut stored = HashMap::new();
+        for (subject, raw) in &raws {
+            let uid = append(&mut imap, raw)?;
+            imap.select("INBOX")?;
+            stored.insert(*subject, imap.uid_fetch_rfc822(uid)?);
+        }
+
+        for version in Version::TESTED {
+            let (mut device, inbox, _) = bootstrap_inbox(world, &device_id("BODY", version), version)?;
+            // a fresh relationship (Sync 0) per preference: Options persist per relationship
+            let sync_with = |device: &mut Device, options: SyncOptions| -> Result<HashMap<String, (String, Email)>> {
+                let key = device.sync_start(&inbox)?;
+                let drained = device.sync_drain(&inbox, &key, 100, Some(options))?;
+                let adds = adds_by_subject(&drained.commands)?;
+                ensure!(adds.len() == 3, "EAS {version}: {} messages", adds.len());
+                Ok(adds)
+            };
+
+            // Type 1 truncated (MS-ASAIRS §2.2.2.23.2: Truncated, EstimatedDataSize of the whole)
+            let adds = sync_with(&mut device, SyncOptions::bodies([BodyPreference::truncated(1, 200)]))?;
+            let (plain_id, plain) = &adds["Plain long"];
+            let body = plain.body.as_ref().context("no Body")?;
+            let data = body.data.as_deref().unwrap_or_default();
+            ensure!(
+                body.body_type == 1 && body.is_truncated() && data.len() <= 200 && !data.is_empty(),
+                "EAS {version}: Type 1 TruncationSize 200 of a 6 KB text: expected Type 1, Truncated 1, \
+                 1-200 bytes of Data; got Type {}, Truncated {:?}, {} bytes",
+                body.body_type,
+                body.truncated,
+                data.len()
+            );
+            ensure!(
+                normalised(&long).starts_with(&normalised(&body.text())),
+                "EAS {version}: truncated Data is not the start of the text: {:?}",
+                body.text()
+            );
+            ensure!(
+                body.estimated_data_size.is_some_and(|size| size >= 5_000),
+                "EAS {version}: EstimatedDataSize {:?} should be the full size (about {})",
+                body.estimated_data_size,
+                long.len()
+            );
+
+            // the full body by ItemOperations Fetch (CollectionId + ServerId)
+            let fetched = device.item_operations_fetch(&[FetchRequest::item(&inbox, plain_id).body(BodyPreference::new(1))])?;
+            ensure!(fetched.status == 1 && fetched.fetches.len() == 1, "EAS {version}:\n{}", fetched.xml());
+            let fetch = &fetched.fetches[0];
+            ensure!(fetch.status == 1, "EAS {version}: Fetch of {plain_id}:\n{}", fetched.xml());
+            let full = fetch.email()?.body.context("fetched item without Body")?;
+            ensure!(
+                full.body_type == 1 && !full.is_truncated() && normalised(&full.text()) == normalised(&long),
+                "EAS {version}: ItemOperations Fetch without TruncationSize must return the whole text \
+                 ({} bytes); got Type {}, Truncated {:?}, {} bytes",
+                long.len(),
+                full.body_type,
+                full.truncated,
+                full.data.as_ref().map_or(0, Vec::len)
+            );
+
+            // attachments: FileReference → the exact bytes
+            let (_, with_files) = &adds["Attachments"];
+            let listed = with_files.attachment_list();
+            ensure!(listed.len() == 2, "EAS {version}: expected 2 Attachments: {with_files:?}");
+            for (name, _, bytes) in &attachments {
+                let attachment = listed
+                    .iter()
+                    .find(|a| a.display_name.as_deref() == Some(*name))
+                    .with_context(|| format!("EAS {version}: no attachment named {name}: {listed:?}"))?;
+                ensure!(attachment.method == Some(1), "EAS {version}: {name}: Method {:?}", attachment.method);
+                let size = attachment.estimated_data_size.unwrap_or_default() as usize;
+                ensure!(
+                    size >= bytes.len() * 9 / 10 && size <= bytes.len() * 14 / 10 + 100,
+                    "EAS {version}: {name}: EstimatedDataSize {size} for {} bytes",
+                    bytes.len()
+                );
+                let reference = attachment.file_reference.as_deref().filter(|r| !r.is_empty());
+                let reference = reference.with_context(|| format!("EAS {version}: {name} has no FileReference"))?;
+                let answer = device.item_operations_fetch(&[FetchRequest::attachment(reference)])?;
+                let fetch = answer.fetches.first().with_context(|| answer.xml())?;
+                ensure!(answer.status == 1 && fetch.status == 1, "EAS {version}: Fetch of {reference}:\n{}", answer.xml());
+                ensure!(fetch.file_reference.as_deref() == Some(reference), "EAS {version}:\n{}", answer.xml());
+                let content = fetch.attachment_bytes()?;
+                ensure!(
+                    content == *bytes,
+                    "EAS {version}: attachment {name}: {}",
+                    first_difference(&content, bytes)
+                );
+            }
+
+            // Type 2: HTML for the message that has it
+            let adds = sync_with(&mut device, SyncOptions::bodies([BodyPreference::new(2)]))?;
+            let body = adds["Alternative"].1.body.clone().context("no Body")?;
+            ensure!(
+                body.body_type == 2 && body.text().contains("<b>HTML</b>"),
+                "EAS {version}: Type 2 of a multipart/alternative: Type {}, Data {:?}",
+                body.body_type,
+                body.text()
+            );
+
+            // Preview (MS-ASAIRS §2.2.2.35): 14.1+ asks for it in BodyPreference
+            if version >= Version::V14_1 {
+                let adds =
+                    sync_with(&mut device, SyncOptions::bodies([BodyPreference::truncated(2, 100).with_preview(60)]))?;
+                for (subject, (_, email)) in &adds {
+                    let preview = email.body.as_ref().and_then(|b| b.preview.clone()).unwrap_or_default();
+                    ensure!(
+                        !preview.is_empty() && preview.chars().count() <= 60 && preview.starts_with("Dear tester"),
+                        "EAS {version}: {subject}: Preview 60 gave {preview:?}"
+                    );
+                }
+            }
+
+            // Type 4 with MIMESupport 2: the whole message as stored
+            let mime_options = SyncOptions {
+                body_preferences: vec![BodyPreference::new(4)],
+                mime_support: Some(2),
+                ..SyncOptions::default()
+            };
+            let adds = sync_with(&mut device, mime_options)?;
+            for (subject, (_, email)) in &adds {
+                let body = email.body.as_ref().with_context(|| format!("{subject}: no Body"))?;
+                ensure!(body.body_type == 4, "EAS {version}: {subject}: Type {} for MIME", body.body_type);
+                let data = body.data.as_deref().unwrap_or_default();
+                ensure!(
+                    data == stored[subject.as_str()].as_slice(),
+                    "EAS {version}: {subject}: MIME Data differs from the stored message: {}",
+                    first_difference(data, &stored[subject.as_str()])
+                );
+            }
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn settings_device_and_user_information() {
+    World::start("settings").run(|world| {
+        for version in Version::TESTED {
+            let mut device = world.device(&device_id("SET", version), version);
+            device.provision()?;
+            let set = device.settings_device_information()?;
+            ensure!(
+                set.status == 1 && set.device_information_status == Some(1),
+                "EAS {version}: Settings DeviceInformation Set (MS-ASCMD §2.2.1.18):\n{}",
+                set.xml()
+            );
+            let get = device.settings_user_information()?;
+            let user = get
+                .user_information
+                .clone()
+                .with_context(|| format!("EAS {version}: no UserInformation:\n{}", get.xml()))?;
+            ensure!(get.status == 1 && user.status == Some(1), "EAS {version}:\n{}", get.xml());
+            if version >= Version::V14_1 {
+                ensure!(
+                    user.primary_smtp_address
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(&world.user)),
+                    "EAS {version}: PrimarySmtpAddress should be {}:\n{}",
+                    world.user,
+                    get.xml()
+                );
+            }
+            ensure!(
+                user.smtp_addresses.iter().any(|a| a.eq_ignore_ascii_case(&world.user)),
+                "EAS {version}: SMTPAddress {} missing:\n{}",
+                world.user,
+                get.xml()
+            );
+            // libwbxml reads what we sent the same way
+            if let Some(node) = libwbxml::decode(&device.last_request)? {
+                ensure!(
+                    node.outline()
+                        == "Settings:Settings\n  Settings:UserInformation\n    Settings:Get\n",
+                    "{}",
+                    node.outline()
+                );
+            }
+            // a stale policy key: the server sends the phone to Provision (HTTP 449 for 12.1,
+            // Status 144 for 14.0+, MS-ASPROV §3.1.5.1) and the client re-provisions and retries
+            let old_key = device.policy_key;
+            device.policy_key = Some(4_242_424_242);
+            let folders = device.folder_sync("0")?;
+            ensure!(
+                folders.status == 1,
+                "EAS {version}: FolderSync after re-provisioning:\n{}",
+                folders.xml()
+            );
+            ensure!(
+                device.policy_key.is_some_and(|key| key != 4_242_424_242)
+                    && device.policy_key != old_key,
+                "EAS {version}: the stale key was not replaced by a new Provision"
+            );
+        }
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile and broken input
+
+#[test]
+fn hostile_requests_get_protocol_answers_never_500() {
+    World::start("hostile").run(|world| {
+        let messages: Vec<TestMessage> = MessageGenerator::new(8, &world.user).take(600).collect();
+        seed_mailbox(&mut world.imap()?, "INBOX", &messages)?;
+        for version in Version::TESTED {
+            let (mut device, inbox, key) = bootstrap_inbox(world, &device_id("HOST", version), version)?;
+
+            // bodies that are not WBXML (MS-ASCMD §2.2.2: 102 InvalidWBXML, or Sync Status 4;
+            // HTTP 400 for 12.1)
+            for garbage in [&b"\x03\x01\x6a\x00\x45\xff\x01"[..], b"\x03\x01\x6a\x00\x45\x5c\x4f\x4b\x03\x30", b"<Sync/>"] {
+                let reply = device.post("Sync", Some(eas_edge_tests::eas::WBXML_CONTENT_TYPE), garbage)?;
+                let what = format!("EAS {version}: Sync with body {garbage:02x?}");
+                if version.uses_http_errors() {
+                    ensure!(reply.status == 400, "{what}: expected HTTP 400, got {}", reply.status);
+                } else {
+                    ensure!(reply.status == 200, "{what}: expected HTTP 200 with a Status, got {}", reply.status);
+                    let root = eas_wbxml::decode(&reply.body, &eas_edge_tests::eas::ANSWER_LIMITS)
+                        .with_context(|| format!("{what}: answer is not WBXML"))?
+                        .root;
+                    let status = eas_edge_tests::eas::answer::top_level_status(&root);
+                    ensure!(
+                        matches!(status, Some(4 | 102)),
+                        "{what}: expected Status 4 (protocol error) or 102 (InvalidWBXML), got {status:?}:\n{}",
+                        eas_edge_tests::eas::answer::xml(&root)
+                    );
+                }
+            }
+
+            // a key the server never issued: Status 3, the client restarts at 0 (§2.2.3.177.17)
+            let unknown = device.sync_one(SyncCollection::new("no-such-key-42", inbox.as_str()))?;
+            ensure!(
+                unknown.status_of(&inbox) == Some(3),
+                "EAS {version}: Sync with an unknown SyncKey: expected Status 3:\n{}",
+                unknown.xml()
+            );
+            let folder = device.folder_sync("no-such-key-42")?;
+            ensure!(folder.status == 9, "EAS {version}: FolderSync with an unknown key: expected Status 9:\n{}", folder.xml());
+
+            // WindowSize 100000 → at most 512 per answer, with MoreAvailable (§2.2.3.199)
+            let huge = device.sync_one(SyncCollection::new(key.clone(), inbox.as_str()).window(100_000))?;
+            let collection = huge.collection(&inbox).with_context(|| huge.xml())?;
+            ensure!(
+                collection.status == Some(1)
+                    && !collection.commands.is_empty()
+                    && collection.commands.len() <= MAX_WINDOW
+                    && collection.more_available,
+                "EAS {version}: WindowSize 100000 over 600 messages: expected 1-{MAX_WINDOW} items and \
+                 MoreAvailable, got {} items, MoreAvailable {}",
+                collection.commands.len(),
+                collection.more_available
+            );
+            let first = collection.commands.len();
+            let key = collection.sync_key.clone().context("no SyncKey")?;
+            let rest = device.sync_drain(&inbox, &key, 100_000, None)?;
+            ensure!(
+                first + rest.commands.len() == 600,
+                "EAS {version}: {first} + {} items for 600 messages",
+                rest.commands.len()
+            );
+            ensure!(rest.page_sizes.iter().all(|&n| n <= MAX_WINDOW), "EAS {version}: pages {:?}", rest.page_sizes);
+        }
+        Ok(())
+    });
+}
+
+/// Raw messages that break MIME rules in the ways real mail does, and one huge one.
+fn broken_messages(to: &str) -> Vec<(String, Vec<u8>)> {
+    let mut messages = Vec::new();
+    let head = |subject: &str, n: i64| Mail::new(subject, to, 100 + n).head();
+
+    messages.push((
+        "Broken no boundary".to_string(),
+        format!(
+            "{}Content-Type: multipart/mixed\r\n\r\n--lost\r\nContent-Type: text/plain\r\n\r\nWhere is my boundary?\r\n--lost--\r\n",
+            head("Broken no boundary", 1)
+        )
+        .into_bytes(),
+    ));
+
+    let mut eight_bit = b"Date: Mon, 02 Jun 2025 09:00:00 +0000\r\nFrom: J\xc3\xbcrgen M\xfcller <jm@example.org>\r\n".to_vec();
+    eight_bit.extend_from_slice(format!("To: <{to}>\r\n").as_bytes());
+    eight_bit.extend_from_slice(
+        b"Subject: Broken 8bit \xc3\xa4\xc3\xb6\xc3\xbc \xe4\xf6\xfc \xff\xfe\r\n",
+    );
+    eight_bit.extend_from_slice(b"Message-ID: <eight-bit@example.org>\r\nContent-Type: text/plain\r\n\r\nGr\xfc\xdfe, \xc3\xa4 und \xe2\x82\xac.\r\n");
+    messages.push(("Broken 8bit".to_string(), eight_bit));
+
+    let mut nested = head("Broken nested 30", 2);
+    for level in 0..30 {
+        nested.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"level{level}\"\r\n\r\n--level{level}\r\n"
+        ));
+    }
+    nested.push_str("Content-Type: text/plain\r\n\r\nThe bottom of 30 levels.\r\n");
+    for level in (0..30).rev() {
+        nested.push_str(&format!("--level{level}--\r\n"));
+    }
+    messages.push(("Broken nested 30".to_string(), nested.into_bytes()));
+
+    messages.push((
+        "Broken bad base64".to_string(),
+        format!(
+            "{}Content-Type: text/plain; charset=x-no-such-charset\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+             This is *not* base64 at all!!\r\n====\r\n",
+            head("Broken bad base64", 3)
+        )
+        .into_bytes(),
+    ));
+
+    messages.push((
+        "Broken bare LF".to_string(),
+        format!(
+            "{}Content-Type: text/plain\r\n\r\nline one\nline two\n",
+            head("Broken bare LF", 4)
+        )
+        .replace("\r\n", "\n")
+        .into_bytes(),
+    ));
+
+    messages.push(("Broken header only".to_string(), head("Broken header only", 5).into_bytes()));
+
+    // 50 MB attachment: one 57-byte pattern, so every base64 line is the same 76 characters
+    let pattern: Vec<u8> = (0u8..57).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+    let line = base64_lines(&pattern);
+    let lines = 50 * 1024 * 1024 / pattern.len();
+    let mut huge = format!(
+        "{}Content-Type: multipart/mixed; boundary=\"big\"\r\n\r\n--big\r\nContent-Type: text/plain\r\n\r\n\
+         A very large attachment follows.\r\n--big\r\nContent-Type: application/octet-stream; name=\"big.bin\"\r\n\
+         Content-Disposition: attachment; filename=\"big.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+        head("Broken 50 MB", 6)
+    )
+    .into_bytes();
+    huge.reserve(lines * line.len() + 16);
+    for _ in 0..lines {
+        huge.extend_from_slice(line.as_bytes());
+    }
+    huge.extend_from_slice(b"--big--\r\n");
+    messages.push(("Broken 50 MB".to_string(), huge));
+    messages
+}
+
+#[test]
+fn broken_and_huge_mime_still_syncs() {
+    World::start("broken").run(|world| {
+        let messages = broken_messages(&world.user);
+        let mut imap = world.imap()?;
+        for (_, raw) in &messages {
+            append(&mut imap, raw)?;
+        }
+        for version in [Version::V16_1, Version::V12_1] {
+            let (mut device, inbox, key) =
+                bootstrap_inbox(world, &device_id("BROKEN", version), version)?;
+            let options = SyncOptions::bodies([
+                BodyPreference::truncated(2, 2_000),
+                BodyPreference::truncated(1, 2_000),
+            ]);
+            let drained = device.sync_drain(&inbox, &key, 100, Some(options))?;
+            ensure!(
+                drained.commands.len() == messages.len(),
+                "EAS {version}: {} Adds for {} stored messages",
+                drained.commands.len(),
+                messages.len()
+            );
+            let mut subjects = Vec::new();
+            for add in &drained.commands {
+                let email = add.email()?;
+                ensure!(
+                    email.body.is_some(),
+                    "EAS {version}: {:?} came without a Body (MS-ASAIRS: a body of some type)",
+                    email.subject
+                );
+                subjects.push(email.subject.clone().unwrap_or_default());
+            }
+            for (subject, _) in &messages {
+                ensure!(
+                    subjects.iter().any(|s| s.starts_with(subject.as_str())),
+                    "EAS {version}: no Add with Subject {subject:?}; got {subjects:?}"
+                );
+            }
+            // the deep one and the huge one also fetch whole
+            for (id, email) in drained.commands.iter().map(|c| (c.server_id.clone(), c.email())) {
+                let email = email?;
+                let subject = email.subject.unwrap_or_default();
+                if subject == "Broken nested 30" || subject == "Broken 50 MB" {
+                    let answer = device
+                        .item_operations_fetch(&[FetchRequest::item(&inbox, &id)
+                            .body(BodyPreference::truncated(1, 10_000))])?;
+                    ensure!(
+                        answer.status == 1 && answer.fetches.first().map(|f| f.status) == Some(1),
+                        "EAS {version}: Fetch of {subject}:\n{}",
+                        answer.xml()
+                    );
+                }
+            }
+        }
+        Ok(())
+    });
+}
