@@ -85,7 +85,7 @@ impl wit::Host for MailboxCapability {
             let results = account
                 .run(async move |session: &mut Session| {
                     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                    session.status_many(&names).await
+                    session.status_many_current(&names).await
                 })
                 .await
                 .map_err(|error| self.error(None, error))?;

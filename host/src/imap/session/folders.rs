@@ -150,6 +150,46 @@ impl Session {
         all.pop().unwrap_or_else(|| Err(ImapError::Protocol("no STATUS answer".to_string())))
     }
 
+    /// [`status_many`](Self::status_many) for callers that need the current counters even
+    /// of the mailbox this session has open: STATUS of the selected mailbox reports the
+    /// session's own, possibly stale view (RFC 9051 §6.3.11; Dovecot does so), which made
+    /// parked Pings wake and re-park in a loop. The mailbox is left first (UNSELECT never
+    /// expunges, unlike CLOSE). Not for a watcher that IDLEs on its selected mailbox.
+    pub async fn status_many_current(
+        &mut self,
+        raw_names: &[&str],
+    ) -> Result<Vec<Result<FolderStatus, ImapError>>, ImapError> {
+        let result = async {
+            self.begin().await?;
+            self.leave_if_asked(raw_names).await?;
+            self.status_many_inner(raw_names).await
+        }
+        .await;
+        self.end(result)
+    }
+
+    async fn leave_if_asked(&mut self, raw_names: &[&str]) -> Result<(), ImapError> {
+        let selected_is_asked = self
+            .selected
+            .as_ref()
+            .is_some_and(|open| raw_names.iter().any(|name| same_mailbox(name, &open.raw_name)));
+        if selected_is_asked {
+            if self.capabilities.has("UNSELECT") {
+                let unselect = self.command("UNSELECT").end();
+                let done = self.execute(&[unselect], &mut Some).await?;
+                for tagged in &done {
+                    ensure_ok(tagged, "UNSELECT")?;
+                }
+                self.selected = None;
+            } else {
+                // without UNSELECT, a NOOP at least brings the session's view up to date
+                let noop = self.command("NOOP").end();
+                self.execute(&[noop], &mut Some).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// STATUS of many folders in one round trip: every command is written before the first
     /// answer is read. A folder that fails (e.g. deleted meanwhile) fails alone.
     pub async fn status_many(
@@ -173,27 +213,6 @@ impl Session {
         } else {
             " (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)"
         };
-        // STATUS of the selected mailbox reports the session's own, possibly stale view
-        // (RFC 9051 §6.3.11; Dovecot does so), which made parked Pings wake and re-park in a
-        // loop: leave it first. UNSELECT never expunges, unlike CLOSE.
-        let selected_is_asked = self
-            .selected
-            .as_ref()
-            .is_some_and(|open| raw_names.iter().any(|name| same_mailbox(name, &open.raw_name)));
-        if selected_is_asked {
-            if self.capabilities.has("UNSELECT") {
-                let unselect = self.command("UNSELECT").end();
-                let done = self.execute(&[unselect], &mut Some).await?;
-                for tagged in &done {
-                    ensure_ok(tagged, "UNSELECT")?;
-                }
-                self.selected = None;
-            } else {
-                // without UNSELECT, a NOOP at least brings the session's view up to date
-                let noop = self.command("NOOP").end();
-                self.execute(&[noop], &mut Some).await?;
-            }
-        }
         let commands: Vec<_> = raw_names
             .iter()
             .map(|name| self.command("STATUS").string(name.as_bytes()).raw(items).end())
