@@ -104,10 +104,10 @@ fn two_phase_provisioning_through_the_host_survives_a_restart() {
     let permanent = policy_key(&second);
     assert_ne!(permanent, temporary);
 
-    // Past the gate (FolderSync itself is not implemented yet: 137, not 142/144).
+    // Past the gate: FolderSync answers (Status 1), not 142/144.
     assert_eq!(
         root(&phone.post("FolderSync", Some(permanent), &folder_sync())).text_of(fh::STATUS),
-        Some("137")
+        Some("1")
     );
     assert_eq!(
         root(&phone.post("FolderSync", Some(temporary), &folder_sync())).text_of(fh::STATUS),
@@ -121,7 +121,7 @@ fn two_phase_provisioning_through_the_host_survives_a_restart() {
         Phone { client: Client::default(), gateway: &gateway, user: user.clone(), version: "16.1" };
     assert_eq!(
         root(&phone.post("FolderSync", Some(permanent), &folder_sync())).text_of(fh::STATUS),
-        Some("137"),
+        Some("1"),
         "{}",
         gateway.log()
     );
