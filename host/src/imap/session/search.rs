@@ -1,6 +1,7 @@
 //! Finding messages by date: `UID SEARCH SINCE` (RFC 9051 §6.4.4), for date-windowed syncs.
 
 use super::{MailboxOpening, Session, ensure_ok};
+use crate::imap::command::Command;
 use crate::imap::error::ImapError;
 use crate::imap::response::Untagged;
 use crate::imap::uidset::{self, UidRange};
@@ -33,12 +34,26 @@ impl Session {
         since: i64,
     ) -> Result<Vec<UidRange>, ImapError> {
         let criteria = format!(" SINCE {}", imap_date(since));
-        let examine = self.examine_command(raw_name, None);
         let search = if self.capabilities.esearch {
             self.command("UID SEARCH").raw(" RETURN (ALL)").raw(&criteria).end()
         } else {
             self.command("UID SEARCH").raw(&criteria).end()
         };
+        let ranges = self.examine_and_search(raw_name, search).await?;
+        // one sorted, merged list whichever form the server answered in
+        let uids: Vec<u32> = uidset::expand(&ranges).collect();
+        Ok(uidset::ranges_of(&uids))
+    }
+
+    /// A fresh EXAMINE of `raw_name` pipelined with `search` (a `UID SEARCH`, with or without
+    /// `RETURN (ALL)`): the matching UIDs as ranges, from ESEARCH or plain SEARCH answers,
+    /// unsorted and possibly overlapping.
+    pub(super) async fn examine_and_search(
+        &mut self,
+        raw_name: &str,
+        search: Command,
+    ) -> Result<Vec<UidRange>, ImapError> {
+        let examine = self.examine_command(raw_name, None);
         let search_tag = search.tag.clone();
         let mut opening = MailboxOpening::new(raw_name);
         let mut ranges: Vec<UidRange> = Vec::new();
@@ -61,9 +76,7 @@ impl Session {
         self.finish_open(opening, &examined)?;
         ensure_ok(&searched, "UID SEARCH")?;
         ranges.extend(uidset::ranges_of(&numbers));
-        // one sorted, merged list whichever form the server answered in
-        let uids: Vec<u32> = uidset::expand(&ranges).collect();
-        Ok(uidset::ranges_of(&uids))
+        Ok(ranges)
     }
 }
 

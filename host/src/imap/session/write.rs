@@ -336,30 +336,8 @@ impl Session {
         raw_name: &str,
         criteria: &SearchCriteria,
     ) -> Result<Vec<u32>, ImapError> {
-        let examine = self.examine_command(raw_name, None);
         let search = self.search_command(criteria)?;
-        let search_tag = search.tag.clone();
-        let mut opening = MailboxOpening::new(raw_name);
-        let mut ranges: Vec<UidRange> = Vec::new();
-        let mut numbers: Vec<u32> = Vec::new();
-        let done = self
-            .execute(&[examine, search], &mut |data| match data {
-                Untagged::ESearch(result) if result.tag.as_deref() == Some(search_tag.as_str()) => {
-                    ranges.extend(result.all.unwrap_or_default());
-                    None
-                }
-                Untagged::Search { numbers: found, .. } => {
-                    numbers.extend(found);
-                    None
-                }
-                other => opening.take(other),
-            })
-            .await?;
-        let [examined, searched] = <[_; 2]>::try_from(done)
-            .map_err(|_| ImapError::Protocol("missing completions".to_string()))?;
-        self.finish_open(opening, &examined)?;
-        ensure_ok(&searched, "UID SEARCH")?;
-        ranges.extend(uidset::ranges_of(&numbers));
+        let ranges = self.examine_and_search(raw_name, search).await?;
         let mut uids: Vec<u32> = uidset::expand(&ranges).collect();
         uids.sort_unstable();
         uids.dedup();
