@@ -781,7 +781,16 @@ sync_userfiles() {
     u=${line%%:*}; u=${u,,}; want[$u]=1
     f=$d/$u
     if [ ! -f "$f" ] || [ "$(cat "$f")" != "$line" ]; then
-      printf '%s\n' "$line" > "$f.tmp"; chown root:dovecot "$f.tmp"; chmod 640 "$f.tmp"; mv "$f.tmp" "$f"
+      printf '%s\n' "$line" > "$f.tmp"; chown root:dovecot "$f.tmp"; chmod 640 "$f.tmp"
+      # Dovecot reloads a passwd-file only when its mtime (whole seconds) or size changed, and a
+      # salted hash has a fixed size: a password changed within the same second as the previous
+      # write would never be seen.  Give the new file a strictly later mtime.
+      if [ -f "$f" ]; then
+        local old_mtime now
+        old_mtime=$(stat -c %Y "$f"); now=$(date +%s)
+        [ "$now" -gt "$old_mtime" ] || touch -d "@$((old_mtime + 1))" "$f.tmp"
+      fi
+      mv "$f.tmp" "$f"
     fi
   done < "$DIR/users"
   for f in "$d"/*; do
