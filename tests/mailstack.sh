@@ -53,6 +53,8 @@
 #                          harness killed before it could clean up leaves no daemons behind)
 #   MAILSTACK_TIMING=1     timestamps of the start phases     MAILSTACK_TRACE=1   set -x
 #   MAILSTACK_FORCE_INSTALL=1   run apt-get install for all packages even if they are present
+#   MAILSTACK_INOTIFY_INSTANCES=8192   start: raise fs.inotify.max_user_instances to at least this
+#                          (as root; machine-wide; one per IDLE/NOTIFY connection); 0 = leave it
 #
 set -euo pipefail
 [ "${MAILSTACK_TRACE:-0}" = 1 ] && { PS4='+ $(date +%S.%3N) '; set -x; }
@@ -692,10 +694,7 @@ cmd_start() {
   exec 8>&-
   [ -S "$RUN/lmtp" ] || die "LMTP socket missing"
   start_watchdog
-  local ni; ni=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 0)
-  if [ "$ni" -lt 512 ] && [ "$IMAP_CLIENT_LIMIT" = 1 ]; then
-    log "note: fs.inotify.max_user_instances=$ni: only ~$ni IDLE connections (all stacks of UID $MAIL_USER together) get instant notifications; raise it with sysctl or set IMAP_CLIENT_LIMIT>1"
-  fi
+  raise_inotify_instances
   log "started in $DIR in $(( $(now_ms) - t0 )) ms: IMAP 127.0.0.1:$IMAP_PORT IMAPS :$IMAPS_PORT SMTP :$SMTP_PORT SUBMISSION :$SUBMISSION_PORT SMTPS :$SMTPS_PORT LMTP :$LMTP_PORT"
 }
 
@@ -733,6 +732,21 @@ cmd_imap_stop() {
 # With MAILSTACK_OWNER_PID set, `start` leaves a watchdog that stops the stack when that process
 # is gone, so a test process killed before its cleanup ran (SIGKILL, Ctrl-C, abort) leaves no
 # daemons behind.  It runs in its own session (setsid) so the owner's Ctrl-C does not reach it.
+# Dovecot takes one inotify instance per IDLE/NOTIFY connection (one imap process each with
+# IMAP_CLIENT_LIMIT=1); beyond fs.inotify.max_user_instances (kernel default 128 per UID, shared
+# by all stacks of $MAIL_USER) it silently falls back to polling every 30 s, which push tests
+# would see as lost notifications.  As root the limit is raised (machine-wide) and said so.
+raise_inotify_instances() {
+  local file=/proc/sys/fs/inotify/max_user_instances want=${MAILSTACK_INOTIFY_INSTANCES:-8192} ni
+  ni=$(cat "$file" 2>/dev/null || echo 0)
+  [ "$want" -gt 0 ] && [ "$ni" -lt "$want" ] || return 0
+  if [ "$(id -u)" = 0 ] && echo "$want" >"$file" 2>/dev/null; then
+    log "raised fs.inotify.max_user_instances from $ni to $want (Dovecot needs one per IDLE/NOTIFY connection)"
+  elif [ "$IMAP_CLIENT_LIMIT" = 1 ]; then
+    log "note: fs.inotify.max_user_instances=$ni and it cannot be raised here: only ~$ni IDLE/NOTIFY connections (all stacks of UID $MAIL_USER together) get instant notifications; raise it with sysctl or set IMAP_CLIENT_LIMIT>1"
+  fi
+}
+
 start_watchdog() {
   local owner=${MAILSTACK_OWNER_PID:-}
   [ -n "$owner" ] || return 0

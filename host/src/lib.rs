@@ -15,4 +15,6 @@ pub mod sieve;
 pub mod smtp;
 pub mod state;
 pub mod tenants;
+pub mod test_page;
+pub mod tls_listener;
 pub mod wbxml_tool;

@@ -25,6 +25,12 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Check a config file: every mistake with its line, key and what is expected; exit
+    /// status 1 if there is any. `serve` refuses a config with the same report.
+    CheckConfig {
+        /// The config file (TOML).
+        config: PathBuf,
+    },
     /// Read and write EAS WBXML bodies, e.g. a request captured from a phone.
     Wbxml {
         #[command(subcommand)]
@@ -55,6 +61,7 @@ fn main() -> anyhow::Result<()> {
     init_logging();
     match cli.command {
         Command::Serve { config } => serve(config),
+        Command::CheckConfig { config } => check_config(&config),
         Command::Wbxml { action: WbxmlAction::Decode { input, format } } => {
             let xml = wbxml_tool::decode(&input, format)?;
             wbxml_tool::write_stdout(xml.as_bytes())
@@ -75,8 +82,44 @@ fn init_logging() {
         .init();
 }
 
+/// Prints what `check-config` found; a bad config is exit status 1 with the report on stderr.
+fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
+    match config::Config::load(path) {
+        Ok(config) => {
+            let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
+            let listeners: Vec<String> = config
+                .listen
+                .http
+                .iter()
+                .map(|address| format!("http://{address}"))
+                .chain(config.listen.https.iter().map(|https| format!("https://{}", https.address)))
+                .collect();
+            println!(
+                "config {}: ok ({} tenant{}: {}; phones on {})",
+                path.display(),
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", "),
+                listeners.join(" and ")
+            );
+            Ok(())
+        }
+        Err(report) => {
+            eprint!("{report}");
+            std::process::exit(1);
+        }
+    }
+}
+
 fn serve(config_path: PathBuf) -> anyhow::Result<()> {
-    let config = config::Config::load(&config_path)?;
+    let config = match config::Config::load(&config_path) {
+        Ok(config) => config,
+        Err(report) => {
+            eprint!("{report}");
+            eprintln!("eas-edge: not starting until the config is fixed");
+            std::process::exit(1);
+        }
+    };
     let runtime = runtime::PluginRuntime::new(tenants::Tenants::max_memory_bytes(&config))?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let store: Arc<dyn eas_edge::state::StateStore> = Arc::new(
@@ -103,10 +146,6 @@ fn serve(config_path: PathBuf) -> anyhow::Result<()> {
     let gateway = Arc::new(server::Gateway { tenants, throttle, push });
     rt.block_on(async move {
         gateway.tenants.spawn_pool_reapers();
-        let listener = tokio::net::TcpListener::bind(config.listen.http)
-            .await
-            .with_context(|| format!("listening on {}", config.listen.http))?;
-        tracing::info!("serving ActiveSync on http://{}", listener.local_addr()?);
         if let Some(capability) = &config.capability {
             let authz = tokio::net::TcpListener::bind(capability.listen)
                 .await
@@ -114,6 +153,29 @@ fn serve(config_path: PathBuf) -> anyhow::Result<()> {
             tracing::info!("serving ext_authz for Envoy on http://{}", authz.local_addr()?);
             tokio::spawn(authz::serve(authz, gateway.clone()));
         }
-        server::serve(listener, gateway).await
+        let mut listeners = tokio::task::JoinSet::new();
+        if let Some(address) = config.listen.http {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("listening on {address}"))?;
+            tracing::info!("serving ActiveSync on http://{}", listener.local_addr()?);
+            listeners.spawn(server::serve(listener, gateway.clone()));
+        }
+        if let Some(https) = &config.listen.https {
+            let certificates = Arc::new(eas_edge::tls_listener::CertificateFiles::load(
+                &https.certificate,
+                &https.private_key,
+            )?);
+            let listener = tokio::net::TcpListener::bind(https.address)
+                .await
+                .with_context(|| format!("listening on {}", https.address))?;
+            tracing::info!("serving ActiveSync on https://{}", listener.local_addr()?);
+            listeners.spawn(server::serve_tls(listener, gateway.clone(), certificates));
+        }
+        // the listeners serve for ever; the first to end (with an error) ends the server
+        match listeners.join_next().await {
+            Some(result) => result?,
+            None => anyhow::bail!("no listener configured"),
+        }
     })
 }

@@ -49,7 +49,10 @@ pub async fn answer(
     if let Some((key, device, _)) = &parker {
         hub.supersede(key, device);
     }
-    let mut response = tenant.plugin.call(request.build(false), account.clone()).await?;
+    // The plugin call is boxed: an async fn's future is as large as its largest await point,
+    // and this one stays alive, parked, for as long as the phone waits (a Ping: up to an
+    // hour, thousands at once). Boxed, the parked future holds a pointer, not the call.
+    let mut response = Box::pin(tenant.plugin.call(request.build(false), account.clone())).await?;
     let mut deadline: Option<Instant> = None;
     // Wake-ups after which the plugin still found nothing: normally rare (a change the device
     // already has); many in a row mean the two sides disagree on a token, so back off rather
@@ -79,7 +82,8 @@ pub async fn answer(
         match hub.park(key.clone(), device, &hold, until, connector).await {
             WakeReason::Changed => {
                 fruitless_wakes += 1;
-                response = tenant.plugin.call(request.build(true), Some(account.clone())).await?;
+                response = Box::pin(tenant.plugin.call(request.build(true), Some(account.clone())))
+                    .await?;
             }
             WakeReason::Timeout | WakeReason::Superseded => return Ok(timeout_answer(hold)),
         }

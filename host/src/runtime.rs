@@ -124,12 +124,14 @@ pub enum PluginFault {
     Deadline,
     #[error("plugin trapped: {0:#}")]
     Trap(anyhow::Error),
+    #[error("the plugin's state writes could not be made durable: {0}")]
+    State(crate::state::StateError),
 }
 
 impl PluginFault {
     pub fn http_status(&self) -> u16 {
         match self {
-            PluginFault::Busy(_) | PluginFault::Deadline => 503,
+            PluginFault::Busy(_) | PluginFault::Deadline | PluginFault::State(_) => 503,
             PluginFault::Trap(_) => 500,
         }
     }
@@ -173,18 +175,21 @@ impl Plugin {
     }
 
     /// Runs one request through a fresh instance; the authenticated `account` scopes its
-    /// state and mailbox.
+    /// state and mailbox. The instance's state writes are synced once, after it finished and
+    /// before its response is handed out (`StateStore::deferred`): a response never promises
+    /// state that a crash could still take back.
     pub async fn call(
         &self,
         request: http::Request<Full<Bytes>>,
         account: Option<Arc<Account>>,
     ) -> Result<PluginResponse, PluginFault> {
+        let state_store = self.store.clone().deferred();
         let mut store = Store::new(
             self.pre.engine(),
             RequestState::new(
                 self.tenant.clone(),
                 account,
-                self.store.clone(),
+                state_store.clone(),
                 self.memory_bytes,
                 self.services.clone(),
             ),
@@ -235,6 +240,7 @@ impl Plugin {
             Ok(Err(fault)) => return Err(fault),
             Err(join) => return Err(PluginFault::Trap(join.into())),
         }
+        state_store.flush().await.map_err(PluginFault::State)?;
         Ok(PluginResponse { status: parts.status, headers: parts.headers, body })
     }
 }

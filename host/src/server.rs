@@ -27,13 +27,41 @@ pub struct Gateway {
     pub push: crate::push::PushHub,
 }
 
-/// Serves phones forever.
+/// Serves phones forever over plain HTTP.
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> anyhow::Result<()> {
     accept_loop(listener, "phone", move |request, peer| {
         let gateway = gateway.clone();
-        async move { gateway.handle(request, peer).await }
+        async move { gateway.handle(request, peer, false).await }
     })
     .await
+}
+
+/// How long a client may take over its TLS handshake before the connection is dropped (a
+/// slow handshake must not hold a task and a socket for ever).
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Serves phones forever over HTTPS, with the certificate files re-read when they change.
+pub async fn serve_tls(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    certificates: Arc<crate::tls_listener::CertificateFiles>,
+) -> anyhow::Result<()> {
+    let handle = move |request, peer| {
+        let gateway = gateway.clone();
+        async move { gateway.handle(request, peer, true).await }
+    };
+    loop {
+        let Some((stream, peer)) = accept(&listener, "phone (https)").await else { continue };
+        let acceptor = tokio_rustls::TlsAcceptor::from(certificates.config());
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve_connection(stream, peer, "phone (https)", handle).await,
+                Ok(Err(error)) => tracing::debug!(%peer, "TLS handshake failed: {error}"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        });
+    }
 }
 
 /// Accepts connections forever, one task per connection (HTTP/1.1 and h2c), each request
@@ -48,26 +76,38 @@ where
     F: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Typically EMFILE under load: keep serving the connections we have.
-                tracing::warn!("{name} listener: accept failed: {error}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let response = handle(request, peer);
-                async move { Ok::<_, std::convert::Infallible>(response.await) }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
-                tracing::debug!(%peer, "{name} connection ended: {error}");
-            }
-        });
+        let Some((stream, peer)) = accept(&listener, name).await else { continue };
+        tokio::spawn(serve_connection(stream, peer, name, handle.clone()));
+    }
+}
+
+/// The next connection, or None after a failed accept (logged, briefly paused).
+async fn accept(listener: &TcpListener, name: &str) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    match listener.accept().await {
+        Ok(accepted) => Some(accepted),
+        Err(error) => {
+            // Typically EMFILE under load: keep serving the connections we have.
+            tracing::warn!("{name} listener: accept failed: {error}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
+
+/// Serves the requests of one connection (HTTP/1.1 or HTTP/2) until it closes.
+async fn serve_connection<S, H, F>(stream: S, peer: SocketAddr, name: &'static str, handle: H)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: Fn(http::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| {
+        let response = handle(request, peer);
+        async move { Ok::<_, std::convert::Infallible>(response.await) }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+        tracing::debug!(%peer, "{name} connection ended: {error}");
     }
 }
 
@@ -76,14 +116,22 @@ impl Gateway {
         &self,
         request: http::Request<Incoming>,
         peer: SocketAddr,
+        secure: bool,
     ) -> Response<Full<Bytes>> {
+        // a browser's GET of the endpoint: the test page (see `test_page`), not the plugin
+        if let Some(route) = crate::test_page::Route::of(&request) {
+            return route.answer(self, request.into_parts().0, peer).await;
+        }
         let started = std::time::Instant::now();
         let (mut parts, body) = request.into_parts();
         // Only the host may say who the client is.
         parts.headers.remove(IDENTITY_HEADER);
-        let client =
-            phone_client(&parts.headers, peer, self.throttle.settings().trust_forwarded_for);
-        let auth = authenticate(&self.tenants, &self.throttle, &parts.headers, client).await;
+        let trust_proxy = self.throttle.settings().trust_forwarded_for;
+        let client = phone_client(&parts.headers, peer, trust_proxy);
+        describe_origin(&mut parts, secure, trust_proxy);
+        // boxed like the plugin call in `parking`: the future of a parked request must stay small
+        let auth =
+            Box::pin(authenticate(&self.tenants, &self.throttle, &parts.headers, client)).await;
         parts.headers.remove(http::header::AUTHORIZATION);
         let mut retry_after = None;
         let (tenant, account) = match auth {
@@ -155,6 +203,24 @@ impl Gateway {
             "request"
         );
         response
+    }
+}
+
+/// The engine builds absolute URLs (Autodiscover) from `Host` and `X-Forwarded-Proto`. On the
+/// HTTPS listener the scheme is https; on the plain one only a trusted proxy in front of it may
+/// say the phone used https. HTTP/2 carries the host in the URI instead of a header.
+fn describe_origin(parts: &mut http::request::Parts, secure: bool, trust_proxy: bool) {
+    const FORWARDED_PROTO: &str = "x-forwarded-proto";
+    if secure {
+        parts.headers.insert(FORWARDED_PROTO, HeaderValue::from_static("https"));
+    } else if !trust_proxy || !parts.headers.contains_key(FORWARDED_PROTO) {
+        parts.headers.insert(FORWARDED_PROTO, HeaderValue::from_static("http"));
+    }
+    if !parts.headers.contains_key(http::header::HOST)
+        && let Some(authority) = parts.uri.authority()
+        && let Ok(value) = HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(http::header::HOST, value);
     }
 }
 

@@ -13,8 +13,8 @@ use anyhow::{Context, Result, bail, ensure};
 use bytes::Bytes;
 use eas_edge::imap::{Endpoint, ImapError, Session, TlsMode, TlsSettings};
 use eas_edge::push::{
-    AccountKey, ConnectFuture, Connector, Hold, PushHub, PushSettings, PushStats, WakeReason,
-    folder_token,
+    AccountKey, ConnectFuture, Connector, HIERARCHY, Hold, PushHub, PushSettings, PushStats,
+    WakeReason, folder_token, hierarchy_token,
 };
 use eas_edge_tests::imap::{AppendOptions, ImapClient};
 use eas_edge_tests::mailstack::MailStack;
@@ -107,6 +107,14 @@ impl Fixture {
             timeout,
             timeout_response: (StatusCode::OK, HeaderMap::new(), Bytes::from_static(b"ping 1")),
         })
+    }
+
+    /// `hold` plus the hierarchy watch, with the folder list's current token.
+    async fn with_hierarchy(&mut self, mut hold: Hold) -> Result<Hold> {
+        let folders = self.probe.list_folders().await?;
+        let token = hierarchy_token(folders.iter().map(|folder| folder.raw_name.as_str()));
+        hold.channels.push((HIERARCHY.to_owned(), token));
+        Ok(hold)
     }
 
     fn park(&self, device: &str, hold: Hold) -> JoinHandle<WakeReason> {
@@ -359,4 +367,42 @@ async fn watchers_linger_then_stop() -> Result<()> {
     fx.stats_until("record freed", |s| s.parked == 0).await?;
     fx.stats_until("stopped again", |s| s == PushStats::default()).await?;
     Ok(())
+}
+
+/// A folder created, renamed or deleted by another client wakes a request that watches the
+/// hierarchy; a subscription change does not (the token counts names only).
+async fn hierarchy_changes_wake(settings: PushSettings) -> Result<()> {
+    let mut fx = Fixture::start(quick(settings)).await?;
+    for (what, command) in [
+        ("folder created", "CREATE \"Fresh\""),
+        ("folder renamed", "RENAME \"Fresh\" \"Renamed\""),
+        ("folder deleted", "DELETE \"Renamed\""),
+    ] {
+        let hold = fx.hold(&["INBOX"], LONG).await?;
+        let hold = fx.with_hierarchy(hold).await?;
+        let parked = fx.park("dev1", hold);
+        still_parked(&parked, &format!("before: {what}")).await?;
+        if what == "folder created" {
+            fx.other.run("SUBSCRIBE \"Projects\"")?;
+            still_parked(&parked, "subscription change").await?;
+        }
+        fx.other.run(command)?;
+        expect(parked, WakeReason::Changed, what).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hierarchy_changes_wake_with_notify() -> Result<()> {
+    hierarchy_changes_wake(PushSettings::default()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hierarchy_changes_wake_with_idle_and_polling() -> Result<()> {
+    hierarchy_changes_wake(PushSettings {
+        use_notify: false,
+        poll_interval: Duration::from_millis(500),
+        ..PushSettings::default()
+    })
+    .await
 }

@@ -29,6 +29,10 @@ pub struct GatewayOptions {
     pub tenant_extra: String,
     /// Reach IMAP over implicit TLS (the stack's IMAPS port, its certificate pinned).
     pub imap_over_tls: bool,
+    /// Plain IMAP address instead of the stack's (e.g. a proxy in front of it).
+    pub imap_addr: Option<SocketAddr>,
+    /// Submission server instead of the stack's (e.g. a closed port, to test SMTP down).
+    pub smtp: Option<SocketAddr>,
 }
 
 impl Gateway {
@@ -48,9 +52,12 @@ impl Gateway {
             let cert = stack.tls_cert()?;
             (stack.imaps_addr()?, format!(", tls = \"implicit\", ca_file = \"{}\"", cert.display()))
         } else {
-            (stack.imap_addr()?, String::new())
+            (options.imap_addr.map_or_else(|| stack.imap_addr(), Ok)?, String::new())
         };
-        let smtp = stack.submission_addr()?;
+        let smtp = match options.smtp {
+            Some(smtp) => smtp,
+            None => stack.submission_addr()?,
+        };
         let config = dir.path.join("eas-edge.toml");
         std::fs::write(
             &config,
@@ -84,6 +91,11 @@ impl Gateway {
     /// The ActiveSync endpoint URL.
     pub fn url(&self) -> String {
         format!("http://{}/Microsoft-Server-ActiveSync", self.address)
+    }
+
+    /// The gateway's process id (benchmarks read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
     }
 
     pub fn log(&self) -> String {

@@ -19,8 +19,9 @@ pub mod smtp;
 mod rng;
 
 pub mod artifacts;
+pub mod bench;
 pub mod eas;
 pub mod envoy;
 pub mod gateway;
 pub mod http;
-mod process;
+pub mod process;

@@ -55,6 +55,16 @@ pub struct MailStack {
 impl MailStack {
     /// Starts a fresh stack in a new temp directory (installs the packages on first use).
     pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Like [`start`](Self::start), with some of the script's settings (see the header of
+    /// `tests/mailstack.sh`, e.g. `("HIBERNATE_TIMEOUT", "2s")`, `("IMAP_PROCESS_LIMIT", "4000")`)
+    /// instead of its defaults; benchmarks use it to size Dovecot for thousands of connections.
+    pub fn start_with(settings: &[(&str, &str)]) -> Result<Self> {
+        if let Some((name, _)) = settings.iter().find(|(name, _)| !SCRIPT_SETTINGS.contains(name)) {
+            bail!("{name} is not a mailstack.sh setting");
+        }
         let root = make_temp_root()?;
         let dir = root.join("stack");
         let mut stack = Self {
@@ -65,7 +75,7 @@ impl MailStack {
             running: true,
         };
         // from here on, Drop cleans up whatever part of the start succeeded
-        stack.script("start", &[]).context("starting the mail stack")?;
+        stack.script_with("start", &[], settings).context("starting the mail stack")?;
         let env = stack.script("env", &[])?;
         stack.settings = parse_env(&String::from_utf8_lossy(&env.stdout));
         stack.host = stack.setting("HOST")?.parse().context("mailstack.sh env: bad HOST")?;
@@ -121,6 +131,19 @@ impl MailStack {
             .map(drop)
     }
 
+    /// Creates many users in one call of the script (each one call of [`add_user`](Self::add_user)
+    /// would re-render the Postfix maps every time).
+    pub fn add_users(&self, users: &[(String, String)]) -> Result<()> {
+        let args: Vec<&str> =
+            users.iter().flat_map(|(user, password)| [user.as_str(), password.as_str()]).collect();
+        if args.is_empty() {
+            return Ok(());
+        }
+        self.script("adduser", &args)
+            .with_context(|| format!("adding {} mail users", users.len()))
+            .map(drop)
+    }
+
     /// A new IMAP connection, logged in as `user`.
     pub fn imap_login(&self, user: &str, password: &str) -> Result<ImapClient> {
         let mut client = ImapClient::connect(self.imap_addr()?)?;
@@ -143,6 +166,15 @@ impl MailStack {
     }
 
     fn script(&self, command: &str, args: &[&str]) -> Result<Output> {
+        self.script_with(command, args, &[])
+    }
+
+    fn script_with(
+        &self,
+        command: &str,
+        args: &[&str],
+        settings: &[(&str, &str)],
+    ) -> Result<Output> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mailstack.sh");
         let mut cmd = Command::new("bash");
         cmd.arg(&script).arg(command).arg(&self.dir).args(args);
@@ -151,6 +183,7 @@ impl MailStack {
         }
         cmd.env("PORT_BASE", "auto")
             .env("MAILSTACK_OWNER_PID", std::process::id().to_string())
+            .envs(settings.iter().copied())
             .stdin(Stdio::null());
         let output =
             cmd.output().with_context(|| format!("running {} {command}", script.display()))?;
@@ -161,6 +194,13 @@ impl MailStack {
                 String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr)
             );
+        }
+        // The script's notes on the machine (it raised fs.inotify.max_user_instances, or could
+        // not) change what push tests and benchmarks measure: show them.
+        for line in String::from_utf8_lossy(&output.stderr).lines() {
+            if line.contains("inotify") {
+                eprintln!("{line}");
+            }
         }
         Ok(output)
     }

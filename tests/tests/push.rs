@@ -1,6 +1,9 @@
 //! Push end to end (issue #5): Pings parked in the host wake on new mail and on flag changes,
 //! time out with Status 1 at the heartbeat, end when the same device pings again, report an
-//! unknown folder with Status 7, and survive a Dovecot restart.
+//! unknown folder and a hierarchy changed by another client with Status 7, and survive a
+//! Dovecot restart (100 parked Pings over several accounts). A Sync with HeartbeatInterval or
+//! Wait waits the same way: it answers with the new mail, or empty at the heartbeat, or empty
+//! at once when the device sends another request.
 //!
 //! Pings block, so each runs on its own thread while the test changes the mailbox. The order
 //! "ping parked, then mail arrives" is not needed for correctness: a change made before the
@@ -10,7 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use eas_edge_tests::eas::{Device, Version};
+use eas_edge_tests::eas::{Device, SyncAnswer, SyncCollection, SyncRequest, Version};
 use eas_edge_tests::gateway::{Gateway, GatewayOptions, TEST_DOMAIN};
 use eas_edge_tests::mailstack::MailStack;
 use eas_edge_tests::smtp;
@@ -41,8 +44,13 @@ impl World {
     /// A device that has synced its inbox to the end; returns it with the inbox ServerId and
     /// the SyncKey to continue with.
     fn synced_device(&self, device_id: &str) -> Result<(Device, String, String)> {
+        self.synced_device_of(&self.user, device_id)
+    }
+
+    /// [`synced_device`](Self::synced_device) of another user of the stack.
+    fn synced_device_of(&self, user: &str, device_id: &str) -> Result<(Device, String, String)> {
         let mut device =
-            Device::new(&self.gateway.url(), &self.user, PASSWORD, device_id, Version::V16_1);
+            Device::new(&self.gateway.url(), user, PASSWORD, device_id, Version::V16_1);
         let folders = device.bootstrap()?;
         let inbox = folders
             .adds
@@ -60,7 +68,7 @@ impl World {
     fn twin(&self, device: &Device) -> Device {
         let mut twin = Device::new(
             &self.gateway.url(),
-            &self.user,
+            &device.user,
             PASSWORD,
             &device.device_id,
             device.version,
@@ -70,16 +78,19 @@ impl World {
     }
 
     fn deliver(&self, subject: &str) -> Result<()> {
+        self.deliver_to(&self.user, subject)
+    }
+
+    fn deliver_to(&self, user: &str, subject: &str) -> Result<()> {
         let message = format!(
-            "From: sender@{TEST_DOMAIN}\r\nTo: {}\r\nSubject: {subject}\r\n\
-             Message-ID: <{subject}@push.test>\r\n\r\nnew mail\r\n",
-            self.user
+            "From: sender@{TEST_DOMAIN}\r\nTo: {user}\r\nSubject: {subject}\r\n\
+             Message-ID: <{subject}@push.test>\r\n\r\nnew mail\r\n"
         );
         smtp::send(
             self.stack.smtp_addr()?,
             None,
             &format!("sender@{TEST_DOMAIN}"),
-            &[self.user.as_str()],
+            &[user],
             message.as_bytes(),
         )
     }
@@ -233,20 +244,161 @@ fn ping_limits_and_unknown_folders() {
 #[test]
 fn parked_pings_survive_an_imap_restart() {
     World::start("pushrestart").run(|world| {
-        const DEVICES: usize = 20;
-        let mut waiting = Vec::new();
-        for index in 0..DEVICES {
-            let (mut device, inbox, _) = world.synced_device(&format!("PUSHRESTART{index}"))?;
-            waiting.push(thread::spawn(move || ping(&mut device, Some(45), &[&inbox])));
+        // 100 parked Pings over 5 accounts: one watcher (NOTIFY connection) per account, 20
+        // devices each. The devices are set up first so that every Ping parks well within
+        // its heartbeat.
+        const ACCOUNTS: usize = 5;
+        const DEVICES_PER_ACCOUNT: usize = 20;
+        let mut users = vec![world.user.clone()];
+        for index in 1..ACCOUNTS {
+            let user = format!("pushrestart{index}@{TEST_DOMAIN}");
+            world.stack.add_user(&user, PASSWORD)?;
+            users.push(user);
         }
-        let_it_park();
+        let mut devices = Vec::new();
+        for (account, user) in users.iter().enumerate() {
+            for index in 0..DEVICES_PER_ACCOUNT {
+                let id = format!("PUSHRESTART{account}X{index}");
+                let (device, inbox, _) = world.synced_device_of(user, &id)?;
+                devices.push((device, inbox));
+            }
+        }
+        let waiting: Vec<_> = devices
+            .into_iter()
+            .map(|(mut device, inbox)| {
+                let who = format!("{} {}", device.user, device.device_id);
+                (who, thread::spawn(move || ping(&mut device, Some(50), &[&inbox])))
+            })
+            .collect();
+        // parking 100 requests takes a moment more than one
+        thread::sleep(Duration::from_secs(3));
         world.stack.imap_restart()?;
-        world.deliver("after-restart")?;
-        for (index, ping) in waiting.into_iter().enumerate() {
+        for user in &users {
+            world.deliver_to(user, &format!("after-restart-{}", user.replace('@', "-")))?;
+        }
+        for (who, ping) in waiting {
             let (status, _) = ping.join().expect("ping thread")?;
             if status != 2 {
-                bail!("device {index}: expected Status 2 after the restart, got {status}");
+                bail!("{who}: expected Status 2 after the restart, got {status}");
             }
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn a_hierarchy_changed_by_another_client_ends_a_parked_ping_with_status_7() {
+    World::start("pushtree").run(|world| {
+        let (mut device, inbox, _) = world.synced_device("PUSHTREE1")?;
+        let mut imap = world.stack.imap_login(&world.user, PASSWORD)?;
+        for (what, command) in [
+            ("created", "CREATE \"Fresh\""),
+            ("renamed", "RENAME \"Fresh\" \"Renamed\""),
+            ("deleted", "DELETE \"Renamed\""),
+        ] {
+            let waiting = {
+                let inbox = inbox.clone();
+                let mut device = world.twin(&device);
+                thread::spawn(move || ping(&mut device, Some(45), &[&inbox]))
+            };
+            let_it_park();
+            imap.run(command)?;
+            let (status, _) = waiting.join().expect("ping thread")?;
+            if status != 7 {
+                bail!("a folder {what} by another client must end the Ping with 7, got {status}");
+            }
+            // the device catches up; its next Ping parks again until the heartbeat
+            let folders = device.folder_sync("0")?;
+            if folders.status != 1 {
+                bail!("FolderSync after Status 7 answered {}", folders.status);
+            }
+            let (status, _) = ping(&mut device, Some(2), &[&inbox])?;
+            if status != 1 {
+                bail!("after FolderSync an idle Ping must end with 1, got {status}");
+            }
+        }
+        Ok(())
+    });
+}
+
+/// Sends a Sync of the inbox with HeartbeatInterval `seconds`.
+fn sync_waiting(device: &mut Device, inbox: &str, key: &str, seconds: u32) -> Result<SyncAnswer> {
+    device.sync(&SyncRequest {
+        heartbeat_interval: Some(seconds),
+        ..SyncRequest::one(SyncCollection::new(key, inbox))
+    })
+}
+
+#[test]
+fn sync_with_a_heartbeat_waits_like_a_ping() {
+    World::start("pushsync").run(|world| {
+        let (mut device, inbox, key) = world.synced_device("PUSHSYNC1")?;
+
+        // out of range: Status 14 with the nearest allowed value (tenant 2..=50 s; Wait is
+        // 1..=59 minutes)
+        let short = sync_waiting(&mut device, &inbox, &key, 1)?;
+        if (short.status, short.limit) != (Some(14), Some(2)) {
+            bail!("HeartbeatInterval 1: expected 14 with Limit 2, got {:?}", short.xml());
+        }
+        let long = device.sync(&SyncRequest {
+            wait: Some(60),
+            ..SyncRequest::one(SyncCollection::new(key.as_str(), inbox.as_str()))
+        })?;
+        if (long.status, long.limit) != (Some(14), Some(59)) {
+            bail!("Wait 60: expected 14 with Limit 59, got {:?}", long.xml());
+        }
+
+        // nothing new: held for the heartbeat, then the empty answer
+        let started = std::time::Instant::now();
+        let idle = sync_waiting(&mut device, &inbox, &key, 2)?;
+        if !idle.is_empty() || started.elapsed() < Duration::from_millis(1500) {
+            bail!(
+                "an idle Sync must wait ~2 s and answer empty, got {:?} after {:?}",
+                idle.xml(),
+                started.elapsed()
+            );
+        }
+
+        // new mail while it waits: the answer carries it
+        let waiting = {
+            let (inbox, key) = (inbox.clone(), key.clone());
+            let mut device = world.twin(&device);
+            thread::spawn(move || sync_waiting(&mut device, &inbox, &key, 45))
+        };
+        let_it_park();
+        world.deliver("sync-wake")?;
+        let woken = waiting.join().expect("sync thread")?;
+        let adds = woken.commands(&inbox).len();
+        if woken.status_of(&inbox) != Some(1) || adds != 1 {
+            bail!("the waiting Sync must answer the new mail, got {}", woken.xml());
+        }
+        let key = woken.collection(&inbox).and_then(|c| c.sync_key.clone()).context("no key")?;
+
+        // another request of the device ends the waiting Sync at once, empty
+        let waiting = {
+            let (inbox, key) = (inbox.clone(), key.clone());
+            let mut device = world.twin(&device);
+            thread::spawn(move || sync_waiting(&mut device, &inbox, &key, 45))
+        };
+        let_it_park();
+        let started = std::time::Instant::now();
+        let newer = {
+            let inbox = inbox.clone();
+            let mut device = world.twin(&device);
+            thread::spawn(move || ping(&mut device, Some(2), &[&inbox]))
+        };
+        let ended = waiting.join().expect("sync thread")?;
+        // well before its 45 s heartbeat
+        if !ended.is_empty() || started.elapsed() > Duration::from_secs(20) {
+            bail!(
+                "a superseded Sync must answer empty at once, got {} after {:?}",
+                ended.xml(),
+                started.elapsed()
+            );
+        }
+        let (status, _) = newer.join().expect("ping thread")?;
+        if status != 1 {
+            bail!("the Ping that ended the Sync must end with 1 at its heartbeat, got {status}");
         }
         Ok(())
     });

@@ -14,6 +14,9 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
 
     // libwbxml: the independent codec our WBXML is cross-checked against.
     ensure_packages(&["libwbxml2-utils", "libwbxml2-dev", "pkg-config"], "the WBXML cross-check")?;
+    ensure_packages(&["curl", "openssl"], "the HTTPS listener test")?;
+    // headless Chromium and its WebDriver: the browser test page test (tests/test_page.rs)
+    ensure_packages(&["chromium", "chromium-driver"], "the browser test page test")?;
     sys::run(Command::new(root.join("tests/mailstack.sh")).arg("install"))?;
     let envoy = crate::envoy::ensure()?;
     let built = crate::build(root)?;

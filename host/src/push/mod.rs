@@ -61,6 +61,27 @@ pub fn folder_token(status: &FolderStatus) -> String {
     )
 }
 
+/// The reserved folder name of the hierarchy watch (channel `%00hierarchy`): NUL never occurs
+/// in an IMAP mailbox name. Its token is [`hierarchy_token`] of the account's folder list; a
+/// parked Ping carries it so that a folder created, deleted or renamed by another client wakes
+/// it (the plugin then answers Status 7). The engine defines the same (`push/token.rs`).
+pub const HIERARCHY: &str = "\0hierarchy";
+
+/// `{count}.{fnv1a-64 hex}` over the raw names of `LIST "" "*"`, sorted by bytes, duplicates
+/// dropped, each followed by a newline, INBOX in any case as `INBOX`: the same string as the
+/// engine's `push::hierarchy_token` from the same server.
+pub fn hierarchy_token<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = names.into_iter().map(folder_key).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in names.iter().flat_map(|name| name.bytes().chain([b'\n'])) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{}.{hash:016x}", names.len())
+}
+
 /// Whose mailbox: the tenant and the login the watcher signs in as.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AccountKey {
@@ -200,6 +221,14 @@ mod tests {
         assert!(settings.poll_interval > Duration::ZERO);
         assert_eq!(settings.idle_renewal, MAX_IDLE_RENEWAL);
         assert_eq!(settings.reconnect_max, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn hierarchy_token_matches_the_engine() {
+        // the same vector as plugin/engine/src/push/token.rs
+        assert_eq!(hierarchy_token(["INBOX", "Sent"]), "2.6ab431195cfb145d");
+        assert_eq!(hierarchy_token(["Sent", "inbox", "Sent"]), "2.6ab431195cfb145d");
+        assert_eq!(decode_channel("%00hierarchy").as_deref(), Ok(HIERARCHY));
     }
 
     #[test]

@@ -30,7 +30,9 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::registry::{HubInner, Snapshot};
-use super::{AccountKey, Connector, PushSettings, folder_key, folder_token};
+use super::{
+    AccountKey, Connector, HIERARCHY, PushSettings, folder_key, folder_token, hierarchy_token,
+};
 use crate::imap::{ImapError, NotifyEvent, NotifyTarget, RefusalStatus, Session, Unsolicited};
 
 /// What a STATUS check found for a folder.
@@ -229,8 +231,22 @@ impl Watcher {
             if serve.desired.is_empty() {
                 return Ok(());
             }
-            let names = serve.desired.iter().map(|folder| folder.to_string()).collect();
-            session.notify_set(&[(NotifyTarget::Mailboxes(names), EVENTS.to_vec())], false).await
+            let names: Vec<String> = serve
+                .desired
+                .iter()
+                .filter(|folder| !is_hierarchy(folder))
+                .map(|folder| folder.to_string())
+                .collect();
+            let mut targets = Vec::with_capacity(2);
+            if !names.is_empty() {
+                targets.push((NotifyTarget::Mailboxes(names), EVENTS.to_vec()));
+            }
+            // The hierarchy watch: a folder created, deleted or renamed anywhere is pushed as
+            // a LIST. Listed after the folders: RFC 5465 §6 applies the first matching filter.
+            if serve.desired.iter().any(|folder| is_hierarchy(folder)) {
+                targets.push((NotifyTarget::Personal, vec![NotifyEvent::MailboxName]));
+            }
+            session.notify_set(&targets, false).await
         }
         .await;
         match result {
@@ -256,30 +272,32 @@ impl Watcher {
 
     /// STATUS of `folders` (pipelined), then wake the requests whose token differs.
     async fn check(&self, session: &mut Session, folders: &[Arc<str>]) -> Result<(), ImapError> {
+        let (hierarchy, folders): (Vec<Arc<str>>, Vec<Arc<str>>) =
+            folders.iter().cloned().partition(|folder| is_hierarchy(folder));
         let names: Vec<&str> = folders.iter().map(|folder| &**folder).collect();
-        let results = session.status_many(&names).await?;
-        let checked: Vec<(Arc<str>, Checked)> = folders
-            .iter()
-            .cloned()
-            .zip(results)
-            .map(|(folder, result)| {
-                let outcome = match result {
-                    Ok(status) => Checked::Token(folder_token(&status)),
-                    Err(
-                        ImapError::NoSuchMailbox(_)
-                        | ImapError::Refused { status: RefusalStatus::No, .. },
-                    ) => Checked::Gone,
-                    Err(error) => {
-                        tracing::warn!(
-                            tenant = %self.account.tenant, login = %self.account.login,
-                            folder = %folder, "push watcher: STATUS failed: {error}"
-                        );
-                        Checked::Unknown
-                    }
-                };
-                (folder, outcome)
-            })
-            .collect();
+        let results =
+            if names.is_empty() { Vec::new() } else { session.status_many(&names).await? };
+        let mut checked: Vec<(Arc<str>, Checked)> = Vec::with_capacity(folders.len() + 1);
+        if let Some(pseudo) = hierarchy.into_iter().next() {
+            checked.push((pseudo, self.list_token(session).await?));
+        }
+        checked.extend(folders.iter().cloned().zip(results).map(|(folder, result)| {
+            let outcome = match result {
+                Ok(status) => Checked::Token(folder_token(&status)),
+                Err(
+                    ImapError::NoSuchMailbox(_)
+                    | ImapError::Refused { status: RefusalStatus::No, .. },
+                ) => Checked::Gone,
+                Err(error) => {
+                    tracing::warn!(
+                        tenant = %self.account.tenant, login = %self.account.login,
+                        folder = %folder, "push watcher: STATUS failed: {error}"
+                    );
+                    Checked::Unknown
+                }
+            };
+            (folder, outcome)
+        }));
         let woken = self.hub.upgrade().map_or(0, |hub| hub.apply(&self.account, &checked));
         tracing::debug!(
             tenant = %self.account.tenant, login = %self.account.login,
@@ -287,6 +305,31 @@ impl Watcher {
         );
         Ok(())
     }
+}
+
+impl Watcher {
+    /// The hierarchy token from a fresh LIST; a refused LIST wakes nobody.
+    async fn list_token(&self, session: &mut Session) -> Result<Checked, ImapError> {
+        match session.list_folders().await {
+            Ok(folders) => Ok(Checked::Token(hierarchy_token(
+                folders.iter().map(|folder| folder.raw_name.as_str()),
+            ))),
+            Err(error) if error.breaks_session() => Err(error),
+            Err(error) => {
+                tracing::warn!(
+                    tenant = %self.account.tenant, login = %self.account.login,
+                    "push watcher: LIST failed: {error}"
+                );
+                Ok(Checked::Unknown)
+            }
+        }
+    }
+}
+
+/// The registry's pseudo-folder for the hierarchy watch: never EXAMINEd, IDLEd or STATUSed,
+/// but LISTed (NOTIFY pushes folder list changes; IDLE mode polls it with the other folders).
+fn is_hierarchy(folder: &str) -> bool {
+    folder == HIERARCHY
 }
 
 /// The state of one connection's watch.
@@ -336,7 +379,9 @@ impl Serve {
                 .desired
                 .iter()
                 .find(|folder| {
-                    !self.helpers.contains_key(*folder) && !self.unopenable.contains(*folder)
+                    !is_hierarchy(folder)
+                        && !self.helpers.contains_key(*folder)
+                        && !self.unopenable.contains(*folder)
                 })
                 .cloned();
             if let Some(folder) = candidate {
@@ -360,7 +405,8 @@ impl Serve {
                 if self.helpers.len() + 1 >= self.max_idle {
                     break;
                 }
-                if self.primary.as_ref() == Some(folder)
+                if is_hierarchy(folder)
+                    || self.primary.as_ref() == Some(folder)
                     || self.helpers.contains_key(folder)
                     || self.unopenable.contains(folder)
                 {
@@ -411,8 +457,12 @@ impl Serve {
                 }
             }
             Unsolicited::Overflow => self.dirty.extend(self.desired.iter().cloned()),
-            // deleted, renamed or created: STATUS tells which
-            Unsolicited::FolderListed(entry) => self.mark(&entry.raw_name),
+            // deleted, renamed or created: STATUS tells which, LIST whether the hierarchy
+            // moved
+            Unsolicited::FolderListed(entry) => {
+                self.mark(&entry.raw_name);
+                self.mark(HIERARCHY);
+            }
         }
     }
 

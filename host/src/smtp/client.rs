@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::reply::{Extensions, Reply, ReplyLine};
-use super::{Credentials, Refusal, SmtpError, Submitter, tls_error};
+use super::{Credentials, Offer, Refusal, SmtpError, Submitter, tls_error};
 use crate::imap::{TlsClient, TlsMode};
 
 /// Longest reply line accepted (RFC 5321 §4.5.3.1.5 allows 512 bytes; servers exceed it).
@@ -47,6 +47,20 @@ pub(super) async fn submit(
         connection.quit().await;
     }
     outcome
+}
+
+/// Connects, says EHLO (with STARTTLS as configured) and QUITs: what the server offers,
+/// without authenticating or sending anything (the browser test page).
+pub(super) async fn probe(submitter: &Submitter) -> Result<Offer, SmtpError> {
+    let mut connection = Connection::open(submitter).await?;
+    let extensions = connection.hello(submitter).await?;
+    connection.quit().await;
+    Ok(Offer {
+        tls: submitter.tls_mode != TlsMode::None,
+        auth_mechanisms: extensions.auth_mechanisms,
+        usable_auth: extensions.auth_plain || extensions.auth_login,
+        size: extensions.size,
+    })
 }
 
 enum Transport {

@@ -97,6 +97,19 @@ pub struct Refusal {
     pub reply: String,
 }
 
+/// What a submission server offers, as a probe found it (no mail sent, no AUTH tried).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// The session ran over TLS (implicit or STARTTLS, as configured).
+    pub tls: bool,
+    /// The AUTH mechanisms announced (after STARTTLS when used), upper-cased.
+    pub auth_mechanisms: Vec<String>,
+    /// Whether one of them is a mechanism this client speaks (PLAIN, LOGIN).
+    pub usable_auth: bool,
+    /// RFC 1870 SIZE (0: no fixed limit), when announced.
+    pub size: Option<u64>,
+}
+
 /// The login and password for AUTH; the password has no `Debug`.
 pub struct Credentials<'a> {
     pub login: &'a str,
@@ -183,6 +196,12 @@ impl Submitter {
             }
         };
         client::submit(self, sender, credentials, recipients, message).await
+    }
+
+    /// Connects and greets the server as a submission would (TLS as configured), then QUITs:
+    /// whether the server is reachable and what it offers. Sends no mail.
+    pub async fn probe(&self) -> Result<Offer, SmtpError> {
+        client::probe(self).await
     }
 }
 

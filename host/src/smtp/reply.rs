@@ -81,6 +81,8 @@ pub(super) struct Extensions {
     pub starttls: bool,
     pub auth_plain: bool,
     pub auth_login: bool,
+    /// Every AUTH mechanism announced, upper-cased (the browser test page lists them).
+    pub auth_mechanisms: Vec<String>,
     /// RFC 1870: the largest message the server takes (0: no fixed limit).
     pub size: Option<u64>,
     /// RFC 6152.
@@ -101,7 +103,11 @@ impl Extensions {
                 "STARTTLS" => extensions.starttls = true,
                 "AUTH" => {
                     for mechanism in words {
-                        match mechanism.to_ascii_uppercase().as_str() {
+                        let mechanism = mechanism.to_ascii_uppercase();
+                        if !extensions.auth_mechanisms.contains(&mechanism) {
+                            extensions.auth_mechanisms.push(mechanism.clone());
+                        }
+                        match mechanism.as_str() {
                             "PLAIN" => extensions.auth_plain = true,
                             "LOGIN" => extensions.auth_login = true,
                             _ => {}
@@ -164,6 +170,7 @@ mod tests {
         );
         let extensions = Extensions::from_ehlo(&ehlo);
         assert!(extensions.starttls && extensions.auth_plain && extensions.auth_login);
+        assert_eq!(extensions.auth_mechanisms, ["PLAIN", "LOGIN"]);
         assert!(extensions.eight_bit_mime && !extensions.smtputf8);
         assert_eq!(extensions.size, Some(52_428_800));
         // the greeting line is not a keyword

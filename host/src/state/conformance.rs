@@ -8,7 +8,7 @@ use super::{
 };
 use futures_util::future::join_all;
 
-pub(crate) async fn run_conformance(store: &impl StateStore) {
+pub(crate) async fn run_conformance(store: &(impl StateStore + ?Sized)) {
     get_put_delete(store).await;
     namespaces_are_isolated(store).await;
     compare_and_swap(store).await;
@@ -21,7 +21,7 @@ pub(crate) async fn run_conformance(store: &impl StateStore) {
     concurrent_counter_loses_no_increment(store).await;
 }
 
-async fn get_put_delete(store: &impl StateStore) {
+async fn get_put_delete(store: &(impl StateStore + ?Sized)) {
     let ns = Namespace::device("basic", "alice", "phone");
     assert_eq!(store.get(&ns, "k").await.expect("get"), None);
     store.put(&ns, "k", b"one".to_vec()).await.expect("put");
@@ -58,7 +58,7 @@ fn adversarial_namespaces() -> Vec<Namespace> {
     ]
 }
 
-async fn namespaces_are_isolated(store: &impl StateStore) {
+async fn namespaces_are_isolated(store: &(impl StateStore + ?Sized)) {
     let namespaces = adversarial_namespaces();
     for (i, ns) in namespaces.iter().enumerate() {
         store.put(ns, "k", i.to_string().into_bytes()).await.expect("put");
@@ -70,7 +70,7 @@ async fn namespaces_are_isolated(store: &impl StateStore) {
     }
 }
 
-async fn compare_and_swap(store: &impl StateStore) {
+async fn compare_and_swap(store: &(impl StateStore + ?Sized)) {
     let ns = Namespace::device("cas", "alice", "phone");
     let cas = |expected: Option<&'static [u8]>, new: Option<&'static [u8]>| {
         store.compare_and_swap(&ns, "k", expected, new.map(<[u8]>::to_vec))
@@ -93,7 +93,7 @@ async fn compare_and_swap(store: &impl StateStore) {
     assert!(cas(Some(b""), Some(b"x")).await.expect("cas"));
 }
 
-async fn transact_is_all_or_nothing(store: &impl StateStore) {
+async fn transact_is_all_or_nothing(store: &(impl StateStore + ?Sized)) {
     let ns = Namespace::device("transact", "alice", "phone");
     store.put(&ns, "synckey", b"1".to_vec()).await.expect("put");
     store.put(&ns, "uids", b"1,2,3".to_vec()).await.expect("put");
@@ -131,7 +131,7 @@ async fn transact_is_all_or_nothing(store: &impl StateStore) {
     assert!(!store.transact(&other, &check, Vec::new()).await.expect("transact"));
 }
 
-async fn list_all(store: &impl StateStore, scope: &ListScope) -> Vec<String> {
+async fn list_all(store: &(impl StateStore + ?Sized), scope: &ListScope) -> Vec<String> {
     let mut items = Vec::new();
     let mut page = PageRequest::first(MAX_PAGE_ITEMS);
     loop {
@@ -144,7 +144,7 @@ async fn list_all(store: &impl StateStore, scope: &ListScope) -> Vec<String> {
     }
 }
 
-async fn listing_stays_inside_its_scope(store: &impl StateStore) {
+async fn listing_stays_inside_its_scope(store: &(impl StateStore + ?Sized)) {
     let entries = [
         Namespace::user("list", "a"),
         Namespace::device("list", "a", "phone"),
@@ -180,7 +180,7 @@ async fn listing_stays_inside_its_scope(store: &impl StateStore) {
     assert!(list_all(store, &ListScope::Users { tenant: "nobody".into() }).await.is_empty());
 }
 
-async fn listing_pages(store: &impl StateStore) {
+async fn listing_pages(store: &(impl StateStore + ?Sized)) {
     let ns = Namespace::device("pages", "alice", "phone");
     let names: Vec<String> = (0..MAX_PAGE_ITEMS + 5).map(|i| format!("k{i:05}")).collect();
     let writes = names.iter().map(|name| Write::put(name.as_str(), "v")).collect();
@@ -208,7 +208,7 @@ async fn listing_pages(store: &impl StateStore) {
     assert_eq!(list_all(store, &scope).await, names);
 }
 
-async fn delete_namespace_removes_exactly_one_namespace(store: &impl StateStore) {
+async fn delete_namespace_removes_exactly_one_namespace(store: &(impl StateStore + ?Sized)) {
     let target = Namespace::device("reset", "alice", "phone");
     let survivors = [
         Namespace::user("reset", "alice"),
@@ -238,7 +238,7 @@ async fn delete_namespace_removes_exactly_one_namespace(store: &impl StateStore)
     assert_eq!(store.get(&phone2, "a").await.expect("get"), Some(b"keep".to_vec()));
 }
 
-async fn limits_are_enforced(store: &impl StateStore) {
+async fn limits_are_enforced(store: &(impl StateStore + ?Sized)) {
     let limits = store.limits().clone();
     let ns = Namespace::device("limits", "alice", "phone");
     let at_limit = vec![7u8; limits.max_value_bytes];
@@ -275,7 +275,7 @@ async fn limits_are_enforced(store: &impl StateStore) {
     assert_eq!(store.get(&ns, "part0").await.expect("get"), None, "nothing written");
 }
 
-async fn concurrent_compare_and_swap_has_one_winner(store: &impl StateStore) {
+async fn concurrent_compare_and_swap_has_one_winner(store: &(impl StateStore + ?Sized)) {
     const CONTENDERS: usize = 16;
     const ROUNDS: usize = 10;
     let ns = Namespace::device("race", "alice", "phone");
@@ -296,7 +296,7 @@ async fn concurrent_compare_and_swap_has_one_winner(store: &impl StateStore) {
     }
 }
 
-async fn concurrent_counter_loses_no_increment(store: &impl StateStore) {
+async fn concurrent_counter_loses_no_increment(store: &(impl StateStore + ?Sized)) {
     const TASKS: u64 = 8;
     const INCREMENTS: u64 = 25;
     let ns = Namespace::device("counter", "alice", "phone");

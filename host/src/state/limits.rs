@@ -10,7 +10,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreLimits {
-    /// Largest value one key may hold.
+    /// Largest value one key may hold. The default leaves room for the plugin's stored Sync
+    /// answer (kept for a retry with the previous key; up to 1.5 MiB per collection).
     pub max_value_bytes: usize,
     /// Longest key, and longest tenant, user or device name.
     pub max_name_bytes: usize,
@@ -21,7 +22,7 @@ pub struct StoreLimits {
 impl Default for StoreLimits {
     fn default() -> Self {
         StoreLimits {
-            max_value_bytes: 1024 * 1024,
+            max_value_bytes: 4 * 1024 * 1024,
             max_name_bytes: 1024,
             max_transaction_bytes: 16 * 1024 * 1024,
         }

@@ -23,6 +23,7 @@ pub use transaction::{Condition, Write};
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// The future every store operation returns: boxed so that `dyn StateStore` works (the backend
 /// is chosen by the config file at run time) and `Send` so it can be awaited on any tokio worker.
@@ -72,4 +73,16 @@ pub trait StateStore: Send + Sync {
     /// Removes every key of exactly `ns` (resetting a device) and returns how many there were.
     /// An account-wide namespace (`device: None`) does not include the user's devices.
     fn delete_namespace<'a>(&'a self, ns: &'a Namespace) -> StateFuture<'a, u64>;
+
+    /// A handle on the same data whose writes are atomic and visible at once but durable only
+    /// once [`flush`](Self::flush) completes: a plugin request writes through one and flushes
+    /// before its response leaves, so the request costs one sync instead of one per write.
+    /// A crash before the flush loses those writes as a whole, like a crash before the request
+    /// ended. The default (every write durable) is always correct.
+    fn deferred(self: Arc<Self>) -> Arc<dyn StateStore>;
+
+    /// Makes every write acknowledged so far durable.
+    fn flush(&self) -> StateFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }

@@ -30,12 +30,19 @@ pub fn read_request(request: IncomingRequest) -> Result<Request, String> {
         Some((path, query)) => (path.to_owned(), query.to_owned()),
         None => (path_with_query, String::new()),
     };
-    let headers = request
+    let mut headers: Vec<(String, Vec<u8>)> = request
         .headers()
         .entries()
         .into_iter()
         .map(|(name, value)| (name.to_ascii_lowercase(), value))
         .collect();
+    // wasi:http carries the Host header as the request's authority (it is a forbidden field),
+    // but the engine builds absolute URLs from it (Autodiscover).
+    if !headers.iter().any(|(name, _)| name == "host")
+        && let Some(authority) = request.authority()
+    {
+        headers.push(("host".to_owned(), authority.into_bytes()));
+    }
     let body = read_body(&request)?;
     Ok(Request { method, path, query, headers, body })
 }

@@ -18,6 +18,9 @@ impl Engine {
 
     /// Answers one request.
     pub async fn handle(&self, caps: &impl Capabilities, request: &Request) -> Response {
+        if let Some(surface) = crate::autodiscover::Surface::of(&request.path) {
+            return crate::autodiscover::answer(surface, request, identity(request));
+        }
         if !request.path.eq_ignore_ascii_case(ENDPOINT) {
             return Response::new(404);
         }
@@ -47,7 +50,7 @@ fn identity(request: &Request) -> Option<&str> {
 }
 
 /// 401 with a Basic challenge: phones then prompt for the password (MS-ASHTTP §3.1.5.2.1).
-fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     Response::new(401).with_header("WWW-Authenticate", "Basic realm=\"ActiveSync\"")
 }
 
@@ -118,5 +121,27 @@ mod tests {
     #[test]
     fn other_paths_are_not_found() {
         assert_eq!(handle(&request("OPTIONS", "/other", Some("a@b"))).status, 404);
+    }
+
+    #[test]
+    fn autodiscover_pox_needs_a_login_and_json_does_not() {
+        let mut pox = request("POST", "/AutoDiscover/AutoDiscover.xml", None);
+        pox.headers.push(("host".into(), b"mail.example.com".to_vec()));
+        pox.body =
+            b"<Autodiscover><Request><EMailAddress>a@b</EMailAddress></Request></Autodiscover>"
+                .to_vec();
+        assert_eq!(handle(&pox).status, 401);
+        pox.headers.push((IDENTITY_HEADER.to_owned(), b"a@b".to_vec()));
+        let answer = handle(&pox);
+        assert_eq!(answer.status, 200);
+        assert!(
+            String::from_utf8_lossy(&answer.body)
+                .contains("<Url>https://mail.example.com/Microsoft-Server-ActiveSync</Url>")
+        );
+
+        let mut json = request("GET", "/autodiscover/autodiscover.json/v1.0/a@b", None);
+        json.query = "Protocol=ActiveSync".into();
+        json.headers.push(("host".into(), b"mail.example.com".to_vec()));
+        assert_eq!(handle(&json).status, 200);
     }
 }

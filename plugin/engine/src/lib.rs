@@ -6,6 +6,7 @@
 //! only carry bytes between their transport and this crate.
 
 pub mod ashttp;
+mod autodiscover;
 mod capabilities;
 mod commands;
 mod compose;

@@ -219,6 +219,9 @@ impl HttpContext for EasStream {
                     self.request.path = path.to_owned();
                     self.request.query = query.to_owned();
                 }
+                // HTTP/2's Host (Envoy normalises HTTP/1.1's Host to it too); the engine
+                // builds absolute URLs from it (Autodiscover)
+                ":authority" => self.request.headers.push(("host".to_owned(), value)),
                 _ if name.starts_with(':') => {}
                 _ => self.request.headers.push((name.to_ascii_lowercase(), value)),
             }

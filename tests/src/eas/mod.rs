@@ -16,6 +16,8 @@ pub mod answer;
 pub mod email;
 pub mod libwbxml;
 pub mod request;
+pub mod write;
+pub mod write_answer;
 
 #[cfg(test)]
 mod tests;
@@ -161,6 +163,19 @@ impl Device {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<Reply> {
+        let url = self.command_url(command);
+        self.post_to(&url, command, content_type, body)
+    }
+
+    /// [`post`](Device::post) to a full URL (a command URL with more query parameters, as
+    /// 12.1 SendMail/SmartReply/SmartForward need).
+    pub fn post_to(
+        &mut self,
+        url: &str,
+        command: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Reply> {
         self.last_request = body.to_vec();
         let key = self.policy_key.map(|k| k.to_string());
         let mut headers = vec![
@@ -173,9 +188,8 @@ impl Device {
         if let Some(key) = &key {
             headers.push(("X-MS-PolicyKey", key));
         }
-        let url = self.command_url(command);
         self.client
-            .send("POST", &url, Some((&self.user, &self.password)), &headers, body)
+            .send("POST", url, Some((&self.user, &self.password)), &headers, body)
             .with_context(|| format!("POST {command} (EAS {}) to {url}", self.version))
     }
 

@@ -6,7 +6,7 @@
 
 use eas_wbxml::tags::{
     air_sync as as_, air_sync_base as asb, folder_hierarchy as fh, get_item_estimate as gie,
-    item_operations as io, provision as pv, settings as st,
+    item_operations as io, provision as pv, search as se, settings as st,
 };
 use eas_wbxml::{Document, Element};
 
@@ -349,6 +349,8 @@ pub enum FetchTarget {
     Item { collection_id: String, server_id: String },
     /// An attachment: `airsyncbase:FileReference`.
     FileReference(String),
+    /// A Search result: `search:LongId` (MS-ASCMD §2.2.3.100.1).
+    LongId(String),
 }
 
 /// `ItemOperations > Fetch` (MS-ASCMD §2.2.3.67.1): Store, the target, Options.
@@ -371,6 +373,14 @@ impl FetchRequest {
             body_preferences: Vec::new(),
             mime_support: None,
             range: None,
+        }
+    }
+
+    /// A Search result by its LongId.
+    pub fn long_id(long_id: &str) -> FetchRequest {
+        FetchRequest {
+            target: FetchTarget::LongId(long_id.to_string()),
+            ..FetchRequest::attachment("")
         }
     }
 
@@ -397,6 +407,7 @@ impl FetchRequest {
             FetchTarget::FileReference(reference) => {
                 fetch.text_child(asb::FILE_REFERENCE, reference.as_str())
             }
+            FetchTarget::LongId(long_id) => fetch.text_child(se::LONG_ID, long_id.as_str()),
         };
         let mut options = Vec::new();
         if let Some((first, last)) = self.range {

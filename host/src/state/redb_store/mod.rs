@@ -119,12 +119,45 @@ impl RedbStore {
             .map_err(|failure| StateError::Backend(failure.into()))?
     }
 
-    async fn transact_encoded(
+    /// Checks and submits a transaction; `durable: false` defers its fsync (module docs).
+    async fn write(
         &self,
-        conditions: Vec<KeyState>,
-        writes: Vec<KeyState>,
+        ns: &Namespace,
+        conditions: &[Condition],
+        writes: Vec<Write>,
+        durable: bool,
     ) -> StateResult<bool> {
-        let (command, outcome) = Command::transact(conditions, writes);
+        self.limits.check_namespace(ns)?;
+        self.limits.check_transaction(conditions, &writes)?;
+        let (conditions, writes) = encode_transaction(ns, conditions, writes);
+        let (command, outcome) = Command::transact(conditions, writes, durable);
+        self.writer.submit(command)?;
+        outcome.await.map_err(|_| StateError::Closed)?
+    }
+
+    async fn compare_and_swap_with(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<Vec<u8>>,
+        durable: bool,
+    ) -> StateResult<bool> {
+        let condition = Condition { key: key.to_owned(), expected: expected.map(<[u8]>::to_vec) };
+        let write = Write { key: key.to_owned(), value: new };
+        self.write(ns, std::slice::from_ref(&condition), vec![write], durable).await
+    }
+
+    async fn delete_namespace_with(&self, ns: &Namespace, durable: bool) -> StateResult<u64> {
+        self.limits.check_namespace(ns)?;
+        let range = KeyRange::with_prefix(namespace::namespace_prefix(ns));
+        let (command, outcome) = Command::delete_range(range, durable);
+        self.writer.submit(command)?;
+        outcome.await.map_err(|_| StateError::Closed)?
+    }
+
+    async fn sync(&self) -> StateResult<()> {
+        let (command, outcome) = Command::sync();
         self.writer.submit(command)?;
         outcome.await.map_err(|_| StateError::Closed)?
     }
@@ -163,14 +196,14 @@ impl StateStore for RedbStore {
 
     fn put<'a>(&'a self, ns: &'a Namespace, key: &'a str, value: Vec<u8>) -> StateFuture<'a, ()> {
         Box::pin(async move {
-            self.transact(ns, &[], vec![Write::put(key, value)]).await.map(|_always_applied| ())
+            self.write(ns, &[], vec![Write::put(key, value)], true).await.map(|_always| ())
         })
     }
 
     fn delete<'a>(&'a self, ns: &'a Namespace, key: &'a str) -> StateFuture<'a, ()> {
-        Box::pin(async move {
-            self.transact(ns, &[], vec![Write::delete(key)]).await.map(|_always_applied| ())
-        })
+        Box::pin(
+            async move { self.write(ns, &[], vec![Write::delete(key)], true).await.map(|_| ()) },
+        )
     }
 
     fn compare_and_swap<'a>(
@@ -180,12 +213,7 @@ impl StateStore for RedbStore {
         expected: Option<&'a [u8]>,
         new: Option<Vec<u8>>,
     ) -> StateFuture<'a, bool> {
-        Box::pin(async move {
-            let condition =
-                Condition { key: key.to_owned(), expected: expected.map(<[u8]>::to_vec) };
-            let write = Write { key: key.to_owned(), value: new };
-            self.transact(ns, std::slice::from_ref(&condition), vec![write]).await
-        })
+        Box::pin(self.compare_and_swap_with(ns, key, expected, new, true))
     }
 
     fn transact<'a>(
@@ -194,12 +222,7 @@ impl StateStore for RedbStore {
         conditions: &'a [Condition],
         writes: Vec<Write>,
     ) -> StateFuture<'a, bool> {
-        Box::pin(async move {
-            self.limits.check_namespace(ns)?;
-            self.limits.check_transaction(conditions, &writes)?;
-            let (conditions, writes) = encode_transaction(ns, conditions, writes);
-            self.transact_encoded(conditions, writes).await
-        })
+        Box::pin(self.write(ns, conditions, writes, true))
     }
 
     fn list<'a>(
@@ -221,12 +244,82 @@ impl StateStore for RedbStore {
     }
 
     fn delete_namespace<'a>(&'a self, ns: &'a Namespace) -> StateFuture<'a, u64> {
+        Box::pin(self.delete_namespace_with(ns, true))
+    }
+
+    fn deferred(self: Arc<Self>) -> Arc<dyn StateStore> {
+        Arc::new(DeferredRedbStore { store: self })
+    }
+
+    fn flush(&self) -> StateFuture<'_, ()> {
+        Box::pin(self.sync())
+    }
+}
+
+/// The same store, with every write's fsync deferred to the next `flush` (or any synced
+/// commit): what one plugin request writes costs one fsync (`writer.rs`). Reads see the
+/// deferred writes at once, like any committed write.
+struct DeferredRedbStore {
+    store: Arc<RedbStore>,
+}
+
+impl StateStore for DeferredRedbStore {
+    fn limits(&self) -> &StoreLimits {
+        &self.store.limits
+    }
+
+    fn get<'a>(&'a self, ns: &'a Namespace, key: &'a str) -> StateFuture<'a, Option<Vec<u8>>> {
+        self.store.get(ns, key)
+    }
+
+    fn put<'a>(&'a self, ns: &'a Namespace, key: &'a str, value: Vec<u8>) -> StateFuture<'a, ()> {
         Box::pin(async move {
-            self.limits.check_namespace(ns)?;
-            let range = KeyRange::with_prefix(namespace::namespace_prefix(ns));
-            let (command, outcome) = Command::delete_range(range);
-            self.writer.submit(command)?;
-            outcome.await.map_err(|_| StateError::Closed)?
+            self.store.write(ns, &[], vec![Write::put(key, value)], false).await.map(|_| ())
         })
+    }
+
+    fn delete<'a>(&'a self, ns: &'a Namespace, key: &'a str) -> StateFuture<'a, ()> {
+        Box::pin(async move {
+            self.store.write(ns, &[], vec![Write::delete(key)], false).await.map(|_| ())
+        })
+    }
+
+    fn compare_and_swap<'a>(
+        &'a self,
+        ns: &'a Namespace,
+        key: &'a str,
+        expected: Option<&'a [u8]>,
+        new: Option<Vec<u8>>,
+    ) -> StateFuture<'a, bool> {
+        Box::pin(self.store.compare_and_swap_with(ns, key, expected, new, false))
+    }
+
+    fn transact<'a>(
+        &'a self,
+        ns: &'a Namespace,
+        conditions: &'a [Condition],
+        writes: Vec<Write>,
+    ) -> StateFuture<'a, bool> {
+        Box::pin(self.store.write(ns, conditions, writes, false))
+    }
+
+    fn list<'a>(
+        &'a self,
+        scope: &'a ListScope,
+        page: &'a PageRequest,
+    ) -> StateFuture<'a, ListPage> {
+        self.store.list(scope, page)
+    }
+
+    fn delete_namespace<'a>(&'a self, ns: &'a Namespace) -> StateFuture<'a, u64> {
+        Box::pin(self.store.delete_namespace_with(ns, false))
+    }
+
+    fn deferred(self: Arc<Self>) -> Arc<dyn StateStore> {
+        self
+    }
+
+    fn flush(&self) -> StateFuture<'_, ()> {
+        Box::pin(self.store.sync())
     }
 }

@@ -190,3 +190,28 @@ async fn a_truncated_file_is_refused_at_open() {
         assert!(matches!(error, StateError::Corrupt(_) | StateError::Open { .. }), "{error:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_writes_behave_the_same_and_flush() {
+    for options in [immediate(), eventual()] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.redb");
+        let store = Arc::new(RedbStore::open(&path, options.clone()).await.expect("open"));
+        let deferred = store.clone().deferred();
+        run_conformance(&*deferred).await;
+        // Visible through the plain handle before any flush, durable after it.
+        let ns = Namespace::device("deferred", "alice", "phone");
+        deferred.put(&ns, "state", b"1".to_vec()).await.expect("put");
+        let swapped = deferred.compare_and_swap(&ns, "state", Some(b"1"), Some(b"2".to_vec()));
+        assert!(swapped.await.expect("cas"));
+        assert_eq!(store.get(&ns, "state").await.expect("get"), Some(b"2".to_vec()));
+        deferred.flush().await.expect("flush");
+        deferred.flush().await.expect("a flush with nothing to sync");
+        store.flush().await.expect("flush of the plain handle");
+        drop(deferred);
+        Arc::into_inner(store).expect("last handle").close().await.expect("close");
+        let store = RedbStore::open(&path, options).await.expect("reopen");
+        assert_eq!(store.get(&ns, "state").await.expect("get"), Some(b"2".to_vec()));
+        store.close().await.expect("close");
+    }
+}

@@ -6,6 +6,11 @@
 //! the number of fsyncs changes. Replies are sent after the commit returns, so an acknowledged
 //! write is a committed write. If anything in the group fails, the transaction is dropped
 //! (nothing of the group is applied) and every command of the group gets the error.
+//!
+//! Deferred writes (`durable: false`, see `DeferredRedbStore`) are committed without an fsync:
+//! visible to every later read at once, but durable only with the next synced commit, which a
+//! `Sync` command forces. A plugin request's writes all go out deferred and the host sends one
+//! `Sync` before the response: one fsync per request instead of one per write.
 
 use super::open::{self, ENTRIES};
 use crate::state::error::{StateError, StateResult};
@@ -57,25 +62,50 @@ pub(super) enum Command {
     Transact {
         conditions: Vec<KeyState>,
         writes: Vec<KeyState>,
+        /// Synced before the reply (else deferred to the next synced commit).
+        durable: bool,
         applied: bool,
         reply: oneshot::Sender<StateResult<bool>>,
     },
     DeleteRange {
         range: KeyRange,
+        durable: bool,
         deleted: u64,
         reply: oneshot::Sender<StateResult<u64>>,
     },
+    /// Every write acknowledged before it becomes durable (an fsync when any is not yet).
+    Sync { reply: oneshot::Sender<StateResult<()>> },
 }
 
 impl Command {
-    pub fn transact(conditions: Vec<KeyState>, writes: Vec<KeyState>) -> (Command, Outcome<bool>) {
+    pub fn transact(
+        conditions: Vec<KeyState>,
+        writes: Vec<KeyState>,
+        durable: bool,
+    ) -> (Command, Outcome<bool>) {
         let (reply, outcome) = oneshot::channel();
-        (Command::Transact { conditions, writes, applied: false, reply }, outcome)
+        (Command::Transact { conditions, writes, durable, applied: false, reply }, outcome)
     }
 
-    pub fn delete_range(range: KeyRange) -> (Command, Outcome<u64>) {
+    pub fn delete_range(range: KeyRange, durable: bool) -> (Command, Outcome<u64>) {
         let (reply, outcome) = oneshot::channel();
-        (Command::DeleteRange { range, deleted: 0, reply }, outcome)
+        (Command::DeleteRange { range, durable, deleted: 0, reply }, outcome)
+    }
+
+    pub fn sync() -> (Command, Outcome<()>) {
+        let (reply, outcome) = oneshot::channel();
+        (Command::Sync { reply }, outcome)
+    }
+
+    fn is_write(&self) -> bool {
+        !matches!(self, Command::Sync { .. })
+    }
+
+    fn is_durable_write(&self) -> bool {
+        match self {
+            Command::Transact { durable, .. } | Command::DeleteRange { durable, .. } => *durable,
+            Command::Sync { .. } => false,
+        }
     }
 
     fn bytes(&self) -> usize {
@@ -86,6 +116,7 @@ impl Command {
             Command::DeleteRange { range, .. } => {
                 range.start.len() + range.end.as_ref().map_or(0, Vec::len)
             }
+            Command::Sync { .. } => 0,
         }
     }
 
@@ -125,6 +156,7 @@ impl Command {
                     *deleted += 1;
                 }
             }
+            Command::Sync { .. } => {}
         }
         Ok(())
     }
@@ -138,6 +170,9 @@ impl Command {
             }
             Command::DeleteRange { deleted, reply, .. } => {
                 let _ = reply.send(group_result.as_ref().map(|()| deleted).map_err(group_error));
+            }
+            Command::Sync { reply } => {
+                let _ = reply.send(group_result.as_ref().copied().map_err(group_error));
             }
         }
     }
@@ -188,10 +223,10 @@ fn run(
     queue: &Receiver<Command>,
     flush_interval: Option<Duration>,
 ) -> StateResult<()> {
-    let durability =
-        if flush_interval.is_some() { redb::Durability::None } else { redb::Durability::Immediate };
     // When the oldest commit not yet synced was made (only with a flush interval).
     let mut unsynced_since: Option<Instant> = None;
+    // Without a flush interval: deferred writes were committed since the last synced commit.
+    let mut unsynced = false;
     loop {
         let first = match (unsynced_since, flush_interval) {
             (Some(since), Some(interval)) => {
@@ -214,9 +249,34 @@ fn run(
                 Err(_) => break,
             },
         };
-        commit_group(db, durability, gather_group(first, queue));
-        if flush_interval.is_some() && unsynced_since.is_none() {
-            unsynced_since = Some(Instant::now());
+        let group = gather_group(first, queue);
+        let has_writes = group.iter().any(Command::is_write);
+        if flush_interval.is_some() {
+            // Eventual durability: nothing is synced per write, and a `Sync` does not force
+            // one either (the operator chose the interval).
+            if !has_writes {
+                group.into_iter().for_each(|command| command.finish(&Ok(())));
+                continue;
+            }
+            commit_group(db, redb::Durability::None, group);
+            if unsynced_since.is_none() {
+                unsynced_since = Some(Instant::now());
+            }
+            continue;
+        }
+        let wants_sync = group.iter().any(|command| !command.is_write());
+        let sync =
+            group.iter().any(Command::is_durable_write) || (wants_sync && (unsynced || has_writes));
+        if !has_writes && !sync {
+            // Only `Sync`s, and everything is durable already: no commit at all.
+            for command in group {
+                command.finish(&Ok(()));
+            }
+            continue;
+        }
+        let durability = if sync { redb::Durability::Immediate } else { redb::Durability::None };
+        if commit_group(db, durability, group) {
+            unsynced = !sync;
         }
     }
     open::mark_clean_shutdown(db)
@@ -238,14 +298,17 @@ fn gather_group(first: Command, queue: &Receiver<Command>) -> Vec<Command> {
     group
 }
 
-fn commit_group(db: &Database, durability: redb::Durability, mut group: Vec<Command>) {
+/// Applies and commits `group`, then answers each command; true when the commit succeeded.
+fn commit_group(db: &Database, durability: redb::Durability, mut group: Vec<Command>) -> bool {
     let result = apply_and_commit(db, durability, &mut group);
     if let Err(error) = &result {
         tracing::error!(%error, commands = group.len(), "state store write failed");
     }
+    let committed = result.is_ok();
     for command in group {
         command.finish(&result);
     }
+    committed
 }
 
 fn apply_and_commit(

@@ -16,7 +16,7 @@ mod device;
 mod encode;
 mod error;
 mod headers;
-mod percent;
+pub(crate) mod percent;
 mod plain_query;
 mod query;
 mod request;

@@ -5,6 +5,7 @@ use super::{answer_common_status, wbxml_response};
 use crate::ashttp::{CommonStatus, EasRequest};
 use crate::capabilities::Capabilities;
 use crate::http::Response;
+use crate::push::Hold;
 use crate::sync::{self, SyncAnswer};
 
 pub async fn run(
@@ -17,6 +18,12 @@ pub async fn run(
         SyncAnswer::Document(document) => wbxml_response(&document, request),
         // Nothing changed anywhere: 200 with no body (MS-ASCMD §2.2.1.21.2).
         SyncAnswer::Empty { .. } => Response::new(200),
+        // Nothing yet, and the client waits: the host parks it; on timeout (or when a newer
+        // request of the device ends it) the same empty answer as above, as Exchange sends.
+        SyncAnswer::Wait { folders, seconds } => {
+            Hold { folders, timeout_seconds: seconds, on_timeout: Response::new(200) }
+                .into_response()
+        }
         SyncAnswer::NotWbxml => answer_common_status(request, CommonStatus::InvalidWbxml),
         SyncAnswer::Unavailable => {
             answer_common_status(request, CommonStatus::ServerErrorRetryLater)
@@ -68,5 +75,30 @@ mod tests {
         assert_eq!(post(&host, "Sync", "12.1", &sync("0")).status, 503);
         let retry_later = decoded(&post(&host, "Sync", "16.1", &sync("0")));
         assert_eq!(retry_later.text_of(air_sync::STATUS), Some("111"));
+    }
+
+    #[test]
+    fn an_empty_sync_with_a_heartbeat_is_a_hold_with_an_empty_timeout_answer() {
+        let host = provisioned_host();
+        let first = decoded(&post(&host, "Sync", "14.1", &sync("0")));
+        let key = first
+            .child(air_sync::COLLECTIONS)
+            .and_then(|c| c.child(air_sync::COLLECTION))
+            .and_then(|c| c.text_of(air_sync::SYNC_KEY))
+            .expect("key")
+            .to_owned();
+        // the listing of the empty INBOX: nothing to say, and no wait asked for
+        let listed = post(&host, "Sync", "14.1", &sync(&key));
+        assert_eq!((listed.status, listed.body.len(), listed.header("Grip-Hold")), (200, 0, None));
+        let mut waiting = sync(&key);
+        waiting.root.push(Element::with_text(air_sync::HEARTBEAT_INTERVAL, "90"));
+        let held = post(&host, "Sync", "14.1", &waiting);
+        assert_eq!(held.header("Grip-Hold"), Some("response"));
+        assert_eq!(held.header("Grip-Timeout"), Some("90"));
+        let status = host.mailbox.borrow().status("INBOX").expect("status");
+        let channel = format!("INBOX; prev-id={}", crate::push::folder_token(&status));
+        assert_eq!(held.header("Grip-Channel"), Some(channel.as_str()));
+        // the timeout answer is the empty Sync answer
+        assert_eq!((held.status, held.body.len()), (200, 0));
     }
 }

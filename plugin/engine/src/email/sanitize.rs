@@ -28,10 +28,22 @@ pub fn clean_field(value: &str, max_chars: usize) -> String {
 
 /// Body text: drops NUL and the C0/C1 controls XML cannot carry, keeps tab and line breaks.
 pub fn clean_body_text(text: String) -> String {
-    if text.chars().all(is_allowed_in_body) {
+    if !has_control_bytes(text.as_bytes()) {
         return text;
     }
     text.chars().filter(|&ch| is_allowed_in_body(ch)).collect()
+}
+
+/// The fast check for the common case, on bytes instead of decoded characters: the controls
+/// `is_allowed_in_body` drops (Unicode Cc: U+0000–U+001F, U+007F–U+009F) are single bytes
+/// below 0x20 and 0x7F, or 0xC2 0x80–0x9F in UTF-8.
+fn has_control_bytes(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(index, &byte)| match byte {
+        b'\t' | b'\n' | b'\r' => false,
+        0..=0x1F | 0x7F => true,
+        0xC2 => bytes.get(index + 1).is_some_and(|next| (0x80..=0x9F).contains(next)),
+        _ => false,
+    })
 }
 
 fn is_allowed_in_body(ch: char) -> bool {
@@ -63,6 +75,12 @@ mod tests {
     #[test]
     fn body_keeps_line_breaks_only() {
         assert_eq!(clean_body_text("a\0b\r\n\tc\u{7}\u{85}".into()), "ab\r\n\tc");
+        for clean in ["", "plain\r\n\ttext", "é€ 🙂 \u{a0}\u{100}"] {
+            assert_eq!(clean_body_text(clean.into()), clean);
+        }
+        for control in ['\0', '\u{1f}', '\u{7f}', '\u{80}', '\u{9f}'] {
+            assert_eq!(clean_body_text(format!("a{control}b")), "ab", "{control:?}");
+        }
     }
 
     #[test]

@@ -229,16 +229,22 @@ fn parents_first(folders: Vec<&KnownFolder>) -> Vec<&KnownFolder> {
 
 /// Whether the device's known hierarchy differs from the mailbox's (refreshing the folder map):
 /// true for a device that never ran FolderSync. Ping answers Status 7 on true.
-// Ping (the push issue) is the caller; until it lands only the tests are.
 #[cfg_attr(not(test), allow(dead_code))]
 pub async fn hierarchy_changed(
     caps: &impl Capabilities,
     device: &str,
 ) -> Result<bool, FolderMapError> {
+    Ok(compare_with_device(caps, device).await?.0)
+}
+
+/// [`hierarchy_changed`], with the refreshed map (Ping builds its hierarchy token from it).
+pub async fn compare_with_device(
+    caps: &impl Capabilities,
+    device: &str,
+) -> Result<(bool, FolderMap), FolderMapError> {
     let map = super::refresh(caps).await?;
     let stored = load(caps, device).await.map_err(FolderMapError::State)?;
-    if stored.hierarchy.key == 0 {
-        return Ok(true);
-    }
-    Ok(!diff(&stored.hierarchy.folders, &current_folders(&map)).is_empty())
+    let changed = stored.hierarchy.key == 0
+        || !diff(&stored.hierarchy.folders, &current_folders(&map)).is_empty();
+    Ok((changed, map))
 }

@@ -9,4 +9,4 @@ mod hold;
 mod token;
 
 pub use hold::Hold;
-pub use token::folder_token;
+pub use token::{HIERARCHY, folder_token, hierarchy_token};

@@ -17,9 +17,43 @@ pub fn folder_token(status: &FolderStatus) -> String {
     )
 }
 
+/// The reserved folder name of the hierarchy watch: a hold that lists it (with
+/// [`hierarchy_token`]) wakes when a folder is created, deleted or renamed. NUL never occurs in
+/// an IMAP mailbox name, so no folder can collide with it (its channel is `%00hierarchy`).
+pub const HIERARCHY: &str = "\0hierarchy";
+
+/// The token of the folder list: `{count}.{fnv1a-64 hex}` over the raw IMAP names from
+/// `LIST "" "*"`, sorted by bytes, each followed by a newline, INBOX in any case as `INBOX`.
+/// The host computes the same from its own LIST (`push::hierarchy_token`); only names count,
+/// so a subscription or flag change does not move it.
+pub fn hierarchy_token<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = names
+        .into_iter()
+        .map(|name| if name.eq_ignore_ascii_case("INBOX") { "INBOX" } else { name })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in names.iter().flat_map(|name| name.bytes().chain([b'\n'])) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{}.{hash:016x}", names.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hierarchy_token_depends_on_the_set_of_names_only() {
+        let token = hierarchy_token(["INBOX", "Sent", "Archive/2024"]);
+        assert_eq!(token, hierarchy_token(["Archive/2024", "inbox", "Sent", "Sent"]));
+        assert_ne!(token, hierarchy_token(["INBOX", "Sent", "Archive/2025"]));
+        assert_ne!(token, hierarchy_token(["INBOX", "Sent"]));
+        // the documented form, shared with the host (host/src/push/mod.rs has the same vector)
+        assert_eq!(hierarchy_token(["INBOX", "Sent"]), "2.6ab431195cfb145d");
+    }
 
     #[test]
     fn every_counter_is_in_the_token() {

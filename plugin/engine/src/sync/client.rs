@@ -12,8 +12,8 @@
 //! * **Drafts** (16.0+, the Drafts collection only): an Add stores a new IMAP draft (`\Draft`)
 //!   and answers its ServerId (and the FileReferences of its attachments). A Change replaces
 //!   the draft: IMAP cannot rewrite a message, so the new version is appended and the old one
-//!   expunged; the device then gets a Delete of the old ServerId and an Add of the new one
-//!   (what clients expect when a server cannot keep an id). `Send` submits the draft through
+//!   expunged; the device keeps its ServerId, which now stands for the new UID
+//!   (`draft_alias`). `Send` submits the draft through
 //!   `compose::submit_draft` (a copy goes to Sent) and removes it from Drafts.
 //! * Any other Add is refused with Status 6.
 //!
@@ -23,6 +23,7 @@
 
 use super::change::{self, FlagEdit, FlagPlan};
 use super::draft::{self, Draft, DraftEdit, Envelope};
+use super::draft_alias::Aliases;
 use super::held::{UidList, flags_hash, is_deleted};
 use super::render;
 use super::request::{ClientCommand, CollectionRequest, status};
@@ -81,6 +82,22 @@ impl<C: Capabilities> Writer<'_, '_, C> {
             && self.context.version >= ProtocolVersion::V16_0
     }
 
+    /// The collection's draft aliases (only Drafts has any).
+    async fn aliases(&self, state: &CollectionState) -> Aliases {
+        let generation = state.key.generation;
+        if !self.drafts() {
+            return Aliases::new(generation);
+        }
+        let caps = self.context.caps;
+        match Aliases::load(caps, &self.context.scope, self.id(), generation).await {
+            Ok(aliases) => aliases,
+            Err(error) => {
+                self.log(Level::Warn, &format!("reading draft ids: {error}"));
+                Aliases::new(generation)
+            }
+        }
+    }
+
     /// A failure of our own folder (or the connection) stops everything; others are the
     /// item's.
     fn stop_or(&self, error: MailboxError, item_status: u8) -> Result<u8, Stop> {
@@ -100,8 +117,14 @@ impl<C: Capabilities> Writer<'_, '_, C> {
     pub async fn apply(&self, state: &mut CollectionState) -> Result<Vec<Element>, Stop> {
         let commands = &self.request.commands;
         let mut answers: Vec<Option<Element>> = vec![None; commands.len()];
+        let mut aliases = self.aliases(state).await;
+        // The device's id of an edited draft stands for its current UID (`draft_alias`). If
+        // the state that learnt the new UID was lost to a concurrent Sync, the device's own
+        // UID is still the one held.
         let held = |server_id: &str| {
-            render::uid_of(self.id(), server_id).filter(|&uid| state.held.contains(uid))
+            let device = render::uid_of(self.id(), server_id)?;
+            let imap = aliases.imap_uid(device);
+            (state.held.contains(imap) || state.held.contains(device)).then_some(imap)
         };
         let mut deletes: Vec<(usize, &str, u32)> = Vec::new();
         let mut flag_edits: Vec<(usize, &str, u32, FlagEdit)> = Vec::new();
@@ -159,10 +182,18 @@ impl<C: Capabilities> Writer<'_, '_, C> {
         self.change_flags(flag_edits, state, &mut answers).await?;
         self.delete(&deletes, state, &mut answers).await?;
         for (index, server_id, uid, data) in draft_edits {
-            answers[index] = self.change_draft(server_id, uid, data).await?;
+            answers[index] = self.change_draft(server_id, uid, data, state, &mut aliases).await?;
         }
         for (index, client_id, data) in draft_adds {
             answers[index] = Some(self.add_draft(client_id, data, state).await?);
+        }
+        if self.drafts() {
+            aliases.retain_held(&state.held);
+            let caps = self.context.caps;
+            if let Err(error) = aliases.save(caps, &self.context.scope, self.id()).await {
+                // The device's ids of edited drafts stop working: it gets them again.
+                self.log(Level::Warn, &format!("saving draft ids: {error}"));
+            }
         }
         let answered = answers.iter().flatten().count();
         if !commands.is_empty() {
@@ -373,6 +404,34 @@ impl<C: Capabilities> Writer<'_, '_, C> {
         Ok(caps.search(self.imap(), &query).await?.into_iter().max())
     }
 
+    /// The Message-ID of a draft Add: the same for the same ClientId in one relationship
+    /// (ClientIds are unique per device and collection until it starts over with SyncKey 0).
+    fn add_message_id(&self, client_id: &str, generation: u64) -> String {
+        let user = self.context.user.as_deref().unwrap_or_default();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325; // FNV-1a
+        for part in [user, self.context.device, self.id(), client_id] {
+            for byte in part.bytes().chain([0]) {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        let domain = user.rsplit_once('@').map_or("eas-edge.invalid", |(_, domain)| domain);
+        format!("{hash:016x}.{generation:016x}.draft@{domain}")
+    }
+
+    /// The draft of this folder with `message_id`, if stored (and not being deleted).
+    async fn find_draft(&self, message_id: &str) -> Result<Option<u32>, MailboxError> {
+        let caps = self.context.caps;
+        let query = SearchQuery {
+            header: Some(("Message-ID".to_owned(), message_id.to_owned())),
+            ..SearchQuery::default()
+        };
+        let Some(uid) = caps.search(self.imap(), &query).await?.into_iter().max() else {
+            return Ok(None);
+        };
+        let summaries = caps.fetch_summaries(self.imap(), &[uid], 0).await?;
+        Ok(summaries.iter().any(|s| s.uid == uid && !is_deleted(&s.flags)).then_some(uid))
+    }
+
     async fn add_draft(
         &self,
         client_id: &str,
@@ -385,10 +444,24 @@ impl<C: Capabilities> Writer<'_, '_, C> {
         };
         let mut draft = Draft::default();
         draft.apply(&edit);
-        let envelope = self.envelope();
+        let mut envelope = self.envelope();
+        envelope.message_id = self.add_message_id(client_id, state.key.generation);
         let mime = draft::build(&draft, &envelope);
         let flags: Vec<String> = DRAFT_FLAGS.iter().map(|f| (*f).to_owned()).collect();
-        let uid = match self.append_draft(&mime, &flags, &envelope.message_id).await {
+        // An Add whose answer was lost to a concurrent Sync (its state not saved) comes again
+        // with the same key and ClientId: the draft it stored is found, not stored twice.
+        let stored = match self.find_draft(&envelope.message_id).await {
+            Ok(stored) => stored,
+            Err(error) => return refused(self.stop_or(error, status::SERVER_ERROR)?),
+        };
+        if stored.is_some() {
+            self.log(Level::Info, &format!("draft Add {client_id} retried: already stored"));
+        }
+        let appended = match stored {
+            Some(uid) => Ok(Some(uid)),
+            None => self.append_draft(&mime, &flags, &envelope.message_id).await,
+        };
+        let uid = match appended {
             Ok(Some(uid)) => uid,
             Ok(None) => {
                 self.log(Level::Warn, "a new draft was stored but cannot be found");
@@ -422,6 +495,8 @@ impl<C: Capabilities> Writer<'_, '_, C> {
         server_id: &str,
         uid: u32,
         data: &Element,
+        state: &mut CollectionState,
+        aliases: &mut Aliases,
     ) -> Result<Option<Element>, Stop> {
         let answer = |code| Ok(Some(render::item_response(air_sync::CHANGE, server_id, code)));
         let Some(edit) = DraftEdit::parse(data) else {
@@ -464,17 +539,28 @@ impl<C: Capabilities> Writer<'_, '_, C> {
         if !flags.iter().any(|f| f.trim().eq_ignore_ascii_case("\\Draft")) {
             flags.push("\\Draft".to_owned());
         }
-        match self.append_draft(&mime, &flags, &envelope.message_id).await {
-            Ok(_) => {}
+        let new_uid = match self.append_draft(&mime, &flags, &envelope.message_id).await {
+            Ok(new_uid) => new_uid,
             Err(error) => return answer(self.stop_or(error, status::SERVER_ERROR)?),
-        }
+        };
         if let Err(error) = caps.expunge(self.imap(), &[uid]).await {
             let code = self.stop_or(error, status::SERVER_ERROR)?;
             self.log(Level::Warn, &format!("draft {server_id}: the old version stays"));
             return answer(code);
         }
-        // The old UID stays held (the device gets its Delete), the new one is an Add.
-        self.log(Level::Info, &format!("draft {server_id} replaced"));
+        match new_uid {
+            // The device keeps its ServerId: it now stands for the new UID, which it holds.
+            Some(new_uid) => {
+                let device_uid = render::uid_of(self.id(), server_id).unwrap_or(uid);
+                aliases.set(device_uid, new_uid);
+                state.held.remove_all(&[uid, device_uid]);
+                state.held.set_all([(new_uid, flags_hash(&flags))]);
+                self.log(Level::Info, &format!("draft {server_id} replaced (now UID {new_uid})"));
+            }
+            // Not found again: the old UID stays held, so the device gets its Delete, and the
+            // new version comes as an Add.
+            None => self.log(Level::Warn, &format!("draft {server_id} replaced, new UID unknown")),
+        }
         if edit.send { answer(status::CONVERSION_ERROR) } else { Ok(None) }
     }
 

@@ -3,6 +3,7 @@
 
 use super::batch;
 use super::client::Writer;
+use super::draft_alias;
 use super::held::UidList;
 use super::items::{self, ItemContext};
 use super::key::{ClientKey, SyncKey};
@@ -90,6 +91,15 @@ async fn answer_collection<C: Capabilities>(
         (None, None) => return Ok(None),
     };
     match ClientKey::parse(&key_text) {
+        // GetChanges asked for with SyncKey 0 is a protocol error (MS-ASCMD §2.2.3.84: key 0
+        // has nothing to send yet). Exchange answers it with Status 4, which is why AOSP's
+        // Exchange client leaves GetChanges out for key 0 ("EAS doesn't like GetChanges if
+        // the syncKey is 0"); phones that follow Exchange never hit this. Absent or
+        // GetChanges 0 is the normal bootstrap. The relationship is left as it was.
+        ClientKey::Initial if request.get_changes == Some(true) => {
+            context.log(Level::Info, &format!("collection {id}: GetChanges with SyncKey 0"));
+            answer(status::PROTOCOL_ERROR)
+        }
         ClientKey::Initial => bootstrap(context, request, &folder, raw).await,
         ClientKey::Malformed => invalid_key(context, id, &key_text),
         ClientKey::Issued(key) => {
@@ -270,6 +280,7 @@ impl<C: Capabilities> Session<'_, '_, C> {
                 Ok((sent, more_available)) => {
                     commands = sent;
                     more = more_available;
+                    self.rename_drafts(&state, &mut commands).await;
                 }
                 Err(ReconcileError::FolderRecreated) => {
                     self.context.log(
@@ -335,6 +346,23 @@ impl<C: Capabilities> Session<'_, '_, C> {
         }
         render::attach_fetches(&mut element, fetches);
         Ok(Some(element))
+    }
+
+    /// Server changes of edited drafts go out under the ids the device knows
+    /// (`draft_alias`).
+    async fn rename_drafts(&self, state: &CollectionState, commands: &mut [Element]) {
+        if self.folder.folder_type != folders::FolderType::Drafts || commands.is_empty() {
+            return;
+        }
+        let (caps, scope, id) =
+            (self.context.caps, &self.context.scope, self.request.collection_id.as_str());
+        let generation = state.key.generation;
+        if let Err(error) =
+            draft_alias::rename_server_changes(caps, scope, id, generation, &state.held, commands)
+                .await
+        {
+            self.context.log(Level::Warn, &format!("collection {id}: draft ids: {error}"));
+        }
     }
 
     /// Reconciles with the mailbox, renders a batch and applies it to `state`. Returns the

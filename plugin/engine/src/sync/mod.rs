@@ -19,13 +19,15 @@
 //!   pending adds; `batch.rs` (pure) picks what fits the window;
 //! * `items.rs` fetches and renders items; `render.rs` builds the elements;
 //! * `collection.rs` runs one collection (key check, replay, compare-and-swap);
-//! * `estimate.rs` (GetItemEstimate) and `watch.rs` (Ping) reuse the same reconciliation.
+//! * `estimate.rs` (GetItemEstimate) and `watch.rs` (Ping) reuse the same reconciliation;
+//! * `wait.rs`: what an empty Sync with Wait/HeartbeatInterval asks the host to watch.
 
 mod batch;
 mod change;
 mod client;
 mod collection;
 mod draft;
+mod draft_alias;
 mod estimate;
 mod held;
 mod items;
@@ -38,11 +40,13 @@ mod render;
 mod request;
 mod state;
 mod uidset;
+mod wait;
 mod watch;
 
 #[cfg(test)]
 mod tests;
 
+pub use draft_alias::resolve as resolve_draft_alias;
 pub use estimate::{Estimate, estimate};
 pub use held::{flags_hash, is_deleted};
 pub use moved::{Moved, record_moves};
@@ -61,9 +65,16 @@ pub enum SyncAnswer {
     Document(Document),
     /// Nothing to report in any collection: HTTP 200 with an empty body
     /// (MS-ASCMD §2.2.1.21.2). `hold_seconds` is the Wait/HeartbeatInterval the client asked
-    /// for: a host that can park requests may hold the answer that long (not done yet).
+    /// for; it is only set here when no collection could be watched (none listed yet).
     Empty {
         hold_seconds: Option<u32>,
+    },
+    /// Nothing to report and the client asked to wait: the host parks the request until one
+    /// of `folders` (IMAP name, token) moves, then runs it again; after `seconds` it answers
+    /// the empty response (`wait.rs`).
+    Wait {
+        folders: Vec<(String, String)>,
+        seconds: u32,
     },
     /// The body is not WBXML.
     NotWbxml,
@@ -156,7 +167,17 @@ pub async fn run<C: Capabilities>(
         ),
     );
     if collections.is_empty() {
-        return SyncAnswer::Empty { hold_seconds: parsed.hold_seconds };
+        let Some(seconds) = parsed.hold_seconds else {
+            return SyncAnswer::Empty { hold_seconds: None };
+        };
+        return match wait::watched_folders(&context, &parsed).await {
+            Ok(folders) if folders.is_empty() => SyncAnswer::Empty { hold_seconds: Some(seconds) },
+            Ok(folders) => SyncAnswer::Wait { folders, seconds },
+            Err(Fatal(why)) => {
+                context.log(Level::Error, &format!("Sync wait failed: {why}"));
+                SyncAnswer::Unavailable
+            }
+        };
     }
     SyncAnswer::Document(Document::new(render::sync_document(collections)))
 }

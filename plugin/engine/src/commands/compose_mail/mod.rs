@@ -26,7 +26,7 @@ use crate::capabilities::{Capabilities, Level};
 use crate::compose::dedupe::{self, Claim, SubmissionKey};
 use crate::compose::smart::{self, SmartKind};
 use crate::compose::{self, SentCopy};
-use crate::folders::{self, FolderMapError};
+use crate::folders::{self, FolderMapError, FolderType};
 use crate::http::Response;
 use crate::mailbox::MailboxError;
 use eas_wbxml::tags::{air_sync_base as base, compose_mail as cm};
@@ -139,7 +139,7 @@ async fn send(
         None => Cow::Borrowed(parsed.mime.as_deref().ok_or(CommonStatus::InvalidXml)?),
         Some(kind) => {
             let source = parsed.source.as_ref().ok_or(CommonStatus::InvalidXml)?;
-            let found = find_original(caps, source, kind).await?;
+            let found = find_original(caps, device, source, kind).await?;
             original = Some((found.folder, found.uid));
             Cow::Owned(answer_message(caps, kind, parsed, found.raw))
         }
@@ -193,6 +193,7 @@ struct Original {
 
 async fn find_original(
     caps: &impl Capabilities,
+    device: &str,
     source: &Source,
     kind: SmartKind,
 ) -> Result<Original, CommonStatus> {
@@ -222,6 +223,12 @@ async fn find_original(
                 _ => CommonStatus::ServerError,
             });
         }
+    };
+    // A draft edited on the device keeps its id, which stands for its current UID.
+    let uid = if folder.folder_type == FolderType::Drafts {
+        crate::sync::resolve_draft_alias(caps, device, collection, uid).await
+    } else {
+        uid
     };
     match caps.fetch_message(&folder.imap_name, uid, MAX_ORIGINAL_BYTES).await {
         Ok(Some(message)) => Ok(Original { folder: folder.imap_name, uid, raw: message.raw }),

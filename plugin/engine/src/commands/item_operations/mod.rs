@@ -6,8 +6,8 @@
 //! request itself is malformed. EmptyFolderContents empties a folder (and with DeleteSubFolders
 //! removes the folders below it); the conversation Move is refused (see `conversation_move`).
 //!
-//! Identifiers are the ones Sync hands out: ServerId `"{collection}:{uid}"`, FileReference
-//! `"{collection}:{uid}:{imap section}"`.
+//! Identifiers are the ones Sync and Search hand out: ServerId and LongId
+//! `"{collection}:{uid}"`, FileReference `"{collection}:{uid}:{imap section}"`.
 
 mod multipart;
 #[cfg(test)]
@@ -276,9 +276,12 @@ async fn fetch_result(
         let collection_id = operation.text_of(air_sync::COLLECTION_ID);
         return fetch_item(caps, request, collection_id, server_id, &options, context).await;
     }
-    if operation.child(search::LONG_ID).is_some() {
-        // Search results are not handed out yet, so no LongId can be ours.
-        return Err(status::NOT_FOUND);
+    if let Some(long_id) = operation.child(search::LONG_ID) {
+        // Search hands out LongIds in the ServerId form, `"{collection}:{uid}"` (see
+        // `commands::search`), so one is fetched as that ServerId. Anything else (another
+        // server's id, an empty one) is not ours: Status 6.
+        let long_id = long_id.text().map(str::trim).ok_or(status::NOT_FOUND)?;
+        return fetch_item(caps, request, None, long_id, &options, context).await;
     }
     Err(status::PROTOCOL_ERROR)
 }
@@ -443,6 +446,12 @@ async fn fetch_item(
         return Err(status::NOT_FOUND);
     }
     let folder = selectable_folder(caps, collection).await?.ok_or(status::NOT_FOUND)?;
+    // A draft edited on the device keeps its id, which stands for its current UID.
+    let uid = if folder.folder_type == crate::folders::FolderType::Drafts {
+        crate::sync::resolve_draft_alias(caps, request.device_id.as_str(), collection, uid).await
+    } else {
+        uid
+    };
     let allowance = context.allowance()?;
     let summary = match caps.fetch_message(&folder.imap_name, uid, allowance).await {
         Ok(Some(message)) if message.raw.len() <= allowance as usize => {

@@ -136,6 +136,31 @@ fn fetch_by_server_id_alone_and_in_12_1() {
 }
 
 #[test]
+fn fetch_by_long_id_from_search() {
+    let (host, inbox) = host_with_mail(false);
+    let long_id = format!("{inbox}:1");
+    let preference = Element::new(base::BODY_PREFERENCE).text_child(base::TYPE, "2");
+    let fetch = Element::new(io::FETCH)
+        .with_child(store())
+        .text_child(search::LONG_ID, long_id.as_str())
+        .with_child(Element::new(io::OPTIONS).with_child(preference));
+    let fetched = answers(&host, "16.1", vec![fetch]);
+    assert_eq!(fetched[0].text_of(io::STATUS), Some("1"));
+    assert_eq!(fetched[0].text_of(search::LONG_ID), Some(long_id.as_str()), "echoed");
+    assert_eq!(fetched[0].text_of(air_sync::CLASS), Some("Email"));
+    let html = body_of(&fetched[0]);
+    assert_eq!(html.text_of(base::TYPE), Some("2"));
+    assert!(html.text_of(base::DATA).is_some_and(|d| d.contains("<b>report</b>")));
+    // Gone, malformed or foreign LongIds: Status 6 each.
+    for bad in [format!("{inbox}:2"), format!("{inbox}:"), String::new(), "RgAAAA".into()] {
+        let fetch =
+            Element::new(io::FETCH).with_child(store()).text_child(search::LONG_ID, bad.as_str());
+        let fetched = answers(&host, "16.1", vec![fetch]);
+        assert_eq!(fetched[0].text_of(io::STATUS), Some("6"), "{bad:?}");
+    }
+}
+
+#[test]
 fn missing_and_malformed_items_get_per_operation_statuses() {
     let (host, inbox) = host_with_mail(false);
     let other = if inbox == "2" { "1" } else { "2" };

@@ -10,10 +10,10 @@ mod request;
 mod tests;
 
 use crate::capabilities::{Capabilities, Level};
-use crate::folders;
+use crate::folders::{self, hierarchy};
 use crate::http::Response;
 use crate::mailbox::MailboxError;
-use crate::push::{Hold, folder_token};
+use crate::push::{HIERARCHY, Hold, folder_token, hierarchy_token};
 use crate::sync;
 use eas_wbxml::tags::ping;
 use eas_wbxml::{Document, Element};
@@ -76,6 +76,22 @@ pub async fn run(caps: &impl Capabilities, device: &str, body: Option<&Element>)
         return answer(Status::ServerError, None);
     }
 
+    // A folder created, deleted or renamed since the device's last FolderSync: Status 7, at
+    // once or (through the hierarchy watch in the hold) while parked.
+    let hierarchy = match hierarchy::compare_with_device(caps, device).await {
+        Ok((true, _)) => {
+            caps.log(Level::Info, &format!("device {device}: Ping: hierarchy changed"));
+            return answer(Status::HierarchyChanged, None);
+        }
+        Ok((false, map)) => {
+            hierarchy_token(map.entries().iter().map(|entry| entry.imap_name.as_str()))
+        }
+        Err(error) => {
+            caps.log(Level::Warn, &format!("Ping of {device}: {error}"));
+            return answer(Status::ServerError, None);
+        }
+    };
+
     match evaluate(caps, device, &set).await {
         Ok(Evaluation::Changed(folders)) => {
             let list = Element::with_children(
@@ -84,8 +100,11 @@ pub async fn run(caps: &impl Capabilities, device: &str, body: Option<&Element>)
             );
             answer(Status::Changes, Some(list))
         }
-        Ok(Evaluation::Unchanged(watched)) => Hold {
-            folders: watched,
+        Ok(Evaluation::Unchanged(mut watched)) => Hold {
+            folders: {
+                watched.push((HIERARCHY.to_owned(), hierarchy));
+                watched
+            },
             timeout_seconds: set.heartbeat_seconds,
             on_timeout: answer(Status::NoChanges, None),
         }

@@ -93,8 +93,36 @@ fn an_up_to_date_device_gets_a_hold_with_the_timeout_answer_inside() {
     assert_eq!(response.header("Grip-Timeout"), Some("300"));
     let status = host.mailbox.borrow().status("INBOX").expect("inbox");
     let token = crate::push::folder_token(&status);
-    assert_eq!(grip_channels(&response), [format!("INBOX; prev-id={token}")]);
+    let names = host.mailbox.borrow().folder_names();
+    let hierarchy = crate::push::hierarchy_token(names.iter().map(String::as_str));
+    assert_eq!(
+        grip_channels(&response),
+        [format!("INBOX; prev-id={token}"), format!("%00hierarchy; prev-id={hierarchy}")]
+    );
     assert_eq!(self::status(&response), "1", "the timeout answer is Status 1");
+}
+
+#[test]
+fn a_hierarchy_change_since_the_last_folder_sync_gives_status_7() {
+    let host = provisioned_host();
+    let inbox = synced_inbox(&host);
+    let parked = post(&host, "Ping", VERSION, &ping_body(Some(300), &[&inbox]));
+    let watched = grip_channels(&parked)[1].to_owned();
+    // another client creates a folder: the hierarchy token moves (the host wakes the Ping)
+    // and the Ping run again answers 7, as does any Ping until the device runs FolderSync
+    host.mailbox.borrow_mut().add_folder("Projects", None);
+    let names = host.mailbox.borrow().folder_names();
+    let now = crate::push::hierarchy_token(names.iter().map(String::as_str));
+    assert_ne!(watched, format!("%00hierarchy; prev-id={now}"));
+    assert_eq!(status(&post(&host, "Ping", VERSION, &ping_body(None, &[]))), "7");
+    assert_eq!(synced_inbox(&host), inbox);
+    assert_eq!(
+        post(&host, "Ping", VERSION, &ping_body(None, &[])).header("Grip-Hold"),
+        Some("response")
+    );
+    // a rename by another client too
+    host.mailbox.borrow_mut().rename_folder("Projects", "Done");
+    assert_eq!(status(&post(&host, "Ping", VERSION, &ping_body(None, &[]))), "7");
 }
 
 #[test]
@@ -136,7 +164,7 @@ fn the_folder_set_and_interval_are_cached_per_device() {
     assert_eq!(empty.header("Grip-Timeout"), Some("120"));
     let only_interval = post(&host, "Ping", VERSION, &ping_body(Some(900), &[]));
     assert_eq!(only_interval.header("Grip-Timeout"), Some("900"));
-    assert_eq!(grip_channels(&only_interval).len(), 1);
+    assert_eq!(grip_channels(&only_interval).len(), 2, "the inbox and the hierarchy");
 }
 
 #[test]

@@ -220,6 +220,25 @@ fn get_changes_false_sends_no_server_changes() {
 }
 
 #[test]
+fn get_changes_with_sync_key_0_is_a_protocol_error() {
+    let host = host();
+    let device = synced(&host, 1);
+    let empty = collection("0", INBOX).empty_child(air_sync::GET_CHANGES);
+    for request in [empty, collection("0", INBOX).text_child(air_sync::GET_CHANGES, "1")] {
+        let answer = only_collection(&run(&host, "16.1", sync_request(vec![request])));
+        assert_eq!((status_of(&answer), key_of(&answer).as_str()), ("4", "0"));
+    }
+    // The relationship is untouched: the device's key still works.
+    let answer = run(&host, "16.1", sync_request(vec![collection(&device.key, INBOX)]));
+    assert_eq!(answer, SyncAnswer::Empty { hold_seconds: None });
+    // GetChanges 0 with key 0 is an ordinary bootstrap.
+    let request = collection("0", INBOX).text_child(air_sync::GET_CHANGES, "0");
+    let answer = only_collection(&run(&host, "16.1", sync_request(vec![request])));
+    assert_eq!(status_of(&answer), "1");
+    assert_ne!(key_of(&answer), "0");
+}
+
+#[test]
 fn deletes_and_changes_beyond_the_window_wait_for_the_next_batch() {
     for without_condstore in [false, true] {
         let host = host();

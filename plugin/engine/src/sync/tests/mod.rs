@@ -6,6 +6,7 @@ mod client;
 mod estimate;
 mod paging;
 mod requests;
+mod wait;
 
 use super::SyncAnswer;
 use crate::ashttp::{EasRequest, parse_request};

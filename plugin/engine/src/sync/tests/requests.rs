@@ -44,9 +44,13 @@ fn partial_requests_add_the_cached_collections() {
         .map(|c| (c.text_of(air_sync::COLLECTION_ID).map(str::to_owned), commands(c).len()))
         .collect();
     assert_eq!(answered, [(Some(INBOX.to_owned()), 1), (Some(SENT.to_owned()), 1)]);
-    // A request with only a Wait also means "the cached collections".
+    // A request with only a Wait also means "the cached collections": both are waited on.
     let wait = Element::new(air_sync::SYNC).text_child(air_sync::WAIT, "5");
-    assert_eq!(run(&host, "16.1", wait), SyncAnswer::Empty { hold_seconds: Some(300) });
+    let SyncAnswer::Wait { folders, seconds: 300 } = run(&host, "16.1", wait) else {
+        panic!("expected a wait of 300 s")
+    };
+    let names: Vec<&str> = folders.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["INBOX", "Sent"]);
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! Relative paths in the file are resolved against the file's own directory, so a config
 //! works from wherever `eas-edge` is started.
 
-use anyhow::{Context, bail};
+mod check;
+
+pub use check::ConfigError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -102,8 +104,23 @@ impl Default for StateConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listen {
-    /// Plain HTTP listener for phones (put TLS in front, or use the HTTPS listener).
-    pub http: SocketAddr,
+    /// Plain HTTP listener for phones: behind a TLS proxy, or on loopback.
+    #[serde(default)]
+    pub http: Option<SocketAddr>,
+    /// `[listen.https]`: the HTTPS listener phones reach directly.
+    #[serde(default)]
+    pub https: Option<HttpsListen>,
+}
+
+/// `[listen.https]`: address and PEM files; the files are read again when they change.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpsListen {
+    pub address: SocketAddr,
+    /// The certificate chain, leaf first (e.g. certbot's `fullchain.pem`).
+    pub certificate: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1 PEM).
+    pub private_key: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -284,84 +301,137 @@ impl Default for Limits {
 }
 
 impl Config {
-    pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config {}", path.display()))?;
-        let mut config: Config =
-            toml::from_str(&text).with_context(|| format!("in config {}", path.display()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        if config.state.path.is_relative() {
-            config.state.path = base.join(&config.state.path);
+    /// Reads and checks a config file; the error names every mistake with its line and key.
+    pub fn load(path: &Path) -> Result<Config, check::ConfigError> {
+        check::read(path)
+    }
+
+    /// Makes relative paths relative to the config file's directory.
+    fn resolve_paths(&mut self, base: &Path) {
+        if self.state.path.is_relative() {
+            self.state.path = base.join(&self.state.path);
         }
-        for tenant in &mut config.tenants {
+        if let Some(https) = &mut self.listen.https {
+            for file in [&mut https.certificate, &mut https.private_key] {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+        }
+        for tenant in &mut self.tenants {
             if tenant.plugin.is_relative() {
                 tenant.plugin = base.join(&tenant.plugin);
             }
-            let ca_files = [&mut tenant.imap.ca_file, &mut tenant.smtp.ca_file]
-                .into_iter()
-                .chain(tenant.sieve.as_mut().map(|sieve| &mut sieve.ca_file));
-            for ca_file in ca_files {
-                if let Some(ca_file) = ca_file.as_mut().filter(|f| f.is_relative()) {
+            for ca_file in tenant.ca_files_mut() {
+                if ca_file.is_relative() {
                     *ca_file = base.join(&*ca_file);
                 }
             }
         }
-        config.validate().with_context(|| format!("in config {}", path.display()))?;
-        Ok(config)
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
-        if self.tenants.is_empty() {
-            bail!("at least one [[tenant]] is required");
+    /// Mistakes that the types alone cannot rule out, as (key path, what is expected). Paths
+    /// are dotted, array items by index (`tenant.0.push.heartbeat_min_seconds`).
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let mut problem = |path: String, message: String| problems.push((path, message));
+        if self.listen.http.is_none() && self.listen.https.is_none() {
+            problem(
+                "listen".into(),
+                "names no listener: set http = \"ADDRESS:PORT\", or [listen.https] with address, certificate and private_key".into(),
+            );
         }
-        for tenant in &self.tenants {
-            if tenant.domains.is_empty() {
-                bail!("tenant {:?}: `domains` must name at least one mail domain", tenant.name);
+        let mut domains: BTreeMap<String, &str> = BTreeMap::new();
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for (index, tenant) in self.tenants.iter().enumerate() {
+            let at = |key: &str| format!("tenant.{index}.{key}");
+            if let Some(first) = names.insert(&tenant.name, index) {
+                problem(
+                    at("name"),
+                    format!(
+                        "tenant.{first} already has the name {:?}; names must be unique (they label logs and metrics)",
+                        tenant.name
+                    ),
+                );
             }
-            if tenant.limits.memory_mib == 0 || tenant.limits.cpu_ms == 0 {
-                bail!("tenant {:?}: limits must be greater than zero", tenant.name);
+            if tenant.domains.is_empty() {
+                problem(
+                    at("domains"),
+                    "must name at least one mail domain, e.g. [\"example.com\"]".into(),
+                );
+            }
+            for domain in &tenant.domains {
+                let domain = domain.to_ascii_lowercase();
+                if let Some(other) = domains.insert(domain.clone(), &tenant.name) {
+                    problem(
+                        at("domains"),
+                        format!(
+                            "{domain} is already served by tenant {other:?}; a domain belongs to one tenant"
+                        ),
+                    );
+                }
+            }
+            let limits = &tenant.limits;
+            for (key, value) in [
+                ("memory_mib", u64::from(limits.memory_mib)),
+                ("cpu_ms", limits.cpu_ms),
+                ("request_mib", u64::from(limits.request_mib)),
+            ] {
+                if value == 0 {
+                    problem(at(&format!("limits.{key}")), "must be greater than zero".into());
+                }
             }
             if tenant.imap_pool.max_sessions_per_account == 0 {
-                bail!(
-                    "tenant {:?}: imap_pool.max_sessions_per_account must be at least 1",
-                    tenant.name
-                );
+                problem(at("imap_pool.max_sessions_per_account"), "must be at least 1".into());
             }
             let push = &tenant.push;
             if push.heartbeat_min_seconds > push.heartbeat_max_seconds {
-                bail!(
-                    "tenant {:?}: push.heartbeat_min_seconds ({}) must not exceed \
-                     push.heartbeat_max_seconds ({})",
-                    tenant.name,
-                    push.heartbeat_min_seconds,
-                    push.heartbeat_max_seconds
+                problem(
+                    at("push.heartbeat_min_seconds"),
+                    format!(
+                        "heartbeat_min_seconds ({}) must not exceed heartbeat_max_seconds ({})",
+                        push.heartbeat_min_seconds, push.heartbeat_max_seconds
+                    ),
                 );
             }
             if push.max_ping_folders == 0 {
-                bail!("tenant {:?}: push.max_ping_folders must be at least 1", tenant.name);
+                problem(at("push.max_ping_folders"), "must be at least 1".into());
             }
             for (name, value) in &tenant.policy {
                 if !POLICY_ELEMENTS.iter().any(|known| known.eq_ignore_ascii_case(name)) {
-                    bail!(
-                        "tenant {:?}: policy.{name} is not an EASProvisionDoc setting \
-                         (known: {})",
-                        tenant.name,
-                        POLICY_ELEMENTS.join(", ")
+                    problem(
+                        at(&format!("policy.{name}")),
+                        format!(
+                            "{name} is not an EASProvisionDoc setting (known: {})",
+                            POLICY_ELEMENTS.join(", ")
+                        ),
                     );
-                }
-                if policy_value(value).is_none() {
-                    bail!(
-                        "tenant {:?}: policy.{name} must be a string, an integer or a boolean",
-                        tenant.name
+                } else if policy_value(value).is_none() {
+                    problem(
+                        at(&format!("policy.{name}")),
+                        "must be a string, an integer or a boolean".into(),
                     );
                 }
             }
         }
         let throttle = &self.login_throttle;
-        if throttle.window_seconds == 0 || throttle.block_after == 0 {
-            bail!("login_throttle: window_seconds and block_after must be greater than zero");
+        if throttle.window_seconds == 0 {
+            problem("login_throttle.window_seconds".into(), "must be greater than zero".into());
         }
-        Ok(())
+        if throttle.block_after == 0 {
+            problem("login_throttle.block_after".into(), "must be greater than zero".into());
+        }
+        problems
+    }
+}
+
+impl Tenant {
+    /// The CA files this tenant names (IMAP, SMTP, ManageSieve).
+    fn ca_files_mut(&mut self) -> impl Iterator<Item = &mut PathBuf> {
+        [&mut self.imap.ca_file, &mut self.smtp.ca_file]
+            .into_iter()
+            .chain(self.sieve.as_mut().map(|sieve| &mut sieve.ca_file))
+            .flatten()
     }
 }
 
@@ -399,18 +469,17 @@ mod tests {
 
     #[test]
     fn the_example_config_is_valid() {
-        let config: Config =
-            toml::from_str(include_str!("../eas-edge.example.toml")).expect("example config");
-        config.validate().expect("example config is valid");
+        let config = check::parse(include_str!("../../eas-edge.example.toml"))
+            .expect("example config is valid");
         assert_eq!(config.tenants[0].imap_pool, crate::accounts::PoolSettings::default());
     }
 
     #[test]
     fn push_policy_sieve_and_smtp_auth_are_checked() {
-        let with = |extra: &str| -> anyhow::Result<Config> {
-            let config: Config = toml::from_str(&format!("{TENANT}{extra}"))?;
-            config.validate()?;
-            Ok(config)
+        let with = |extra: &str| -> Result<Config, String> {
+            check::parse(&format!("{TENANT}{extra}")).map_err(|problems| {
+                problems.iter().map(|p| format!("{}: {}", p.key(), p.message())).collect()
+            })
         };
         let config = with("").expect("defaults");
         let tenant = &config.tenants[0];
@@ -421,12 +490,12 @@ mod tests {
         let error =
             with("[tenant.push]\nheartbeat_min_seconds = 600\nheartbeat_max_seconds = 300\n")
                 .expect_err("min above max");
-        assert!(format!("{error:#}").contains("heartbeat_min_seconds (600) must not exceed"));
+        assert!(error.contains("heartbeat_min_seconds (600) must not exceed"), "{error}");
         assert!(with("[tenant.push]\nheartbeat_seconds = 1\n").is_err());
         let error = with("[tenant.policy]\nDevicePassword = 1\n").expect_err("unknown element");
-        assert!(format!("{error:#}").contains("policy.DevicePassword is not"));
+        assert!(error.contains("policy.DevicePassword: DevicePassword is not"), "{error}");
         let error = with("[tenant.policy]\nAllowCamera = [1]\n").expect_err("a list");
-        assert!(format!("{error:#}").contains("must be a string, an integer or a boolean"));
+        assert!(error.contains("must be a string, an integer or a boolean"), "{error}");
 
         let config = with(
             "[tenant.policy]\ndevicepasswordenabled = true\nMaxAttachmentSize = \"\"\n\
