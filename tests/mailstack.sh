@@ -28,10 +28,10 @@
 #
 # Settings (environment; resolved values are saved in DIR/mailstack.env and reused by later calls
 # on the same DIR unless overridden again):
-#   PORT_BASE=11000        IMAP=+0 IMAPS=+1 SMTP=+2 SUBMISSION=+3 SMTPS=+4 LMTP=+5
-#                          auto: start picks a random base whose six ports are free (a DIR that
+#   PORT_BASE=11000        IMAP=+0 IMAPS=+1 SMTP=+2 SUBMISSION=+3 SMTPS=+4 LMTP=+5 SIEVE=+6
+#                          auto: start picks a random base whose seven ports are free (a DIR that
 #                          already has saved settings keeps its ports)
-#   IMAP_PORT IMAPS_PORT SMTP_PORT SUBMISSION_PORT SMTPS_PORT LMTP_PORT   (override one port)
+#   IMAP_PORT IMAPS_PORT SMTP_PORT SUBMISSION_PORT SMTPS_PORT LMTP_PORT SIEVE_PORT (override one)
 #   MAIL_FORMAT=sdbox      sdbox | maildir | mdbox   (sdbox: STATUS/SELECT stay fast on big folders;
 #                          maildir: one plain file per message, handy for grep but slower)
 #   MAIL_FSYNC=optimized   optimized | always | never   (Dovecot mail_fsync)
@@ -42,6 +42,7 @@
 #                          further failure; all tests connect from 127.0.0.1)
 #   IMAP_CLIENT_LIMIT=1    connections per imap process (Dovecot default 1 = one process each)
 #   HIBERNATE_TIMEOUT=0    imap_hibernate_timeout (e.g. 5s): move IDLEing clients to imap-hibernate
+#   SIEVE_EXTENSIONS=      Pigeonhole sieve_extensions (e.g. "-vacation": a server without vacation)
 #   EXTERNAL_TRANSPORT="discard:external mail discarded by mailstack"   what Postfix does with
 #                          mail for domains that have no users here (e.g. "error:5.7.1 no relay",
 #                          "hold", "smtp:[127.0.0.1]:2525" for a capture sink)
@@ -73,9 +74,9 @@ POSTFIX=/usr/sbin/postfix
 POSTMAP=/usr/sbin/postmap
 PF_DAEMON_DIR=/usr/lib/postfix/sbin
 
-PORT_VARS="IMAP_PORT IMAPS_PORT SMTP_PORT SUBMISSION_PORT SMTPS_PORT LMTP_PORT"
-declare -A PORT_OFF=([IMAP_PORT]=0 [IMAPS_PORT]=1 [SMTP_PORT]=2 [SUBMISSION_PORT]=3 [SMTPS_PORT]=4 [LMTP_PORT]=5)
-OTHER_VARS="AUTH_FAILURE_DELAY MAIL_FORMAT MAIL_FSYNC MAX_USERIP_CONN IMAP_PROCESS_LIMIT IMAP_CLIENT_LIMIT HIBERNATE_TIMEOUT EXTERNAL_TRANSPORT MAIL_HOSTNAME PASS_SCHEME MAIL_USER DEBUG"
+PORT_VARS="IMAP_PORT IMAPS_PORT SMTP_PORT SUBMISSION_PORT SMTPS_PORT LMTP_PORT SIEVE_PORT"
+declare -A PORT_OFF=([IMAP_PORT]=0 [IMAPS_PORT]=1 [SMTP_PORT]=2 [SUBMISSION_PORT]=3 [SMTPS_PORT]=4 [LMTP_PORT]=5 [SIEVE_PORT]=6)
+OTHER_VARS="AUTH_FAILURE_DELAY MAIL_FORMAT MAIL_FSYNC MAX_USERIP_CONN IMAP_PROCESS_LIMIT IMAP_CLIENT_LIMIT HIBERNATE_TIMEOUT SIEVE_EXTENSIONS EXTERNAL_TRANSPORT MAIL_HOSTNAME PASS_SCHEME MAIL_USER DEBUG"
 
 die()  { echo "$PROG: error: $*" >&2; exit 1; }
 log()  { echo "$PROG: $*" >&2; }
@@ -89,7 +90,7 @@ usage() {
 }
 
 # --------------------------------------------------------------------------- install
-PACKAGES="dovecot-core dovecot-imapd dovecot-lmtpd postfix openssl util-linux"
+PACKAGES="dovecot-core dovecot-imapd dovecot-lmtpd dovecot-managesieved dovecot-sieve postfix openssl util-linux"
 
 need_packages() {
   [ -x $DOVECOT ] && [ -x /usr/lib/dovecot/imap ] && [ -x /usr/lib/dovecot/lmtp ] \
@@ -231,6 +232,7 @@ resolve_settings() {   # explicit env  >  DIR/mailstack.env  >  defaults
   IMAP_PROCESS_LIMIT=${IMAP_PROCESS_LIMIT:-1024}
   IMAP_CLIENT_LIMIT=${IMAP_CLIENT_LIMIT:-1}
   HIBERNATE_TIMEOUT=${HIBERNATE_TIMEOUT:-0}
+  SIEVE_EXTENSIONS=${SIEVE_EXTENSIONS:-}
   EXTERNAL_TRANSPORT=${EXTERNAL_TRANSPORT:-discard:external mail discarded by mailstack}
   MAIL_HOSTNAME=${MAIL_HOSTNAME:-mailstack.test}
   PASS_SCHEME=${PASS_SCHEME:-SSHA512}
@@ -249,7 +251,7 @@ check_ports() {
   done
 }
 
-# PORT_BASE=auto: a random base in 20000-60000 whose six ports nobody listens on.  Called with the
+# PORT_BASE=auto: a random base in 20000-60000 whose seven ports nobody listens on.  Called with the
 # ports lock held, which `start` keeps until its daemons listen, so parallel starts never collide.
 pick_free_ports() {
   local lo=20000 hi=60000 eph_lo base v try free
@@ -258,7 +260,7 @@ pick_free_ports() {
   read -r eph_lo _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_lo=$hi
   if [ "$eph_lo" -gt $((lo + 1000)) ] && [ "$eph_lo" -lt $hi ]; then hi=$eph_lo; fi
   for try in $(seq 1 100); do
-    base=$(( lo + (RANDOM * 32768 + RANDOM) % (hi - lo - 6) ))
+    base=$(( lo + (RANDOM * 32768 + RANDOM) % (hi - lo - 7) ))
     free=1
     for v in $PORT_VARS; do
       port_in_use $((base + PORT_OFF[$v])) && { free=0; break; }
@@ -269,7 +271,7 @@ pick_free_ports() {
       return 0
     fi
   done
-  die "no free range of 6 ports found in $lo-$hi after $try tries"
+  die "no free range of 7 ports found in $lo-$hi after $try tries"
 }
 
 save_settings() {
@@ -320,7 +322,7 @@ instance_name = $name
 base_dir = $RUN
 state_dir = $DIR/state
 listen = 127.0.0.1
-protocols = imap lmtp
+protocols = imap lmtp sieve
 hostname = $MAIL_HOSTNAME
 postmaster_address = postmaster@$MAIL_HOSTNAME
 log_path = $DIR/log/dovecot.log
@@ -426,6 +428,22 @@ service imap-hibernate {
     group = $MAIL_GROUP
   }
 }
+# ManageSieve (RFC 5804) for out-of-office scripts, run by LMTP delivery (Pigeonhole)
+service managesieve-login {
+  inet_listener sieve {
+    address = 127.0.0.1
+    port = $SIEVE_PORT
+  }
+}
+protocol lmtp {
+  mail_plugins = \$mail_plugins sieve
+}
+plugin {
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+  $([ -n "$SIEVE_EXTENSIONS" ] && echo "sieve_extensions = $SIEVE_EXTENSIONS")
+}
+# where Sieve's vacation replies and redirects go out: this stack's Postfix
+submission_host = 127.0.0.1:$SMTP_PORT
 service lmtp {
   unix_listener lmtp {
     mode = 0666
@@ -660,7 +678,7 @@ cmd_start() {
     exec 8>>"$LOCK_DIR/mailstack-ports.lock"; flock 8
     pick_free_ports
   fi
-  dovecot_pid >/dev/null || for v in IMAP_PORT IMAPS_PORT LMTP_PORT; do
+  dovecot_pid >/dev/null || for v in IMAP_PORT IMAPS_PORT LMTP_PORT SIEVE_PORT; do
     port_in_use "${!v}" && die "$v ${!v} already in use on 127.0.0.1"
   done
   postfix_pid >/dev/null || for v in SMTP_PORT SUBMISSION_PORT SMTPS_PORT; do
@@ -695,7 +713,7 @@ cmd_start() {
   [ -S "$RUN/lmtp" ] || die "LMTP socket missing"
   start_watchdog
   raise_inotify_instances
-  log "started in $DIR in $(( $(now_ms) - t0 )) ms: IMAP 127.0.0.1:$IMAP_PORT IMAPS :$IMAPS_PORT SMTP :$SMTP_PORT SUBMISSION :$SUBMISSION_PORT SMTPS :$SMTPS_PORT LMTP :$LMTP_PORT"
+  log "started in $DIR in $(( $(now_ms) - t0 )) ms: IMAP 127.0.0.1:$IMAP_PORT IMAPS :$IMAPS_PORT SMTP :$SMTP_PORT SUBMISSION :$SUBMISSION_PORT SMTPS :$SMTPS_PORT LMTP :$LMTP_PORT SIEVE :$SIEVE_PORT"
 }
 
 cmd_stop() {

@@ -1,12 +1,14 @@
-//! The `out-of-office` capability against an in-process ManageSieve server (RFC 5804) that
-//! behaves like Dovecot Pigeonhole's: the test mail stack has no ManageSieve. The script's
-//! Sieve itself was checked with Pigeonhole's `sieve-test` (see `sieve/script.rs`).
+//! The `out-of-office` capability against Dovecot Pigeonhole's ManageSieve (RFC 5804) in the
+//! test mail stack; what the server stored is read back with `doveadm sieve`. A stack started
+//! with `SIEVE_EXTENSIONS=-vacation` is a server without vacation replies. The script's Sieve
+//! itself is also checked with Pigeonhole's `sieve-test` (see `sieve/script.rs`), and
+//! `tests/tests/out_of_office.rs` checks that the reply really goes out.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail, ensure};
-use base64::Engine as _;
 use eas_edge::accounts::{Accounts, PoolSettings};
 use eas_edge::config::{Endpoint as ConfigEndpoint, TlsMode as ConfigTls};
 use eas_edge::imap::{Endpoint, TlsMode, TlsSettings};
@@ -14,157 +16,66 @@ use eas_edge::plugin_host::OutOfOfficeCapability;
 use eas_edge::plugin_host::eas_edge::gateway::out_of_office::{Error, Host as _, Settings};
 use eas_edge::sieve::{OofSettings, SCRIPT_NAME, SieveEndpoint, SieveError};
 use eas_edge_tests::mailstack::MailStack;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 const USER: &str = "pat@example.test";
 const PASSWORD: &str = "s3cret pässword";
 
-/// What the fake server holds for its one user.
-#[derive(Debug, Default)]
-struct Mailbox {
-    scripts: BTreeMap<String, String>,
-    active: Option<String>,
+/// A running stack with `USER`; `without_vacation` takes the vacation extension away.
+fn start_stack(without_vacation: bool) -> Result<MailStack> {
+    let stack = if without_vacation {
+        MailStack::start_with(&[("SIEVE_EXTENSIONS", "-vacation")])?
+    } else {
+        MailStack::start()?
+    };
+    stack.add_user(USER, PASSWORD)?;
+    Ok(stack)
 }
 
-/// A ManageSieve server for `USER`/`PASSWORD` with these Sieve extensions, serving any number
-/// of connections; returns its port and the user's scripts.
-async fn sieve_server(extensions: &'static str) -> Result<(u16, Arc<Mutex<Mailbox>>)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let mailbox = Arc::new(Mutex::new(Mailbox::default()));
-    let shared = mailbox.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let mailbox = shared.clone();
-            tokio::spawn(async move {
-                if let Err(error) = serve(stream, extensions, mailbox).await {
-                    eprintln!("fake ManageSieve: {error:#}");
-                }
-            });
-        }
-    });
-    Ok((port, mailbox))
+/// `doveadm sieve ARGS -u USER` on the stack, with `input` on stdin; its stdout.
+fn doveadm_sieve(stack: &MailStack, args: &[&str], input: &str) -> Result<String> {
+    let mut child = Command::new("doveadm")
+        .arg("-c")
+        .arg(stack.setting("DOVECOT_CONF")?)
+        .arg("sieve")
+        .arg(args[0])
+        .args(["-u", USER])
+        .args(&args[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running doveadm")?;
+    child.stdin.take().context("stdin")?.write_all(input.as_bytes())?;
+    let output = child.wait_with_output()?;
+    ensure!(
+        output.status.success(),
+        "doveadm sieve {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-async fn serve(
-    stream: tokio::net::TcpStream,
-    extensions: &str,
-    mailbox: Arc<Mutex<Mailbox>>,
-) -> Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    write
-        .write_all(
-            format!(
-                "\"IMPLEMENTATION\" \"Dovecot Pigeonhole\"\r\n\"SIEVE\" \"{extensions}\"\r\n\
-                 \"NOTIFY\" \"mailto\"\r\n\"SASL\" \"PLAIN\"\r\n\"VERSION\" \"1.0\"\r\n\
-                 OK \"Dovecot ready.\"\r\n"
-            )
-            .as_bytes(),
-        )
-        .await?;
-    let mut authenticated = false;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).await? == 0 {
-            return Ok(());
-        }
-        let line = line.trim_end();
-        let (command, rest) = line.split_once(' ').unwrap_or((line, ""));
-        let quoted = |text: &str| -> Result<String> {
-            let inner = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
-            Ok(inner.context("not a quoted string")?.to_string())
-        };
-        let answer = match command {
-            "AUTHENTICATE" => {
-                let (mechanism, initial) = rest.split_once(' ').context("no initial response")?;
-                ensure!(mechanism == "\"PLAIN\"");
-                let token = base64::engine::general_purpose::STANDARD.decode(quoted(initial)?)?;
-                let expected = format!("\0{USER}\0{PASSWORD}");
-                authenticated = token == expected.as_bytes();
-                if authenticated {
-                    "OK \"Logged in.\"".to_string()
-                } else {
-                    "NO \"Authentication failed.\"".to_string()
-                }
-            }
-            _ if !authenticated && command != "LOGOUT" => "NO \"Not authenticated.\"".to_string(),
-            "LISTSCRIPTS" => {
-                let mailbox = mailbox.lock().expect("lock");
-                let mut answer = String::new();
-                for name in mailbox.scripts.keys() {
-                    let active = mailbox.active.as_deref() == Some(name.as_str());
-                    answer.push_str(&format!(
-                        "\"{name}\"{}\r\n",
-                        if active { " ACTIVE" } else { "" }
-                    ));
-                }
-                answer + "OK \"Listscripts completed.\""
-            }
-            "GETSCRIPT" => {
-                let mailbox = mailbox.lock().expect("lock");
-                match mailbox.scripts.get(&quoted(rest)?) {
-                    Some(script) => {
-                        format!("{{{}}}\r\n{script}\r\nOK \"Getscript completed.\"", script.len())
-                    }
-                    None => "NO (NONEXISTENT) \"Script does not exist.\"".to_string(),
-                }
-            }
-            "PUTSCRIPT" => {
-                let (name, literal) = rest.split_once(' ').context("no script")?;
-                let length: usize = literal
-                    .strip_prefix('{')
-                    .and_then(|l| l.strip_suffix("+}"))
-                    .context("not a non-synchronising literal")?
-                    .parse()?;
-                let mut script = vec![0; length + 2];
-                reader.read_exact(&mut script).await?;
-                ensure!(script.ends_with(b"\r\n"), "no CRLF after the script");
-                script.truncate(length);
-                let script = String::from_utf8(script)?;
-                if script.contains("vacation") && !extensions.contains("vacation") {
-                    "NO \"line 3: require command: unknown Sieve capability `vacation'.\""
-                        .to_string()
-                } else {
-                    mailbox.lock().expect("lock").scripts.insert(quoted(name)?, script);
-                    "OK \"PUTSCRIPT completed.\"".to_string()
-                }
-            }
-            "SETACTIVE" => {
-                let name = quoted(rest)?;
-                let mut mailbox = mailbox.lock().expect("lock");
-                if name.is_empty() {
-                    mailbox.active = None;
-                    "OK \"Active script is now deactivated.\"".to_string()
-                } else if mailbox.scripts.contains_key(&name) {
-                    mailbox.active = Some(name);
-                    "OK \"Setactive completed.\"".to_string()
-                } else {
-                    "NO (NONEXISTENT) \"There is no script by that name.\"".to_string()
-                }
-            }
-            "LOGOUT" => {
-                write.write_all(b"OK \"Logout completed.\"\r\n").await?;
-                return Ok(());
-            }
-            other => bail!("unexpected command {other:?}"),
-        };
-        write.write_all(answer.as_bytes()).await?;
-        write.write_all(b"\r\n").await?;
-    }
+/// The name of the user's active script, if any (`doveadm sieve list` marks it ACTIVE).
+fn active_script(stack: &MailStack) -> Result<Option<String>> {
+    let list = doveadm_sieve(stack, &["list"], "")?;
+    Ok(list
+        .lines()
+        .find(|line| line.split_whitespace().nth(1) == Some("ACTIVE"))
+        .and_then(|line| line.split_whitespace().next())
+        .map(str::to_owned))
 }
 
-fn endpoint(port: u16) -> Result<SieveEndpoint> {
+fn sieve_endpoint(stack: &MailStack) -> Result<SieveEndpoint> {
+    let port = stack.sieve_addr()?.port();
     let config =
         ConfigEndpoint { host: "127.0.0.1".into(), port, tls: ConfigTls::None, ca_file: None };
     Ok(SieveEndpoint::new(&config)?)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vacation_is_stored_activated_read_back_and_deactivated() -> Result<()> {
-    let (port, mailbox) = sieve_server("fileinto reject envelope vacation date relational").await?;
-    let sieve = endpoint(port)?;
+    let stack = start_stack(false)?;
+    let sieve = sieve_endpoint(&stack)?;
     let password = PASSWORD.as_bytes();
 
     ensure!(sieve.get(USER, password).await? == OofSettings::default(), "no script yet");
@@ -177,41 +88,35 @@ async fn vacation_is_stored_activated_read_back_and_deactivated() -> Result<()> 
         message: "Bin ab Montag zurück.\r\n.\r\nPat".into(),
     };
     sieve.set(USER, password, &away).await?;
-    {
-        let mailbox = mailbox.lock().expect("lock");
-        ensure!(mailbox.active.as_deref() == Some(SCRIPT_NAME));
-        let script = mailbox.scripts.get(SCRIPT_NAME).context("no script")?;
-        ensure!(script.contains("vacation :subject \"Im Urlaub\" text:\r\n"), "{script}");
-        ensure!(script.contains("\r\n..\r\nPat\r\n.\r\n"), "dot-stuffed: {script}");
-    }
+    ensure!(active_script(&stack)?.as_deref() == Some(SCRIPT_NAME));
+    let script = doveadm_sieve(&stack, &["get", SCRIPT_NAME], "")?;
+    ensure!(script.contains("vacation :subject \"Im Urlaub\" text:\r\n"), "{script}");
+    ensure!(script.contains("\r\n..\r\nPat\r\n.\r\n"), "dot-stuffed: {script}");
     ensure!(sieve.get(USER, password).await? == away);
 
     // off: the message stays for next time, the script is no longer active
     let off = OofSettings { enabled: false, ..away.clone() };
     sieve.set(USER, password, &off).await?;
-    ensure!(mailbox.lock().expect("lock").active.is_none());
+    ensure!(active_script(&stack)?.is_none());
     ensure!(sieve.get(USER, password).await? == off);
 
     // another active script is the user's filters: not replaced
-    {
-        let mut mailbox = mailbox.lock().expect("lock");
-        mailbox.scripts.insert("roundcube".into(), "keep;\r\n".into());
-        mailbox.active = Some("roundcube".into());
-    }
+    doveadm_sieve(&stack, &["put", "-a", "roundcube"], "keep;\r\n")?;
     match sieve.set(USER, password, &away).await {
         Err(SieveError::Refused(text)) if text.contains("roundcube") => {}
         other => bail!("enabling over another active script gave {other:?}"),
     }
-    ensure!(mailbox.lock().expect("lock").active.as_deref() == Some("roundcube"));
+    ensure!(active_script(&stack)?.as_deref() == Some("roundcube"));
     // ours, though stored as enabled earlier, is not in effect: reported disabled
-    mailbox.lock().expect("lock").scripts.insert(
-        SCRIPT_NAME.into(),
-        "# eas-edge-oof {\"enabled\":true,\"message\":\"x\"}\r\n".into(),
-    );
+    doveadm_sieve(
+        &stack,
+        &["put", SCRIPT_NAME],
+        "# eas-edge-oof {\"enabled\":true,\"message\":\"x\"}\r\n",
+    )?;
     ensure!(!sieve.get(USER, password).await?.enabled);
     // disabling is fine either way
     sieve.set(USER, password, &off).await?;
-    ensure!(mailbox.lock().expect("lock").active.as_deref() == Some("roundcube"));
+    ensure!(active_script(&stack)?.as_deref() == Some("roundcube"));
 
     match sieve.get(USER, b"wrong").await {
         Err(SieveError::AuthFailed(_)) => {}
@@ -220,10 +125,10 @@ async fn vacation_is_stored_activated_read_back_and_deactivated() -> Result<()> 
     Ok(())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_vacation_has_no_out_of_office() -> Result<()> {
-    let (port, _) = sieve_server("fileinto reject envelope").await?;
-    let sieve = endpoint(port)?;
+    let stack = start_stack(true)?;
+    let sieve = sieve_endpoint(&stack)?;
     ensure!(matches!(sieve.get(USER, PASSWORD.as_bytes()).await, Err(SieveError::NoVacation)));
     let away = OofSettings { enabled: true, message: "x".into(), ..OofSettings::default() };
     ensure!(matches!(
@@ -242,8 +147,7 @@ async fn a_server_without_vacation_has_no_out_of_office() -> Result<()> {
 /// Through the capability: the account's password (the one IMAP accepted) logs in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_capability_logs_in_with_the_accounts_password() -> Result<()> {
-    let stack = MailStack::start()?;
-    stack.add_user(USER, PASSWORD)?;
+    let stack = start_stack(false)?;
     let imap = stack.imap_addr()?;
     let tls = TlsSettings { mode: TlsMode::None, ..TlsSettings::default() };
     let accounts = Accounts::new(
@@ -255,23 +159,30 @@ async fn the_capability_logs_in_with_the_accounts_password() -> Result<()> {
     let mut unconfigured = OutOfOfficeCapability::new("test".into(), Some(account.clone()), None);
     ensure!(matches!(unconfigured.get().await, Err(Error::NotAvailable)));
 
-    let (port, mailbox) = sieve_server("vacation date relational").await?;
-    let mut oof =
-        OutOfOfficeCapability::new("test".into(), Some(account), Some(Arc::new(endpoint(port)?)));
+    let mut oof = OutOfOfficeCapability::new(
+        "test".into(),
+        Some(account),
+        Some(Arc::new(sieve_endpoint(&stack)?)),
+    );
     let settings =
         Settings { enabled: true, start: None, end: None, subject: None, message: "Away".into() };
     oof.set(settings.clone()).await.map_err(anyhow::Error::msg)?;
-    ensure!(mailbox.lock().expect("lock").active.as_deref() == Some(SCRIPT_NAME));
+    ensure!(active_script(&stack)?.as_deref() == Some(SCRIPT_NAME));
     let read = oof.get().await.map_err(anyhow::Error::msg)?;
     ensure!(
         read.enabled && read.message == "Away" && read.start.is_none() && read.subject.is_none()
     );
 
-    let (port, _) = sieve_server("fileinto").await?;
+    let bare = start_stack(true)?;
+    let bare_imap = bare.imap_addr()?;
+    let bare_accounts = Accounts::new(
+        Endpoint::new(&bare_imap.ip().to_string(), bare_imap.port(), &tls)?,
+        &PoolSettings::default(),
+    );
     let mut without = OutOfOfficeCapability::new(
         "test".into(),
-        accounts.authenticate(USER, PASSWORD.as_bytes()).await.ok(),
-        Some(Arc::new(endpoint(port)?)),
+        bare_accounts.authenticate(USER, PASSWORD.as_bytes()).await.ok(),
+        Some(Arc::new(sieve_endpoint(&bare)?)),
     );
     ensure!(matches!(without.get().await, Err(Error::NotAvailable)));
     Ok(())

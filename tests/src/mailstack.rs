@@ -28,6 +28,8 @@ const SCRIPT_SETTINGS: &[&str] = &[
     "SUBMISSION_PORT",
     "SMTPS_PORT",
     "LMTP_PORT",
+    "SIEVE_PORT",
+    "SIEVE_EXTENSIONS",
     "AUTH_FAILURE_DELAY",
     "MAIL_FORMAT",
     "MAIL_FSYNC",
@@ -112,6 +114,11 @@ impl MailStack {
     /// Submission: requires AUTH (PLAIN is allowed without TLS).
     pub fn submission_addr(&self) -> Result<SocketAddr> {
         self.addr("SUBMISSION_PORT")
+    }
+
+    /// ManageSieve (RFC 5804, Dovecot Pigeonhole); LMTP delivery runs the active script.
+    pub fn sieve_addr(&self) -> Result<SocketAddr> {
+        self.addr("SIEVE_PORT")
     }
 
     pub fn tls_cert(&self) -> Result<PathBuf> {
