@@ -879,6 +879,9 @@ cmd_adduser() {
       # create the special-use folders on disk now ("auto = subscribe" also makes them appear at
       # first LIST/SELECT); "already exists" from a previous adduser is ignored.
       $DOVEADM -c "$CONF_DC" mailbox create -s -u "$user" Drafts Sent Trash Junk Archive 2>/dev/null || true
+      # and INBOX: Dovecot creates it at first access, and two first accesses at once (a test's
+      # IMAP SELECT while LMTP delivers) race: the loser gets "NO [ALREADYEXISTS]"
+      $DOVEADM -c "$CONF_DC" mailbox status -u "$user" messages INBOX >/dev/null 2>&1 || true
       log "user $user ready"
     done
   else
