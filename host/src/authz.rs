@@ -6,39 +6,41 @@
 //! Envoy to strip `Authorization`. Envoy removes any client-sent identity header before this
 //! runs (early header mutation in `envoy/`).
 
+use crate::accounts::Account;
 use crate::auth::client_address::forwarded_client;
 use crate::auth::{AuthResult, authenticate};
+use crate::capability::TENANT_HEADER;
 use crate::server::{Gateway, IDENTITY_HEADER};
+use crate::tenants::TenantRuntime;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
 
-pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> anyhow::Result<()> {
-    crate::server::accept_loop(listener, "authz", move |request, peer| {
-        let gateway = gateway.clone();
-        async move { check(&gateway, request.headers(), peer).await }
-    })
-    .await
-}
-
-async fn check(
+/// The answer for Envoy, and the tenant and account when the credentials were good (the
+/// capability endpoint then grants the login to the filter).
+pub async fn check(
     gateway: &Gateway,
     headers: &http::HeaderMap,
     peer: SocketAddr,
-) -> Response<Full<Bytes>> {
+) -> (Response<Full<Bytes>>, Option<(Arc<TenantRuntime>, Arc<Account>)>) {
     let mut response = Response::new(Full::new(Bytes::new()));
     response
         .headers_mut()
         .insert("x-envoy-auth-headers-to-remove", HeaderValue::from_static("authorization"));
     // the peer is Envoy: the phone's address is in the headers Envoy sets
     let client = forwarded_client(headers, peer);
+    let mut granted = None;
     match authenticate(&gateway.tenants, &gateway.throttle, headers, client).await {
-        AuthResult::Authenticated { account, .. } => {
-            if let Ok(value) = HeaderValue::from_str(account.login()) {
-                response.headers_mut().insert(IDENTITY_HEADER, value);
+        AuthResult::Authenticated { account, tenant } => {
+            if let (Ok(login), Ok(tenant_value)) = (
+                HeaderValue::from_str(account.login()),
+                HeaderValue::from_str(&tenant.plugin.tenant),
+            ) {
+                response.headers_mut().insert(IDENTITY_HEADER, login);
+                response.headers_mut().insert(TENANT_HEADER, tenant_value);
+                granted = Some((tenant, account));
             }
         }
         // the engine answers with its 401 challenge (Envoy passes no Retry-After from here)
@@ -50,5 +52,5 @@ async fn check(
                 .insert(http::header::RETRY_AFTER, HeaderValue::from_static("30"));
         }
     }
-    response
+    (response, granted)
 }

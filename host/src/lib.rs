@@ -2,13 +2,19 @@
 //! submission and state capabilities. The binary (`main.rs`) is a thin CLI over this library.
 
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 pub mod authz;
+pub mod capability;
+pub mod cluster;
 pub mod config;
 pub mod imap;
+pub mod logging;
 pub mod parking;
 pub mod plugin_host;
 pub mod push;
+pub mod reload;
+pub mod request_body;
 pub mod runtime;
 pub mod server;
 pub mod sieve;

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use eas_edge::wbxml_tool::{self, ByteFormat};
-use eas_edge::{authz, config, runtime, server, tenants};
+use eas_edge::{config, runtime, server, tenants};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -31,6 +31,14 @@ enum Command {
         /// The config file (TOML).
         config: PathBuf,
     },
+    /// List devices, show one, wipe, block, allow or reset them (through the running server's
+    /// `[admin]` listener, or on the state store when the server is stopped).
+    Devices {
+        #[command(subcommand)]
+        action: eas_edge::admin::cli::DevicesCommand,
+    },
+    /// A live view of parked Pings, watchers, IMAP pools and active devices (needs `[admin]`).
+    Top(eas_edge::admin::cli::TopArgs),
     /// Read and write EAS WBXML bodies, e.g. a request captured from a phone.
     Wbxml {
         #[command(subcommand)]
@@ -58,10 +66,15 @@ enum WbxmlAction {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    // `serve` logs as its config's [log] says, once the config is read; the rest as by default
+    if !matches!(cli.command, Command::Serve { .. }) {
+        eas_edge::logging::init(&Default::default())?;
+    }
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::CheckConfig { config } => check_config(&config),
+        Command::Devices { action } => eas_edge::admin::cli::devices(action),
+        Command::Top(args) => eas_edge::admin::cli::top(args),
         Command::Wbxml { action: WbxmlAction::Decode { input, format } } => {
             let xml = wbxml_tool::decode(&input, format)?;
             wbxml_tool::write_stdout(xml.as_bytes())
@@ -70,16 +83,6 @@ fn main() -> anyhow::Result<()> {
             wbxml_tool::write_stdout(&wbxml_tool::encode(&input, format)?)
         }
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EAS_EDGE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
 }
 
 /// Prints what `check-config` found; a bad config is exit status 1 with the report on stderr.
@@ -120,16 +123,11 @@ fn serve(config_path: PathBuf) -> anyhow::Result<()> {
             std::process::exit(1);
         }
     };
-    let runtime = runtime::PluginRuntime::new(tenants::Tenants::max_memory_bytes(&config))?;
+    eas_edge::logging::init(&config.log)?;
+    let runtime =
+        Arc::new(runtime::PluginRuntime::new(tenants::Tenants::max_memory_bytes(&config))?);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let store: Arc<dyn eas_edge::state::StateStore> = Arc::new(
-        rt.block_on(eas_edge::state::RedbStore::open(
-            &config.state.path,
-            config.state.redb.clone(),
-        ))
-        .with_context(|| format!("opening the state store {}", config.state.path.display()))?,
-    );
-    tracing::info!(path = %config.state.path.display(), "state store open");
+    let store = rt.block_on(open_state_store(&config.state))?;
     let tenants = tenants::Tenants::load(&config, &runtime, &store)?;
     for tenant in &config.tenants {
         tracing::info!(
@@ -143,15 +141,50 @@ fn serve(config_path: PathBuf) -> anyhow::Result<()> {
     }
     let throttle = eas_edge::auth::LoginThrottle::new(config.login_throttle.clone());
     let push = eas_edge::push::PushHub::new(config.watchers.push_settings());
+    if let Some(postgres) = config.state.postgres() {
+        // nodes sharing the database share push: one watcher per account, wake-ups everywhere
+        rt.block_on(eas_edge::cluster::join(postgres, &push))
+            .context("joining the cluster ([state.postgres] url)")?;
+    }
     let gateway = Arc::new(server::Gateway { tenants, throttle, push });
+    let reloader = eas_edge::reload::Reloader {
+        path: config_path.clone(),
+        running: config.clone(),
+        runtime: runtime.clone(),
+        store: store.clone(),
+        gateway: gateway.clone(),
+    };
     rt.block_on(async move {
         gateway.tenants.spawn_pool_reapers();
+        reloader.start()?;
         if let Some(capability) = &config.capability {
-            let authz = tokio::net::TcpListener::bind(capability.listen)
+            let listener = tokio::net::TcpListener::bind(capability.listen)
                 .await
                 .with_context(|| format!("listening on {}", capability.listen))?;
-            tracing::info!("serving ext_authz for Envoy on http://{}", authz.local_addr()?);
-            tokio::spawn(authz::serve(authz, gateway.clone()));
+            tracing::info!(
+                "serving ext_authz and capabilities for Envoy on http://{}",
+                listener.local_addr()?
+            );
+            tokio::spawn(eas_edge::capability::serve(
+                listener,
+                gateway.clone(),
+                capability.secret.clone(),
+            ));
+        }
+        if let Some(admin) = config.admin.clone() {
+            let listener = tokio::net::TcpListener::bind(admin.listen)
+                .await
+                .with_context(|| format!("listening on {}", admin.listen))?;
+            tracing::info!(
+                "serving metrics and the admin API on http://{}",
+                listener.local_addr()?
+            );
+            tokio::spawn(eas_edge::admin::api::serve(
+                listener,
+                gateway.clone(),
+                store.clone(),
+                admin,
+            ));
         }
         let mut listeners = tokio::task::JoinSet::new();
         if let Some(address) = config.listen.http {
@@ -178,4 +211,25 @@ fn serve(config_path: PathBuf) -> anyhow::Result<()> {
             None => anyhow::bail!("no listener configured"),
         }
     })
+}
+
+/// The `[state]` backend: the embedded redb file, or the database a cluster shares.
+async fn open_state_store(
+    state: &config::StateConfig,
+) -> anyhow::Result<Arc<dyn eas_edge::state::StateStore>> {
+    if let Some(postgres) = state.postgres() {
+        let store = eas_edge::state::PostgresStore::open(postgres.clone())
+            .await
+            .context("opening the PostgreSQL state store ([state.postgres] url)")?;
+        tracing::info!(
+            schema = eas_edge::state::POSTGRES_SCHEMA_VERSION,
+            "state store open on PostgreSQL"
+        );
+        return Ok(Arc::new(store));
+    }
+    let store = eas_edge::state::RedbStore::open(&state.path, state.redb.clone())
+        .await
+        .with_context(|| format!("opening the state store {}", state.path.display()))?;
+    tracing::info!(path = %state.path.display(), "state store open");
+    Ok(Arc::new(store))
 }

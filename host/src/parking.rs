@@ -12,6 +12,7 @@ use http::{HeaderValue, StatusCode};
 use http_body_util::Full;
 use std::sync::Arc;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 /// What the request asked, kept to call the plugin again on a wake-up.
 pub struct PluginRequest {
@@ -79,7 +80,12 @@ pub async fn answer(
             tokio::time::sleep_until(until.min(Instant::now() + pause)).await;
         }
         let connector = watcher_login(account.clone());
-        match hub.park(key.clone(), device, &hold, until, connector).await {
+        // no plugin instance and no IMAP session held from here: only the parked future
+        tracing::debug!(device = %device, "parked");
+        let parked = hub.park(key.clone(), device, &hold, until, connector);
+        let woken = parked.instrument(tracing::debug_span!("parked", device = %device)).await;
+        tracing::debug!(reason = ?woken, "parked request woken");
+        match woken {
             WakeReason::Changed => {
                 fruitless_wakes += 1;
                 response = Box::pin(tenant.plugin.call(request.build(true), Some(account.clone())))
@@ -104,7 +110,7 @@ fn server_error() -> PluginResponse {
 }
 
 /// How the account's watcher logs in: with the password the server last accepted.
-fn watcher_login(account: Arc<Account>) -> Arc<dyn Connector> {
+pub(crate) fn watcher_login(account: Arc<Account>) -> Arc<dyn Connector> {
     Arc::new(move || -> push::ConnectFuture {
         let account = account.clone();
         Box::pin(async move { account.fresh_session().await })
@@ -113,7 +119,7 @@ fn watcher_login(account: Arc<Account>) -> Arc<dyn Connector> {
 
 /// The DeviceId of an EAS request: `DeviceId=` in the plain query form, or the length-prefixed
 /// field of the base64 form (MS-ASHTTP §2.2.1.1.1.1), hex-encoded there since it is binary.
-fn device_id(uri: &http::Uri) -> Option<String> {
+pub(crate) fn device_id(uri: &http::Uri) -> Option<String> {
     let query = uri.query()?;
     if query.contains('=') && query.contains('&') || query.starts_with("Cmd=") {
         return query

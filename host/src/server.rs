@@ -6,12 +6,13 @@ use crate::runtime::PluginResponse;
 use crate::tenants::Tenants;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tracing::Instrument as _;
 
 /// The header through which the engine learns who logged in (see `eas_engine::http`).
 pub const IDENTITY_HEADER: &str = "x-eas-edge-identity";
@@ -105,24 +106,72 @@ where
         let response = handle(request, peer);
         async move { Ok::<_, std::convert::Infallible>(response.await) }
     });
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // hyper's 30 s header read timeout only works with a timer: without one a client that
+    // sends its headers a byte at a time (slowloris) holds the connection for ever
+    builder.http1().timer(hyper_util::rt::TokioTimer::new());
     if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
         tracing::debug!(%peer, "{name} connection ended: {error}");
     }
 }
 
+/// Who a request turned out to be, for its final log line.
+#[derive(Default)]
+struct Outcome {
+    tenant: Option<Arc<str>>,
+    user: Option<String>,
+}
+
 impl Gateway {
+    /// Answers one phone request, in a span carrying its id (so every line logged on its way
+    /// names it), and logs it once when answered: id, tenant, user, device, command, status,
+    /// duration. The id is also answered in `x-request-id`.
     async fn handle(
         &self,
         request: http::Request<Incoming>,
         peer: SocketAddr,
         secure: bool,
     ) -> Response<Full<Bytes>> {
+        use crate::logging::request::{REQUEST_ID_HEADER, RequestFacts, request_id};
+        let started = std::time::Instant::now();
+        let trust_proxy = self.throttle.settings().trust_forwarded_for;
+        let id = request_id(request.headers(), trust_proxy);
+        let facts = RequestFacts::of(request.uri());
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        let span = tracing::info_span!("request", request_id = %id);
+        let mut outcome = Outcome::default();
+        let mut response =
+            self.answer(request, peer, secure, &mut outcome).instrument(span.clone()).await;
+        span.in_scope(|| {
+            tracing::info!(
+                tenant = outcome.tenant.as_deref().unwrap_or("-"),
+                user = outcome.user.as_deref().unwrap_or("-"),
+                device = %facts.device,
+                command = %facts.command,
+                %method,
+                path,
+                status = response.status().as_u16(),
+                ms = started.elapsed().as_millis() as u64,
+                "request"
+            )
+        });
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        response
+    }
+
+    async fn answer(
+        &self,
+        request: http::Request<Incoming>,
+        peer: SocketAddr,
+        secure: bool,
+        outcome: &mut Outcome,
+    ) -> Response<Full<Bytes>> {
         // a browser's GET of the endpoint: the test page (see `test_page`), not the plugin
         if let Some(route) = crate::test_page::Route::of(&request) {
             return route.answer(self, request.into_parts().0, peer).await;
         }
-        let started = std::time::Instant::now();
         let (mut parts, body) = request.into_parts();
         // Only the host may say who the client is.
         parts.headers.remove(IDENTITY_HEADER);
@@ -145,10 +194,13 @@ impl Gateway {
             }
             AuthResult::BackendUnavailable { tenant } => {
                 tracing::warn!(tenant = %tenant.config.name, %peer, "answering 503: IMAP unreachable");
+                outcome.tenant = Some(tenant.config.name.as_str().into());
                 return unavailable();
             }
         };
+        outcome.tenant = Some(tenant.config.name.as_str().into());
         let identity = account.as_ref().map(|account| account.login().to_string());
+        outcome.user = identity.clone();
         if let Some(identity) = &identity {
             match HeaderValue::from_str(identity) {
                 Ok(value) => {
@@ -159,11 +211,11 @@ impl Gateway {
         }
 
         let limit = tenant.config.limits.request_mib as usize * 1024 * 1024;
-        let body = match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
+        let body = match crate::request_body::read(body, limit).await {
+            Ok(body) => body,
             Err(error) => {
-                tracing::info!(%peer, "request body refused: {error}");
-                return plain_status(StatusCode::PAYLOAD_TOO_LARGE);
+                tracing::info!(%peer, "request body refused: {error:?}");
+                return plain_status(error.status());
             }
         };
         let method = parts.method.clone();
@@ -174,7 +226,9 @@ impl Gateway {
             headers: parts.headers,
             body,
         };
-        let response = match crate::parking::answer(tenant, &self.push, request, account).await {
+        let identity = identity.as_deref();
+        let answer = crate::parking::answer(&tenant, &self.push, request, account);
+        let response = match crate::admin::observe(&tenant, identity, &method, &uri, answer).await {
             Ok(response) => into_http(response),
             Err(fault) => {
                 tracing::error!(tenant = %tenant.config.name, %method, %uri, "{fault}");
@@ -193,15 +247,6 @@ impl Gateway {
                 response.headers_mut().insert(http::header::RETRY_AFTER, value);
             }
         }
-        tracing::info!(
-            tenant = %tenant.config.name,
-            user = identity.as_deref().unwrap_or("-"),
-            %method,
-            path = uri.path(),
-            status = response.status().as_u16(),
-            ms = started.elapsed().as_millis() as u64,
-            "request"
-        );
         response
     }
 }

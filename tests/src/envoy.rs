@@ -16,7 +16,7 @@ pub struct Envoy {
 }
 
 impl Envoy {
-    /// Envoy in front of `gateway`'s ext_authz listener.
+    /// Envoy in front of `gateway`'s capability endpoint.
     pub fn start(gateway: &Gateway) -> anyhow::Result<Envoy> {
         let dir = TempDir::new("envoy")?;
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()?));
@@ -30,7 +30,10 @@ impl Envoy {
                 ("ENVOY_ADMIN_PORT", admin.to_string()),
                 ("EAS_LISTEN_ADDRESS", "127.0.0.1".to_owned()),
                 ("EAS_LISTEN_PORT", address.port().to_string()),
-                ("EAS_EDGE_AUTHZ_PORT", gateway.authz_address.port().to_string()),
+                ("EAS_EDGE_CAPABILITY_PORT", gateway.authz_address.port().to_string()),
+                ("EAS_EDGE_CAPABILITY_SECRET", crate::gateway::CAPABILITY_SECRET.to_owned()),
+                ("EAS_HEARTBEAT_MIN_SECONDS", gateway.heartbeat_seconds.0.to_string()),
+                ("EAS_HEARTBEAT_MAX_SECONDS", gateway.heartbeat_seconds.1.to_string()),
                 ("EAS_EDGE_ENVOY_FILTER", artifacts::envoy_filter()?.display().to_string()),
             ],
         )?;
@@ -56,6 +59,11 @@ impl Envoy {
 
     pub fn log(&self) -> String {
         self.process.log_text()
+    }
+
+    /// The Envoy process id (benchmarks read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
     }
 }
 

@@ -10,14 +10,20 @@ use std::process::Command;
 /// The mail domain of the test tenant.
 pub const TEST_DOMAIN: &str = "example.test";
 
+/// `[capability] secret` of test gateways, shared with their Envoy.
+pub const CAPABILITY_SECRET: &str = "test-capability-secret-0123456789";
+
 pub struct Gateway {
     /// Where phones connect.
     pub address: SocketAddr,
-    /// The ext_authz listener that Envoy uses.
+    /// The capability endpoint (ext_authz, capabilities, watches) that Envoy uses.
     pub authz_address: SocketAddr,
+    /// The tenant's heartbeat bounds (seconds), which an Envoy in front must be given too.
+    pub heartbeat_seconds: (u32, u32),
     process: ServerProcess,
     config: PathBuf,
     dir: TempDir,
+    log_level: Option<String>,
 }
 
 /// How to start a gateway; `Default` gives the normal plugin.
@@ -33,6 +39,15 @@ pub struct GatewayOptions {
     pub imap_addr: Option<SocketAddr>,
     /// Submission server instead of the stack's (e.g. a closed port, to test SMTP down).
     pub smtp: Option<SocketAddr>,
+    /// Extra TOML appended after the tenant: top-level tables (`[log]`), more `[[tenant]]`s.
+    pub config_extra: String,
+    /// `EAS_EDGE_LOG` for the gateway instead of `EAS_EDGE_TEST_LOG` (or info).
+    pub log_level: Option<String>,
+    /// Ping/Sync heartbeat bounds (min, max) instead of the defaults (60, 3540).
+    pub heartbeat_seconds: Option<(u32, u32)>,
+    /// The `[state]` section (with its sub-tables) instead of a private redb file, e.g. a
+    /// PostgreSQL database that several gateways share (tests/tests/cluster.rs).
+    pub state: Option<String>,
 }
 
 impl Gateway {
@@ -58,33 +73,83 @@ impl Gateway {
             Some(smtp) => smtp,
             None => stack.submission_addr()?,
         };
+        let heartbeat_seconds = options.heartbeat_seconds.unwrap_or((60, 3540));
+        let push = match options.heartbeat_seconds {
+            Some((min, max)) => format!(
+                "[tenant.push]\nheartbeat_min_seconds = {min}\nheartbeat_max_seconds = {max}\n"
+            ),
+            None => String::new(),
+        };
         let config = dir.path.join("eas-edge.toml");
         std::fs::write(
             &config,
             format!(
-                "[listen]\nhttp = \"{address}\"\n\n[capability]\nlisten = \"{authz_address}\"\n\n\
-                 [state]\npath = \"state.redb\"\n\n\
+                "[listen]\nhttp = \"{address}\"\n\n[capability]\nlisten = \"{authz_address}\"\n\
+                 secret = \"{CAPABILITY_SECRET}\"\n\n\
+                 {state}\n\n\
                  [[tenant]]\nname = \"test\"\ndomains = [\"{TEST_DOMAIN}\"]\n\
                  plugin = \"{plugin}\"\n\
                  imap = {{ host = \"{imap_host}\", port = {imap_port}{imap_tls} }}\n\
-                 smtp = {{ host = \"{smtp_host}\", port = {smtp_port} }}\n{extra}\n",
+                 smtp = {{ host = \"{smtp_host}\", port = {smtp_port} }}\n{push}{extra}\n{config_extra}\n",
                 plugin = plugin.display(),
                 imap_host = imap.ip(),
                 imap_port = imap.port(),
                 smtp_host = smtp.ip(),
                 smtp_port = smtp.port(),
                 extra = options.tenant_extra,
+                config_extra = options.config_extra,
+                state = options.state.as_deref().unwrap_or("[state]\npath = \"state.redb\""),
             ),
         )?;
-        let process = spawn(&config, &dir.path.join("eas-edge.log"), address)?;
-        Ok(Gateway { address, authz_address, process, config, dir })
+        let log_level = options.log_level;
+        let process =
+            spawn(&config, &dir.path.join("eas-edge.log"), address, log_level.as_deref())?;
+        Ok(Gateway { address, authz_address, heartbeat_seconds, process, config, dir, log_level })
+    }
+
+    /// The config file the gateway runs with (a test may rewrite it and [`reload`](Self::reload)).
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config
+    }
+
+    /// Sends SIGHUP: the gateway reloads its config file.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let status = Command::new("kill").arg("-HUP").arg(self.pid().to_string()).status()?;
+        anyhow::ensure!(status.success(), "kill -HUP {}: {status}", self.pid());
+        Ok(())
+    }
+
+    /// Waits until the log contains `needle` `count` times (e.g. a reload's outcome), at most two
+    /// minutes; the log on failure.
+    pub fn wait_for_log(&self, needle: &str, count: usize) -> anyhow::Result<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= count {
+                return Ok(log);
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} (×{count}) in the gateway log within 120 s:\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the gateway; its config and state file stay (tools may open them directly).
+    pub fn stop(&mut self) {
+        self.process.kill();
     }
 
     /// Kills the gateway and starts it again on the same config, ports and state file.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.process.kill();
-        self.process =
-            spawn(&self.config, &self.dir.path.join("eas-edge-restarted.log"), self.address)?;
+        self.process = spawn(
+            &self.config,
+            &self.dir.path.join("eas-edge-restarted.log"),
+            self.address,
+            self.log_level.as_deref(),
+        )?;
         Ok(())
     }
 
@@ -111,13 +176,18 @@ fn spawn(
     config: &std::path::Path,
     log: &std::path::Path,
     address: SocketAddr,
+    log_level: Option<&str>,
 ) -> anyhow::Result<ServerProcess> {
+    let level = log_level.map(str::to_owned).unwrap_or_else(|| {
+        std::env::var("EAS_EDGE_TEST_LOG").unwrap_or_else(|_| "info".to_owned())
+    });
     ServerProcess::start(
         "eas-edge",
-        Command::new(artifacts::host_binary()?).arg("serve").arg("--config").arg(config).env(
-            "EAS_EDGE_LOG",
-            std::env::var("EAS_EDGE_TEST_LOG").unwrap_or_else(|_| "info".to_owned()),
-        ),
+        Command::new(artifacts::host_binary()?)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .env("EAS_EDGE_LOG", level),
         log,
         address,
     )

@@ -52,16 +52,14 @@ fn check_front_end(url: &str, name: &str, unprovisioned: &Unprovisioned) {
     assert_challenge(&unknown_domain, &format!("{name}: domain of no tenant"));
 }
 
-/// What a front end answers an unprovisioned FolderSync: the host sends the device to
-/// Provision (142 / HTTP 449); the Envoy filter has no state capability yet and answers with
-/// a server error (110 / HTTP 500) until the capability endpoint lands.
+/// What a front end answers an unprovisioned FolderSync: both send the device to Provision
+/// (Status 142 for 14.0+, HTTP 449 for 12.1), the filter through the capability endpoint.
 struct Unprovisioned {
     status_16_1: &'static str,
     http_12_1: u16,
 }
 
-const HOST_ANSWERS: Unprovisioned = Unprovisioned { status_16_1: "142", http_12_1: 449 };
-const ENVOY_ANSWERS: Unprovisioned = Unprovisioned { status_16_1: "110", http_12_1: 500 };
+const UNPROVISIONED: Unprovisioned = Unprovisioned { status_16_1: "142", http_12_1: 449 };
 
 /// POSTs reach the engine's request layer and its policy gate.
 fn check_commands(client: &Client, url: &str, name: &str, expected: &Unprovisioned) {
@@ -128,7 +126,7 @@ fn options_and_challenge_through_the_host() {
     let stack = MailStack::start().expect("mail stack");
     stack.add_user(&user(), PASSWORD).expect("user");
     let gateway = Gateway::start(&stack).expect("gateway");
-    check_front_end(&gateway.url(), "host", &HOST_ANSWERS);
+    check_front_end(&gateway.url(), "host", &UNPROVISIONED);
 }
 
 #[test]
@@ -137,7 +135,7 @@ fn options_and_challenge_through_envoy() {
     stack.add_user(&user(), PASSWORD).expect("user");
     let gateway = Gateway::start(&stack).expect("gateway");
     let envoy = Envoy::start(&gateway).expect("envoy");
-    check_front_end(&envoy.url(), "envoy", &ENVOY_ANSWERS);
+    check_front_end(&envoy.url(), "envoy", &UNPROVISIONED);
     // Envoy never let the password reach the filter, and the host saw the checks.
     assert!(gateway.log().contains("IMAP rejected the credentials"), "{}", gateway.log());
 }

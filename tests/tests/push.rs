@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use eas_edge_tests::eas::{Device, SyncAnswer, SyncCollection, SyncRequest, Version};
-use eas_edge_tests::gateway::{Gateway, GatewayOptions, TEST_DOMAIN};
+use eas_edge_tests::front::{Front, FrontEnd};
+use eas_edge_tests::gateway::{GatewayOptions, TEST_DOMAIN};
 use eas_edge_tests::mailstack::MailStack;
 use eas_edge_tests::smtp;
 use eas_wbxml::tags::ping;
@@ -22,23 +23,23 @@ use eas_wbxml::{Document, Element, Limits};
 
 const PASSWORD: &str = "push pw";
 /// Short heartbeats for tests: the tenant allows 2–50 s.
-const TENANT_EXTRA: &str = "[tenant.push]\nheartbeat_min_seconds = 2\nheartbeat_max_seconds = 50\n";
+const HEARTBEAT_SECONDS: (u32, u32) = (2, 50);
 
 struct World {
-    gateway: Gateway,
+    front: Front,
     stack: MailStack,
     user: String,
 }
 
 impl World {
-    fn start(local_part: &str) -> World {
+    fn start(front: FrontEnd, local_part: &str) -> World {
         let stack = MailStack::start().expect("mail stack");
         let user = format!("{local_part}@{TEST_DOMAIN}");
         stack.add_user(&user, PASSWORD).expect("mail user");
         let options =
-            GatewayOptions { tenant_extra: TENANT_EXTRA.to_owned(), ..Default::default() };
-        let gateway = Gateway::start_with(&stack, options).expect("gateway");
-        World { gateway, stack, user }
+            GatewayOptions { heartbeat_seconds: Some(HEARTBEAT_SECONDS), ..Default::default() };
+        let front = Front::start(front, &stack, options).expect("gateway");
+        World { front, stack, user }
     }
 
     /// A device that has synced its inbox to the end; returns it with the inbox ServerId and
@@ -49,8 +50,7 @@ impl World {
 
     /// [`synced_device`](Self::synced_device) of another user of the stack.
     fn synced_device_of(&self, user: &str, device_id: &str) -> Result<(Device, String, String)> {
-        let mut device =
-            Device::new(&self.gateway.url(), user, PASSWORD, device_id, Version::V16_1);
+        let mut device = Device::new(&self.front.url(), user, PASSWORD, device_id, Version::V16_1);
         let folders = device.bootstrap()?;
         let inbox = folders
             .adds
@@ -67,7 +67,7 @@ impl World {
     /// The same phone on a second connection (a Ping blocks its caller).
     fn twin(&self, device: &Device) -> Device {
         let mut twin = Device::new(
-            &self.gateway.url(),
+            &self.front.url(),
             &device.user,
             PASSWORD,
             &device.device_id,
@@ -97,7 +97,7 @@ impl World {
 
     fn run(self, body: impl FnOnce(&World) -> Result<()>) {
         if let Err(error) = body(&self) {
-            let log = self.gateway.log();
+            let log = self.front.logs();
             let lines: Vec<&str> = log.lines().collect();
             let tail = lines[lines.len().saturating_sub(60)..].join("\n");
             panic!("{error:#}\n--- gateway log:\n{tail}");
@@ -155,9 +155,8 @@ fn let_it_park() {
     thread::sleep(Duration::from_millis(700));
 }
 
-#[test]
-fn ping_wakes_on_new_mail_and_on_flag_changes() {
-    World::start("pushwake").run(|world| {
+fn ping_wakes_on_new_mail_and_on_flag_changes(front: FrontEnd) {
+    World::start(front, "pushwake").run(|world| {
         let (mut device, inbox, key) = world.synced_device("PUSHWAKE1")?;
         let waiting = {
             let inbox = inbox.clone();
@@ -193,9 +192,8 @@ fn ping_wakes_on_new_mail_and_on_flag_changes() {
     });
 }
 
-#[test]
-fn ping_times_out_with_status_1_and_a_newer_ping_ends_the_older() {
-    World::start("pushidle").run(|world| {
+fn ping_times_out_with_status_1_and_a_newer_ping_ends_the_older(front: FrontEnd) {
+    World::start(front, "pushidle").run(|world| {
         let (mut device, inbox, _) = world.synced_device("PUSHIDLE1")?;
         let (status, _) = ping(&mut device, Some(2), &[&inbox])?;
         if status != 1 {
@@ -225,9 +223,8 @@ fn ping_times_out_with_status_1_and_a_newer_ping_ends_the_older() {
     });
 }
 
-#[test]
-fn ping_limits_and_unknown_folders() {
-    World::start("pushlimits").run(|world| {
+fn ping_limits_and_unknown_folders(front: FrontEnd) {
+    World::start(front, "pushlimits").run(|world| {
         let (mut device, inbox, _) = world.synced_device("PUSHLIMITS1")?;
         let (status, _) = ping(&mut device, Some(1), &[&inbox])?;
         if status != 5 {
@@ -241,9 +238,8 @@ fn ping_limits_and_unknown_folders() {
     });
 }
 
-#[test]
-fn parked_pings_survive_an_imap_restart() {
-    World::start("pushrestart").run(|world| {
+fn parked_pings_survive_an_imap_restart(front: FrontEnd) {
+    World::start(front, "pushrestart").run(|world| {
         // 100 parked Pings over 5 accounts: one watcher (NOTIFY connection) per account, 20
         // devices each. The devices are set up first so that every Ping parks well within
         // its heartbeat.
@@ -286,9 +282,8 @@ fn parked_pings_survive_an_imap_restart() {
     });
 }
 
-#[test]
-fn a_hierarchy_changed_by_another_client_ends_a_parked_ping_with_status_7() {
-    World::start("pushtree").run(|world| {
+fn a_hierarchy_changed_by_another_client_ends_a_parked_ping_with_status_7(front: FrontEnd) {
+    World::start(front, "pushtree").run(|world| {
         let (mut device, inbox, _) = world.synced_device("PUSHTREE1")?;
         let mut imap = world.stack.imap_login(&world.user, PASSWORD)?;
         for (what, command) in [
@@ -329,9 +324,8 @@ fn sync_waiting(device: &mut Device, inbox: &str, key: &str, seconds: u32) -> Re
     })
 }
 
-#[test]
-fn sync_with_a_heartbeat_waits_like_a_ping() {
-    World::start("pushsync").run(|world| {
+fn sync_with_a_heartbeat_waits_like_a_ping(front: FrontEnd) {
+    World::start(front, "pushsync").run(|world| {
         let (mut device, inbox, key) = world.synced_device("PUSHSYNC1")?;
 
         // out of range: Status 14 with the nearest allowed value (tenant 2..=50 s; Wait is
@@ -403,3 +397,12 @@ fn sync_with_a_heartbeat_waits_like_a_ping() {
         Ok(())
     });
 }
+
+eas_edge_tests::for_each_front_end!(
+    ping_wakes_on_new_mail_and_on_flag_changes,
+    ping_times_out_with_status_1_and_a_newer_ping_ends_the_older,
+    ping_limits_and_unknown_folders,
+    parked_pings_survive_an_imap_restart,
+    a_hierarchy_changed_by_another_client_ends_a_parked_ping_with_status_7,
+    sync_with_a_heartbeat_waits_like_a_ping,
+);

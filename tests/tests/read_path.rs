@@ -19,7 +19,8 @@ use eas_edge_tests::eas::{
     BodyPreference, CommandKind, Device, Email, EstimateCollection, FetchRequest, Folder,
     FolderSyncAnswer, ServerCommand, SyncCollection, SyncOptions, SyncRequest, Version, libwbxml,
 };
-use eas_edge_tests::gateway::{Gateway, TEST_DOMAIN};
+use eas_edge_tests::front::{Front, FrontEnd};
+use eas_edge_tests::gateway::{GatewayOptions, TEST_DOMAIN};
 use eas_edge_tests::imap::{AppendOptions, ImapClient};
 use eas_edge_tests::mailstack::MailStack;
 use eas_edge_tests::messages::{MessageGenerator, TestMessage, rfc5322_date};
@@ -37,22 +38,22 @@ const MAX_WINDOW: usize = 512;
 /// A mail stack with one user and a gateway in front of it.
 struct World {
     // dropped first: the gateway goes before the stack it talks to
-    gateway: Gateway,
+    front: Front,
     stack: MailStack,
     user: String,
 }
 
 impl World {
-    fn start(local_part: &str) -> World {
+    fn start(front: FrontEnd, local_part: &str) -> World {
         let stack = MailStack::start().expect("mail stack");
         let user = format!("{local_part}@{TEST_DOMAIN}");
         stack.add_user(&user, PASSWORD).expect("mail user");
-        let gateway = Gateway::start(&stack).expect("gateway");
-        World { gateway, stack, user }
+        let front = Front::start(front, &stack, GatewayOptions::default()).expect("gateway");
+        World { front, stack, user }
     }
 
     fn device(&self, device_id: &str, version: Version) -> Device {
-        Device::new(&self.gateway.url(), &self.user, PASSWORD, device_id, version)
+        Device::new(&self.front.url(), &self.user, PASSWORD, device_id, version)
     }
 
     fn imap(&self) -> Result<ImapClient> {
@@ -73,7 +74,7 @@ impl World {
     }
 
     fn log_tail(&self) -> String {
-        let log = self.gateway.log();
+        let log = self.front.logs();
         let lines: Vec<&str> = log.lines().collect();
         let tail = &lines[lines.len().saturating_sub(60)..];
         format!("--- gateway log (last {} lines):\n{}", tail.len(), tail.join("\n"))
@@ -279,9 +280,8 @@ fn first_difference(a: &[u8], b: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------
 // Bootstrap and the folder hierarchy
 
-#[test]
-fn bootstrap_and_folder_hierarchy_changes() {
-    World::start("hierarchy").run(|world| {
+fn bootstrap_and_folder_hierarchy_changes(front: FrontEnd) {
+    World::start(front, "hierarchy").run(|world| {
         let mut imap = world.imap()?;
         imap.run("CREATE Projects")?;
         imap.run("CREATE Projects/Alpha")?;
@@ -434,9 +434,8 @@ fn bootstrap_and_folder_hierarchy_changes() {
 /// Versions that page through all 2,000 messages (each costs a full initial sync).
 const PAGING_VERSIONS: [Version; 2] = [Version::V16_1, Version::V12_1];
 
-#[test]
-fn initial_sync_pages_2000_messages_each_exactly_once() {
-    World::start("paging").run(|world| {
+fn initial_sync_pages_2000_messages_each_exactly_once(front: FrontEnd) {
+    World::start(front, "paging").run(|world| {
         let messages: Vec<TestMessage> =
             MessageGenerator::new(4, &world.user).take(2_000).collect();
         let mut imap = world.imap()?;
@@ -572,9 +571,8 @@ fn check_email_shape(email: &Email, version: Version) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // GetItemEstimate
 
-#[test]
-fn get_item_estimate_counts_what_is_not_synced_yet() {
-    World::start("estimate").run(|world| {
+fn get_item_estimate_counts_what_is_not_synced_yet(front: FrontEnd) {
+    World::start(front, "estimate").run(|world| {
         let messages: Vec<TestMessage> = MessageGenerator::new(5, &world.user).take(250).collect();
         seed_mailbox(&mut world.imap()?, "INBOX", &messages)?;
         for version in Version::TESTED {
@@ -642,9 +640,8 @@ fn get_item_estimate_counts_what_is_not_synced_yet() {
 // ---------------------------------------------------------------------------------------------
 // Changes made elsewhere: new mail, flags, expunge
 
-#[test]
-fn new_mail_flag_changes_and_expunges_reach_the_phone() {
-    World::start("live").run(|world| {
+fn new_mail_flag_changes_and_expunges_reach_the_phone(front: FrontEnd) {
+    World::start(front, "live").run(|world| {
         let mut imap = world.imap()?;
         let mut uids = Vec::new();
         for n in 1..=3 {
@@ -755,9 +752,8 @@ fn check_flag_only_change(email: &Email, version: Version, what: &str) -> Result
 // ---------------------------------------------------------------------------------------------
 // Retry and restart
 
-#[test]
-fn a_retried_sync_key_replays_the_same_bytes() {
-    World::start("retry").run(|world| {
+fn a_retried_sync_key_replays_the_same_bytes(front: FrontEnd) {
+    World::start(front, "retry").run(|world| {
         let messages: Vec<TestMessage> = MessageGenerator::new(6, &world.user).take(150).collect();
         let mut imap = world.imap()?;
         seed_mailbox(&mut imap, "INBOX", &messages)?;
@@ -834,9 +830,8 @@ fn a_retried_sync_key_replays_the_same_bytes() {
     });
 }
 
-#[test]
-fn sync_continues_across_gateway_restarts_without_resending() {
-    World::start("restart").run(|world| {
+fn sync_continues_across_gateway_restarts_without_resending(front: FrontEnd) {
+    World::start(front, "restart").run(|world| {
         let messages: Vec<TestMessage> = MessageGenerator::new(7, &world.user).take(250).collect();
         seed_mailbox(&mut world.imap()?, "INBOX", &messages)?;
         let (mut device, inbox, key) = bootstrap_inbox(world, "RESTART161", Version::V16_1)?;
@@ -847,7 +842,7 @@ fn sync_continues_across_gateway_restarts_without_resending() {
         let key2 =
             first.collection(&inbox).and_then(|c| c.sync_key.clone()).context("no SyncKey")?;
 
-        world.gateway.restart()?;
+        world.front.gateway.restart()?;
         let second = page(&mut device, &key2)?;
         let collection = second
             .collection(&inbox)
@@ -860,7 +855,7 @@ fn sync_continues_across_gateway_restarts_without_resending() {
         let key3 = collection.sync_key.clone().context("no SyncKey")?;
 
         // the replay state survives a restart too
-        world.gateway.restart()?;
+        world.front.gateway.restart()?;
         let replay = page(&mut device, &key2)?;
         ensure!(
             replay.raw == second.raw,
@@ -888,9 +883,8 @@ fn sync_continues_across_gateway_restarts_without_resending() {
 // ---------------------------------------------------------------------------------------------
 // Bodies, previews, MIME, attachments, ItemOperations
 
-#[test]
-fn body_preferences_attachments_and_item_operations() {
-    World::start("bodies").run(|world| {
+fn body_preferences_attachments_and_item_operations(front: FrontEnd) {
+    World::start(front, "bodies").run(|world| {
         let long = long_text("Dear tester, this is the long plain message.", 6_000);
         let text = "Dear tester, this one also has HTML.\r\n\r\nSecond paragraph.\r\n";
         let html = "<html><body><p>Dear tester, this one also has <b>HTML</b>.</p><p>Second paragraph.</p></body></html>";
@@ -1062,9 +1056,8 @@ fn body_preferences_attachments_and_item_operations() {
     });
 }
 
-#[test]
-fn settings_device_and_user_information() {
-    World::start("settings").run(|world| {
+fn settings_device_and_user_information(front: FrontEnd) {
+    World::start(front, "settings").run(|world| {
         for version in Version::TESTED {
             let mut device = world.device(&device_id("SET", version), version);
             device.provision()?;
@@ -1128,9 +1121,8 @@ fn settings_device_and_user_information() {
 // ---------------------------------------------------------------------------------------------
 // Hostile and broken input
 
-#[test]
-fn hostile_requests_get_protocol_answers_never_500() {
-    World::start("hostile").run(|world| {
+fn hostile_requests_get_protocol_answers_never_500(front: FrontEnd) {
+    World::start(front, "hostile").run(|world| {
         let messages: Vec<TestMessage> = MessageGenerator::new(8, &world.user).take(600).collect();
         seed_mailbox(&mut world.imap()?, "INBOX", &messages)?;
         // checks that fail without stopping the others, reported together at the end
@@ -1307,9 +1299,8 @@ fn broken_messages(to: &str) -> Vec<(String, Vec<u8>)> {
     messages
 }
 
-#[test]
-fn broken_and_huge_mime_still_syncs() {
-    World::start("broken").run(|world| {
+fn broken_and_huge_mime_still_syncs(front: FrontEnd) {
+    World::start(front, "broken").run(|world| {
         let messages = broken_messages(&world.user);
         let mut imap = world.imap()?;
         for (_, raw) in &messages {
@@ -1364,3 +1355,16 @@ fn broken_and_huge_mime_still_syncs() {
         Ok(())
     });
 }
+
+eas_edge_tests::for_each_front_end!(
+    bootstrap_and_folder_hierarchy_changes,
+    initial_sync_pages_2000_messages_each_exactly_once,
+    get_item_estimate_counts_what_is_not_synced_yet,
+    new_mail_flag_changes_and_expunges_reach_the_phone,
+    a_retried_sync_key_replays_the_same_bytes,
+    sync_continues_across_gateway_restarts_without_resending,
+    body_preferences_attachments_and_item_operations,
+    settings_device_and_user_information,
+    hostile_requests_get_protocol_answers_never_500,
+    broken_and_huge_mime_still_syncs,
+);

@@ -20,7 +20,8 @@ use eas_edge_tests::eas::write::{
 use eas_edge_tests::eas::{
     CommandKind, Device, FolderSyncAnswer, ServerCommand, SyncCollection, Version,
 };
-use eas_edge_tests::gateway::{Gateway, GatewayOptions, TEST_DOMAIN};
+use eas_edge_tests::front::{Front, FrontEnd};
+use eas_edge_tests::gateway::{GatewayOptions, TEST_DOMAIN};
 use eas_edge_tests::imap::{AppendOptions, ImapClient};
 use eas_edge_tests::mailstack::MailStack;
 use eas_edge_tests::messages::{header_value, rfc5322_date};
@@ -34,19 +35,19 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A mail stack, a gateway in front of it, and the users of the test.
 struct World {
     // dropped first: the gateway goes before the stack it talks to
-    gateway: Gateway,
+    front: Front,
     stack: MailStack,
 }
 
 impl World {
-    fn start() -> World {
-        World::start_with(GatewayOptions::default())
+    fn start(front: FrontEnd) -> World {
+        World::start_with(front, GatewayOptions::default())
     }
 
-    fn start_with(options: GatewayOptions) -> World {
+    fn start_with(front: FrontEnd, options: GatewayOptions) -> World {
         let stack = MailStack::start().expect("mail stack");
-        let gateway = Gateway::start_with(&stack, options).expect("gateway");
-        World { gateway, stack }
+        let front = Front::start(front, &stack, options).expect("gateway");
+        World { front, stack }
     }
 
     /// Creates `local@example.test` and returns the address.
@@ -57,7 +58,7 @@ impl World {
     }
 
     fn device(&self, user: &str, device_id: &str, version: Version) -> Device {
-        Device::new(&self.gateway.url(), user, PASSWORD, device_id, version)
+        Device::new(&self.front.url(), user, PASSWORD, device_id, version)
     }
 
     fn imap(&self, user: &str) -> Result<ImapClient> {
@@ -78,7 +79,7 @@ impl World {
     }
 
     fn log_tail(&self) -> String {
-        let log = self.gateway.log();
+        let log = self.front.logs();
         let lines: Vec<&str> = log.lines().collect();
         let tail = &lines[lines.len().saturating_sub(60)..];
         format!("--- gateway log (last {} lines):\n{}", tail.len(), tail.join("\n"))
@@ -277,9 +278,8 @@ fn composed(from: &str, to: &str, subject: &str, text: &str) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // 1. Read, flag and delete on the device
 
-#[test]
-fn device_flags_and_deletes_reach_imap_and_do_not_come_back() {
-    World::start().run(|world| {
+fn device_flags_and_deletes_reach_imap_and_do_not_come_back(front: FrontEnd) {
+    World::start(front).run(|world| {
         for version in [Version::V16_1, Version::V14_1, Version::V12_1] {
             let user = world.user(&format!("flags{}", version.as_str().replace('.', "")));
             let mut imap = world.imap(&user)?;
@@ -373,9 +373,8 @@ fn device_flags_and_deletes_reach_imap_and_do_not_come_back() {
 // ---------------------------------------------------------------------------------------------
 // 2. MoveItems (and FolderCreate for its destination)
 
-#[test]
-fn move_items_gives_working_new_server_ids() {
-    World::start().run(|world| {
+fn move_items_gives_working_new_server_ids(front: FrontEnd) {
+    World::start(front).run(|world| {
         let user = world.user("mover");
         let mut imap = world.imap(&user)?;
         seed(&mut imap, "INBOX", &user, &["Move one", "Move two", "Stay"])?;
@@ -501,9 +500,8 @@ fn move_items_gives_working_new_server_ids() {
 // ---------------------------------------------------------------------------------------------
 // 3. SendMail to another local user
 
-#[test]
-fn send_mail_reaches_the_other_users_phone_with_sent_copy_as_asked() {
-    World::start().run(|world| {
+fn send_mail_reaches_the_other_users_phone_with_sent_copy_as_asked(front: FrontEnd) {
+    World::start(front).run(|world| {
         let alice = world.user("alice");
         let bob = world.user("bob");
         let mut bob_imap = world.imap(&bob)?;
@@ -575,9 +573,8 @@ fn original_with_attachment(from: &str, to: &str, attachment: &[u8]) -> Vec<u8> 
     .into_bytes()
 }
 
-#[test]
-fn smart_reply_and_forward_keep_threading_and_attachments() {
-    World::start().run(|world| {
+fn smart_reply_and_forward_keep_threading_and_attachments(front: FrontEnd) {
+    World::start(front).run(|world| {
         let alice = world.user("alice");
         let bob = world.user("bob");
         let carol = world.user("carol");
@@ -686,9 +683,8 @@ fn contains_base64_of(text: &str, bytes: &[u8]) -> bool {
 // ---------------------------------------------------------------------------------------------
 // 5. Idempotent retries
 
-#[test]
-fn a_retried_send_mail_with_the_same_client_id_delivers_once() {
-    World::start().run(|world| {
+fn a_retried_send_mail_with_the_same_client_id_delivers_once(front: FrontEnd) {
+    World::start(front).run(|world| {
         let alice = world.user("alice");
         let bob = world.user("bob");
         let mut bob_imap = world.imap(&bob)?;
@@ -731,9 +727,8 @@ fn a_retried_send_mail_with_the_same_client_id_delivers_once() {
 // ---------------------------------------------------------------------------------------------
 // 6. Drafts (16.1)
 
-#[test]
-fn drafts_written_on_the_device_are_imap_drafts_and_send_empties_them() {
-    World::start().run(|world| {
+fn drafts_written_on_the_device_are_imap_drafts_and_send_empties_them(front: FrontEnd) {
+    World::start(front).run(|world| {
         let alice = world.user("alice");
         let bob = world.user("bob");
         let mut alice_imap = world.imap(&alice)?;
@@ -842,9 +837,8 @@ fn drafts_written_on_the_device_are_imap_drafts_and_send_empties_them() {
 // ---------------------------------------------------------------------------------------------
 // 7. Search and Find
 
-#[test]
-fn search_and_find_return_the_matching_items() {
-    World::start().run(|world| {
+fn search_and_find_return_the_matching_items(front: FrontEnd) {
+    World::start(front).run(|world| {
         let user = world.user("seeker");
         let mut imap = world.imap(&user)?;
         imap.run("CREATE Archive/Old")?;
@@ -950,13 +944,12 @@ fn search_and_find_return_the_matching_items() {
 // ---------------------------------------------------------------------------------------------
 // 8. SMTP down
 
-#[test]
-fn send_mail_with_smtp_down_fails_and_saves_nothing() {
+fn send_mail_with_smtp_down_fails_and_saves_nothing(front: FrontEnd) {
     // a port nothing listens on: the submission server is down
     let closed =
         std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port");
     let options = GatewayOptions { smtp: Some(closed), ..GatewayOptions::default() };
-    World::start_with(options).run(|world| {
+    World::start_with(front, options).run(|world| {
         let alice = world.user("alice");
         let bob = world.user("bob");
         for version in [Version::V16_1, Version::V12_1] {
@@ -996,9 +989,8 @@ fn send_mail_with_smtp_down_fails_and_saves_nothing() {
 // ---------------------------------------------------------------------------------------------
 // 9. A folder deleted under the device's feet
 
-#[test]
-fn a_folder_deleted_elsewhere_gets_the_spec_statuses() {
-    World::start().run(|world| {
+fn a_folder_deleted_elsewhere_gets_the_spec_statuses(front: FrontEnd) {
+    World::start(front).run(|world| {
         let user = world.user("doomed");
         let mut imap = world.imap(&user)?;
         imap.run("CREATE Doomed")?;
@@ -1064,7 +1056,19 @@ fn a_folder_deleted_elsewhere_gets_the_spec_statuses() {
                 changes.xml()
             );
         }
-        ensure!(world.gateway.is_running(), "the gateway died");
+        ensure!(world.front.gateway.is_running(), "the gateway died");
         Ok(())
     });
 }
+
+eas_edge_tests::for_each_front_end!(
+    device_flags_and_deletes_reach_imap_and_do_not_come_back,
+    move_items_gives_working_new_server_ids,
+    send_mail_reaches_the_other_users_phone_with_sent_copy_as_asked,
+    smart_reply_and_forward_keep_threading_and_attachments,
+    a_retried_send_mail_with_the_same_client_id_delivers_once,
+    drafts_written_on_the_device_are_imap_drafts_and_send_empties_them,
+    search_and_find_return_the_matching_items,
+    send_mail_with_smtp_down_fails_and_saves_nothing,
+    a_folder_deleted_elsewhere_gets_the_spec_statuses,
+);

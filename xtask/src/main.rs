@@ -3,9 +3,13 @@
 //! - `build`: the wasm plugins (component + Envoy filter) and the `eas-edge` host.
 //! - `demo [--detach | --stop]`: a local mail stack with a demo account and the gateway on it.
 //! - `test`: every test, against a real Dovecot/Postfix and a real Envoy.
+//! - `reliability [--runs N]`: the fault and abuse suite in full, with its figures.
+//! - `install [--prefix DIR]`: the host and its plugin into DIR/bin and DIR/lib/eas-edge.
 
 mod demo;
 mod envoy;
+mod install;
+mod reliability;
 mod sys;
 mod test;
 mod wasm;
@@ -23,9 +27,12 @@ fn main() -> anyhow::Result<()> {
         Some("build") => build(&root).map(|_| ()),
         Some("demo") => demo::run(&root, &args[1..]),
         Some("test") => test::run(&root, &args[1..]),
+        Some("install") => install::run(&root, &args[1..]),
+        Some("reliability") => reliability::run(&root, &args[1..]),
         _ => bail!(
             "usage: cargo xtask build\n       cargo xtask demo [--detach | --stop]\n       \
-             cargo xtask test [--quick]"
+             cargo xtask test [--quick]\n       cargo xtask install [--prefix DIR]\n       \
+             cargo xtask reliability [--runs N]"
         ),
     }
 }

@@ -17,6 +17,10 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     ensure_packages(&["curl", "openssl"], "the HTTPS listener test")?;
     // headless Chromium and its WebDriver: the browser test page test (tests/test_page.rs)
     ensure_packages(&["chromium", "chromium-driver"], "the browser test page test")?;
+    // systemd-analyze: the unit file check (tests/packaging.rs)
+    ensure_packages(&["systemd"], "the systemd unit test")?;
+    // a throwaway PostgreSQL per test: the cluster state store and wake-ups (tests/src/postgres.rs)
+    ensure_packages(&["postgresql"], "the PostgreSQL state store and cluster tests")?;
     sys::run(Command::new(root.join("tests/mailstack.sh")).arg("install"))?;
     let envoy = crate::envoy::ensure()?;
     let built = crate::build(root)?;
@@ -31,7 +35,10 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
             .env("EAS_EDGE_PLUGIN", &built.plugins.component)
             .env("EAS_EDGE_FAULTY_PLUGIN", &built.plugins.faulty_component)
             .env("EAS_EDGE_ENVOY_FILTER", &built.plugins.envoy_filter)
-            .env("ENVOY_BIN", &envoy),
+            .env("ENVOY_BIN", &envoy)
+            // the reliability tests (tests/reliability_*.rs) in their short form: 3 runs per
+            // kill scenario; `cargo xtask reliability` is the full form
+            .env_remove("EAS_EDGE_RELIABILITY_RUNS"),
     )?;
     if !quick {
         sys::run(Command::new("bash").arg(root.join("fuzz/run.sh")).arg(FUZZ_SECONDS_PER_TARGET))?;

@@ -54,6 +54,11 @@ impl Account {
         self.state().idle.len()
     }
 
+    /// Sessions a caller is using right now (for `/metrics`).
+    pub fn busy_sessions(&self) -> usize {
+        self.backend.limits.max_sessions.saturating_sub(self.in_use.available_permits())
+    }
+
     /// The password the IMAP server last accepted, for the account's other services (SMTP
     /// AUTH); `None` once the server refused it. Only ever written to a server, never logged.
     pub(crate) fn verified_password(&self) -> Option<Vec<u8>> {

@@ -60,6 +60,16 @@ impl Backend {
     }
 }
 
+/// How many accounts and IMAP sessions a tenant's pool holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub accounts: usize,
+    /// Logged in and waiting for a caller.
+    pub idle_sessions: usize,
+    /// In use by a request right now.
+    pub busy_sessions: usize,
+}
+
 /// One tenant's accounts, by login.
 pub struct Accounts {
     backend: Arc<Backend>,
@@ -110,6 +120,16 @@ impl Accounts {
     /// Accounts in the table (logged in recently, or with sessions or requests).
     pub fn known_accounts(&self) -> usize {
         self.entries().len()
+    }
+
+    /// The pool right now, for `/metrics`.
+    pub fn pool_stats(&self) -> PoolStats {
+        let entries = self.entries();
+        PoolStats {
+            accounts: entries.len(),
+            idle_sessions: entries.values().map(|account| account.idle_sessions()).sum(),
+            busy_sessions: entries.values().map(|account| account.busy_sessions()).sum(),
+        }
     }
 
     /// IMAP LOGINs made so far, for checks and metrics.

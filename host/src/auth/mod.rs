@@ -13,42 +13,54 @@ pub use throttle::{LoginThrottle, ThrottleSettings, Verdict};
 
 use crate::accounts::Account;
 use crate::imap::ImapError;
-use crate::tenants::{TenantRuntime, Tenants};
+use crate::tenants::{Selection, TenantRuntime, Tenants};
 use http::HeaderMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub enum AuthResult<'t> {
+/// The outcome, with the tenant that answers the request: held (an `Arc`) until the request
+/// is answered, so a config reload meanwhile does not change it.
+pub enum AuthResult {
     Authenticated {
         /// The account the login belongs to; its login is the identity.
         account: Arc<Account>,
-        tenant: &'t TenantRuntime,
+        tenant: Arc<TenantRuntime>,
     },
-    /// No credentials, wrong ones, or a login for a domain we do not serve.
-    Anonymous { tenant: &'t TenantRuntime },
+    /// No credentials, wrong ones, a login for a domain we do not serve, or (with host
+    /// selection) a login of another tenant's domain.
+    Anonymous { tenant: Arc<TenantRuntime> },
     /// Too many failed logins for this login or from this address: the credentials were not
     /// checked. Answered like wrong credentials (401), with `Retry-After`.
-    Throttled { tenant: &'t TenantRuntime, retry_after: Duration },
+    Throttled { tenant: Arc<TenantRuntime>, retry_after: Duration },
     /// The IMAP server could not be asked: the client should retry later.
-    BackendUnavailable { tenant: &'t TenantRuntime },
+    BackendUnavailable { tenant: Arc<TenantRuntime> },
 }
 
 /// Authenticates a request from `client` by its Basic credentials.
-pub async fn authenticate<'t>(
-    tenants: &'t Tenants,
+pub async fn authenticate(
+    tenants: &Tenants,
     throttle: &LoginThrottle,
     headers: &HeaderMap,
     client: IpAddr,
-) -> AuthResult<'t> {
+) -> AuthResult {
+    let tenants = tenants.current();
     let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
     let Some(credentials) = basic_credentials(headers) else {
-        return AuthResult::Anonymous { tenant: tenants.for_host(host) };
+        return AuthResult::Anonymous { tenant: tenants.for_host(host).clone() };
     };
     let login = credentials.login.as_str();
-    let Some(tenant) = tenants.for_login(login) else {
-        tracing::info!(%login, "login for a domain no tenant serves");
-        return AuthResult::Anonymous { tenant: tenants.for_host(host) };
+    let tenant = match tenants.select(host, login) {
+        Selection::Serve(tenant) => tenant.clone(),
+        Selection::UnknownDomain => {
+            tracing::info!(%login, "login for a domain no tenant serves");
+            return AuthResult::Anonymous { tenant: tenants.for_host(host).clone() };
+        }
+        // never checked against the other tenant's server: this tenant answers 401
+        Selection::WrongHost { host_tenant } => {
+            tracing::info!(%login, tenant = %host_tenant.config.name, "login of a domain this tenant's host does not serve: refused");
+            return AuthResult::Anonymous { tenant: host_tenant.clone() };
+        }
     };
     match throttle.check(login, client, Instant::now()) {
         Verdict::Proceed => {}

@@ -104,12 +104,15 @@ impl LoginThrottle {
         let tables = self.tables();
         let by_login = tables.logins.current(&login_key(login), now, window);
         let by_address = tables.addresses.current(&address_key(client), now, window);
-        self.verdict(by_login, now).max(self.verdict(by_address, now))
+        let verdict = self.verdict(by_login, now).max(self.verdict(by_address, now));
+        crate::admin::metrics::global().login_verdict(&verdict);
+        verdict
     }
 
     /// The server refused `login`'s password, sent from `client`.
     pub fn failed(&self, login: &str, client: IpAddr, now: Instant) {
         let window = self.window();
+        crate::admin::metrics::global().login(crate::admin::metrics::LoginEvent::Failed);
         let mut tables = self.tables();
         tables.logins.record(login_key(login), now, window);
         tables.addresses.record(address_key(client), now, window);

@@ -13,8 +13,17 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 /// The top-level sections, in the order the report suggests them.
-const SECTIONS: &[&str] =
-    &["listen", "capability", "state", "login_throttle", "watchers", "tenant"];
+const SECTIONS: &[&str] = &[
+    "listen",
+    "capability",
+    "state",
+    "login_throttle",
+    "watchers",
+    "admin",
+    "log",
+    "tenant_selection",
+    "tenant",
+];
 
 /// One mistake: where (a byte range of the file, when known), which key, what is expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +147,9 @@ fn parse_unsorted(text: &str) -> Result<Config, Vec<Problem>> {
             "state" => sections.state = section(value, name, problems),
             "login_throttle" => sections.login_throttle = section(value, name, problems),
             "watchers" => sections.watchers = section(value, name, problems),
+            "admin" => sections.admin = section(value, name, problems).map(Some),
+            "log" => sections.log = section(value, name, problems),
+            "tenant_selection" => sections.tenant_selection = section(value, name, problems),
             "tenant" => match value.get_ref() {
                 DeValue::Array(items) => {
                     for (index, item) in items.iter().enumerate() {
@@ -188,6 +200,9 @@ struct Sections {
     state: Option<super::StateConfig>,
     login_throttle: Option<crate::auth::ThrottleSettings>,
     watchers: Option<super::WatcherConfig>,
+    admin: Option<Option<super::AdminConfig>>,
+    log: Option<crate::logging::LogConfig>,
+    tenant_selection: Option<super::TenantSelection>,
     tenants: Vec<Option<super::Tenant>>,
 }
 
@@ -199,6 +214,9 @@ impl Default for Sections {
             state: Some(Default::default()),
             login_throttle: Some(Default::default()),
             watchers: Some(Default::default()),
+            admin: Some(None),
+            log: Some(Default::default()),
+            tenant_selection: Some(Default::default()),
             tenants: Vec::new(),
         }
     }
@@ -212,6 +230,9 @@ impl Sections {
             state: self.state?,
             login_throttle: self.login_throttle?,
             watchers: self.watchers?,
+            admin: self.admin?,
+            log: self.log?,
+            tenant_selection: self.tenant_selection?,
             tenants: self.tenants.into_iter().collect::<Option<_>>()?,
         })
     }
@@ -261,6 +282,7 @@ fn missing_files(config: &Config) -> Vec<(String, String)> {
     }
     let state_dir = config.state.path.parent().filter(|dir| !dir.as_os_str().is_empty());
     if let Some(dir) = state_dir
+        && config.state.backend == super::StateBackend::Redb
         && !dir.is_dir()
     {
         missing.push((
@@ -269,7 +291,17 @@ fn missing_files(config: &Config) -> Vec<(String, String)> {
         ));
     }
     for (index, tenant) in config.tenants.iter().enumerate() {
-        if !tenant.plugin.is_file() {
+        if !tenant.plugin_searched.is_empty() && !tenant.plugin.is_file() {
+            let searched: Vec<String> =
+                tenant.plugin_searched.iter().map(|dir| dir.display().to_string()).collect();
+            missing.push((
+                format!("tenant.{index}"),
+                format!(
+                    "no `plugin` given and none of {} exists (install the plugin there, e.g. with `cargo xtask install`, or set plugin = \"PATH\")",
+                    searched.join(", ")
+                ),
+            ));
+        } else if !tenant.plugin.is_file() {
             missing.push((
                 format!("tenant.{index}.plugin"),
                 format!(

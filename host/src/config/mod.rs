@@ -4,6 +4,7 @@
 //! works from wherever `eas-edge` is started.
 
 mod check;
+pub mod plugin_path;
 
 pub use check::ConfigError;
 use serde::Deserialize;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub listen: Listen,
-    /// Where the Envoy filter reaches the host (ext_authz and, later, the capabilities).
+    /// Where the Envoy filter reaches the host: ext_authz and the capabilities (envoy/README.md).
     #[serde(default)]
     pub capability: Option<CapabilityListener>,
     #[serde(default)]
@@ -26,8 +27,40 @@ pub struct Config {
     /// `[watchers]`: how parked requests' folders are watched on IMAP.
     #[serde(default)]
     pub watchers: WatcherConfig,
+    /// `[admin]`: the operator's listener (`/metrics`, device commands); none without it.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+    /// `[log]`: line format and level (`EAS_EDGE_LOG` overrides the level).
+    #[serde(default)]
+    pub log: crate::logging::LogConfig,
+    /// `[tenant_selection]`: whether the login's domain or the Host header picks the tenant.
+    #[serde(default)]
+    pub tenant_selection: TenantSelection,
     #[serde(rename = "tenant")]
     pub tenants: Vec<Tenant>,
+}
+
+/// `[tenant_selection]`: see [`crate::tenants::SelectBy`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantSelection {
+    pub by: crate::tenants::SelectBy,
+}
+
+/// `[admin]`: Prometheus `/metrics` and the device API that `eas-edge devices` uses while the
+/// server runs (see `crate::admin`). Loopback by default; any other address needs a token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+    /// When set, every request must carry `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9180))
 }
 
 /// `[watchers]`: one IMAP watcher per account with parked requests (NOTIFY, else IDLE on up
@@ -79,16 +112,31 @@ impl WatcherConfig {
     }
 }
 
-/// Where devices' state lives: the embedded store file and its options.
+/// Where devices' state lives: the embedded store file (the default), or a PostgreSQL database
+/// that several gateway nodes share (docs/cluster.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
-    /// The store file; relative paths are relative to the config file.
+    /// `"redb"` (one file, one node) or `"postgres"` (`[state.postgres]`, a cluster).
+    #[serde(default)]
+    pub backend: StateBackend,
+    /// The store file of the redb backend; relative paths are relative to the config file.
     #[serde(default = "default_state_path")]
     pub path: PathBuf,
     /// `[state.redb]`: durability, cache and limits of the embedded store.
     #[serde(default)]
     pub redb: crate::state::RedbOptions,
+    /// `[state.postgres]`: the shared database (`url`, `pool_size`, ...).
+    #[serde(default)]
+    pub postgres: Option<crate::state::PostgresOptions>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateBackend {
+    #[default]
+    Redb,
+    Postgres,
 }
 
 fn default_state_path() -> PathBuf {
@@ -97,7 +145,47 @@ fn default_state_path() -> PathBuf {
 
 impl Default for StateConfig {
     fn default() -> Self {
-        StateConfig { path: default_state_path(), redb: crate::state::RedbOptions::default() }
+        StateConfig {
+            backend: StateBackend::Redb,
+            path: default_state_path(),
+            redb: crate::state::RedbOptions::default(),
+            postgres: None,
+        }
+    }
+}
+
+impl StateConfig {
+    /// The `[state.postgres]` settings when they are the backend in use.
+    pub fn postgres(&self) -> Option<&crate::state::PostgresOptions> {
+        self.postgres.as_ref().filter(|_| self.backend == StateBackend::Postgres)
+    }
+
+    /// Combinations the types allow but that cannot work (see `Config::problems`).
+    fn problems(&self, problem: &mut impl FnMut(String, String)) {
+        match (self.backend, &self.postgres) {
+            (StateBackend::Postgres, None) => problem(
+                "state.backend".into(),
+                "is \"postgres\": add [state.postgres] with url = \"postgresql://USER@HOST/DATABASE\"".into(),
+            ),
+            (StateBackend::Redb, Some(_)) => problem(
+                "state.postgres".into(),
+                "is only used with backend = \"postgres\" in [state]: set it, or remove [state.postgres]".into(),
+            ),
+            _ => {}
+        }
+        if let Some(postgres) = &self.postgres {
+            if postgres.url.trim().is_empty() {
+                problem(
+                    "state.postgres.url".into(),
+                    "must not be empty, e.g. \"postgresql://eas@db.internal/eas_edge\"".into(),
+                );
+            } else if let Err(error) = postgres.connection_config() {
+                problem("state.postgres.url".into(), format!("is not a PostgreSQL URL: {error}"));
+            }
+            if postgres.pool_size == 0 {
+                problem("state.postgres.pool_size".into(), "must be at least 1".into());
+            }
+        }
     }
 }
 
@@ -127,6 +215,9 @@ pub struct HttpsListen {
 #[serde(deny_unknown_fields)]
 pub struct CapabilityListener {
     pub listen: SocketAddr,
+    /// Shared with the Envoy filter (its plugin configuration) and ext_authz: every call must
+    /// carry it. At least 16 characters.
+    pub secret: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,8 +227,18 @@ pub struct Tenant {
     pub name: String,
     /// Mail domains whose logins this tenant serves, e.g. `["example.com"]`.
     pub domains: Vec<String>,
-    /// The plugin component (`.wasm`).
+    /// Host names phones reach this tenant by (e.g. `["mail.example.com"]`): they pick the
+    /// tenant of anonymous requests, and of every request with `[tenant_selection] by = "host"`.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// The plugin component (`.wasm`); when left out, `eas_edge_plugin.wasm` is looked for
+    /// where an install puts it (see [`plugin_path`]).
+    #[serde(default)]
     pub plugin: PathBuf,
+    /// The places searched for the plugin when `plugin` was left out (for check-config's
+    /// message); empty when the config names it.
+    #[serde(skip)]
+    pub plugin_searched: Vec<PathBuf>,
     pub imap: Endpoint,
     /// The submission server the users' mail goes out through.
     pub smtp: crate::smtp::SmtpConfig,
@@ -319,7 +420,11 @@ impl Config {
             }
         }
         for tenant in &mut self.tenants {
-            if tenant.plugin.is_relative() {
+            if tenant.plugin.as_os_str().is_empty() {
+                let searched = plugin_path::candidates();
+                tenant.plugin = plugin_path::find(&searched).unwrap_or_default();
+                tenant.plugin_searched = searched;
+            } else if tenant.plugin.is_relative() {
                 tenant.plugin = base.join(&tenant.plugin);
             }
             for ca_file in tenant.ca_files_mut() {
@@ -341,6 +446,35 @@ impl Config {
                 "names no listener: set http = \"ADDRESS:PORT\", or [listen.https] with address, certificate and private_key".into(),
             );
         }
+        if let Some(admin) = &self.admin {
+            // the device API can wipe phones: never reachable from elsewhere without a token
+            if !admin.listen.ip().is_loopback() && admin.token.as_deref().is_none_or(str::is_empty)
+            {
+                problem(
+                    "admin.listen".into(),
+                    format!(
+                        "{} is not a loopback address: set `token` too (requests then need Authorization: Bearer TOKEN)",
+                        admin.listen
+                    ),
+                );
+            }
+            if admin.token.as_deref().is_some_and(|token| token.trim().is_empty()) {
+                problem("admin.token".into(), "must not be empty (or leave it out)".into());
+            }
+        }
+        if let Some(capability) = &self.capability
+            && capability.secret.chars().count() < 16
+        {
+            problem(
+                "capability.secret".into(),
+                "must be at least 16 characters: it is all that stands between the endpoint and every mailbox (e.g. the output of `openssl rand -hex 24`)".into(),
+            );
+        }
+        if let Some(message) = crate::logging::level_problem(&self.log.level) {
+            problem("log.level".into(), message);
+        }
+        self.host_problems(&mut problem);
+        self.state.problems(&mut problem);
         let mut domains: BTreeMap<String, &str> = BTreeMap::new();
         let mut names: BTreeMap<&str, usize> = BTreeMap::new();
         for (index, tenant) in self.tenants.iter().enumerate() {
@@ -425,6 +559,41 @@ impl Config {
     }
 }
 
+impl Config {
+    /// `hosts`: plain names, each served by one tenant; host selection needs some.
+    fn host_problems(&self, problem: &mut impl FnMut(String, String)) {
+        let mut hosts: BTreeMap<String, &str> = BTreeMap::new();
+        for (index, tenant) in self.tenants.iter().enumerate() {
+            for host in &tenant.hosts {
+                let name = host.to_ascii_lowercase();
+                let plain = !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+                if !plain {
+                    problem(
+                        format!("tenant.{index}.hosts"),
+                        format!(
+                            "{host:?} is not a host name: write it as phones send it in Host, without scheme, port or path (e.g. \"mail.example.com\")"
+                        ),
+                    );
+                } else if let Some(other) = hosts.insert(name, &tenant.name) {
+                    problem(
+                        format!("tenant.{index}.hosts"),
+                        format!(
+                            "{host} is already a host of tenant {other:?}; a host name belongs to one tenant"
+                        ),
+                    );
+                }
+            }
+        }
+        if self.tenant_selection.by == crate::tenants::SelectBy::Host && hosts.is_empty() {
+            problem(
+                "tenant_selection.by".into(),
+                "is \"host\" but no tenant lists `hosts`: add hosts = [\"mail.example.com\"] to the tenants, or select by \"login\"".into(),
+            );
+        }
+    }
+}
+
 impl Tenant {
     /// The CA files this tenant names (IMAP, SMTP, ManageSieve).
     fn ca_files_mut(&mut self) -> impl Iterator<Item = &mut PathBuf> {
@@ -455,6 +624,56 @@ mod tests {
             .expect("[state] with options");
         assert_eq!(config.state.path, PathBuf::from("/var/lib/eas-edge/state.redb"));
         assert_eq!(config.state.redb.durability, crate::state::Durability::Eventual);
+    }
+
+    #[test]
+    fn the_postgres_backend_is_chosen_in_state() {
+        let text = "[state]\nbackend = \"postgres\"\n[state.postgres]\nurl = \"postgresql://eas@db/eas\"\npool_size = 4";
+        let config = parse(text).expect("postgres backend");
+        let postgres = config.state.postgres().expect("postgres options in use");
+        assert_eq!((postgres.url.as_str(), postgres.pool_size), ("postgresql://eas@db/eas", 4));
+        assert!(!format!("{config:?}").contains("eas@db"), "the URL may hold a password");
+        assert!(parse("[state.postgres]\nurl = \"x\"").expect("parses").state.postgres().is_none());
+        assert!(parse("[state]\nbackend = \"mysql\"").is_err());
+        assert!(parse("[state.postgres]\nurl = \"x\"\npoolsize = 3").is_err());
+    }
+
+    #[test]
+    fn state_backend_mistakes_are_named() {
+        let named = |extra: &str| {
+            let mut problems = Vec::new();
+            parse(extra).expect("parses").state.problems(&mut |key, _| problems.push(key));
+            problems
+        };
+        assert_eq!(named("[state]\nbackend = \"postgres\""), ["state.backend"]);
+        assert_eq!(named("[state.postgres]\nurl = \"postgresql://db/eas\""), ["state.postgres"]);
+        let bad = "[state]\nbackend = \"postgres\"\n[state.postgres]\nurl = \"\"\npool_size = 0";
+        assert_eq!(named(bad), ["state.postgres.url", "state.postgres.pool_size"]);
+        let good =
+            "[state]\nbackend = \"postgres\"\n[state.postgres]\nurl = \"postgresql://db/eas\"";
+        assert!(named(good).is_empty());
+    }
+
+    #[test]
+    fn the_admin_listener_is_loopback_unless_a_token_guards_it() {
+        let admin_problems = |extra: &str| {
+            let config = parse(extra).expect("parses");
+            let problems: Vec<String> = config
+                .problems()
+                .into_iter()
+                .map(|(key, _)| key)
+                .filter(|key| key.starts_with("admin"))
+                .collect();
+            (config, problems)
+        };
+        let (config, problems) = admin_problems("[admin]");
+        assert_eq!(config.admin.expect("[admin]").listen, default_admin_listen());
+        assert!(problems.is_empty());
+        assert!(parse("").expect("parses").admin.is_none(), "no listener without [admin]");
+        assert_eq!(admin_problems("[admin]\nlisten = \"0.0.0.0:9180\"").1, ["admin.listen"]);
+        assert!(admin_problems("[admin]\nlisten = \"0.0.0.0:9180\"\ntoken = \"t\"").1.is_empty());
+        assert_eq!(admin_problems("[admin]\ntoken = \" \"").1, ["admin.token"]);
+        assert!(parse("[admin]\nport = 1").is_err());
     }
 
     #[test]
@@ -518,6 +737,42 @@ mod tests {
             toml::from_str::<Config>(&TENANT.replace("port = 2 }", "port = 2, auth = \"x\" }"))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn log_hosts_and_tenant_selection_are_checked() {
+        let problems = |text: &str| -> String {
+            check::parse(text).map_or_else(
+                |found| found.iter().map(|p| format!("{}: {}\n", p.key(), p.message())).collect(),
+                |_| String::new(),
+            )
+        };
+        let config = check::parse(&format!(
+            "[log]\nformat = \"logfmt\"\nlevel = \"info,eas_edge::push=debug\"\n{TENANT}hosts = [\"Mail.D.Test\"]\n"
+        ))
+        .expect("valid");
+        assert_eq!(config.log.format, crate::logging::LogFormat::Logfmt);
+        assert_eq!(config.tenants[0].hosts, ["Mail.D.Test"]);
+        assert_eq!(config.tenant_selection.by, crate::tenants::SelectBy::Login);
+
+        let found = problems(&format!(
+            "[log]\nlevel = \"info=verbose\"\n[tenant_selection]\nby = \"host\"\n{TENANT}"
+        ));
+        assert!(found.contains("log.level: \"info=verbose\" is not a log level"), "{found}");
+        assert!(found.contains("tenant_selection.by: is \"host\" but no tenant lists"), "{found}");
+
+        let second = TENANT[TENANT.find("[[tenant]]").expect("test data")..]
+            .replace("name = \"t\"", "name = \"u\"")
+            .replace("d.test", "e.test");
+        let found = problems(&format!(
+            "{TENANT}hosts = [\"mail.d.test\", \"https://x\"]\n{second}hosts = [\"MAIL.D.TEST\"]\n"
+        ));
+        assert!(found.contains("tenant[0].hosts: \"https://x\" is not a host name"), "{found}");
+        assert!(
+            found.contains("tenant[1].hosts: MAIL.D.TEST is already a host of tenant \"t\""),
+            "{found}"
+        );
+        assert!(problems("[log]\nformat = \"xml\"\n").contains("log.format"));
     }
 
     #[test]

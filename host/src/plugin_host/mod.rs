@@ -31,6 +31,9 @@ wasmtime::component::bindgen!({
         "eas-edge:gateway/out-of-office": async,
     },
     exports: { default: async },
+    // The capability endpoint for the Envoy filter speaks these types as JSON (serde's form),
+    // so that its calls run through the very code of the plugin's imports.
+    additional_derives: [serde::Serialize, serde::Deserialize],
     with: {
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         "wasi:io": wasmtime_wasi::p2::bindings::io,

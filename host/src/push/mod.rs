@@ -21,7 +21,12 @@
 //! it, else IDLE on up to [`PushSettings::max_idle_connections`] folders and STATUS polling for
 //! the rest, and compares each changed folder's [`folder_token`] with the tokens the parked
 //! requests were based on.
+//!
+//! In a cluster (gateways sharing a PostgreSQL state store, `crate::cluster`) the hub is told
+//! of the other nodes ([`PushHub::join_cluster`]): one watcher per account in the whole
+//! cluster, wake-ups and supersedes reach every node (`cluster.rs`).
 
+mod cluster;
 mod grip;
 mod registry;
 mod watcher;
@@ -33,11 +38,12 @@ use std::time::Duration;
 
 use crate::imap::{FolderStatus, ImapError, Session};
 
+pub use cluster::{ClusterEvent, ClusterLink, Lease, LeaseFuture};
 pub use grip::{
     GripError, Hold, MAX_GRIP_TIMEOUT, decode_channel, encode_channel, format_channel, parse_hold,
     strip_grip_headers,
 };
-pub use registry::PushHub;
+pub use registry::{PushHub, WeakPushHub};
 
 /// The header the host adds to the original request when it calls the plugin again.
 pub const WAKE_HEADER: &str = "x-eas-edge-wake";

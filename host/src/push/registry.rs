@@ -15,12 +15,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use super::cluster::{self, ClusterEvent, ClusterLink};
 use super::watcher::{self, Checked};
 use super::{AccountKey, Connector, Hold, PushSettings, PushStats, WakeReason, folder_key};
 
@@ -39,6 +40,21 @@ pub(super) struct HubInner {
     watchers: AtomicUsize,
     /// Logged-in IMAP connections of all watchers (see [`watcher::ConnectionCount`]).
     pub(super) connections: Arc<AtomicUsize>,
+    /// The other gateway nodes, when this one is part of a cluster (`cluster.rs`).
+    cluster: OnceLock<Arc<dyn ClusterLink>>,
+}
+
+/// A handle that does not keep the hub alive (the cluster link's receiving side holds one,
+/// since the hub holds the link).
+#[derive(Clone)]
+pub struct WeakPushHub {
+    inner: Weak<HubInner>,
+}
+
+impl WeakPushHub {
+    pub fn upgrade(&self) -> Option<PushHub> {
+        self.inner.upgrade().map(|inner| PushHub { inner })
+    }
 }
 
 struct Account {
@@ -51,6 +67,11 @@ struct Account {
     /// Tells the watcher that the registry changed (new park, folder without parks).
     wakeup: Arc<Notify>,
     watcher: Option<AbortHandle>,
+    /// In a cluster: this node holds the account's watcher lease (so it takes other nodes'
+    /// interest in folders).
+    holder: bool,
+    /// In a cluster: a new lease holder asked for this node's interest.
+    interest_asked: bool,
 }
 
 struct Record {
@@ -93,7 +114,38 @@ impl PushHub {
                 parked: AtomicUsize::new(0),
                 watchers: AtomicUsize::new(0),
                 connections: Arc::new(AtomicUsize::new(0)),
+                cluster: OnceLock::new(),
             }),
+        }
+    }
+
+    /// Makes this hub one node of a cluster: watchers run where the account's lease is,
+    /// wake-ups and supersedes reach every node. Set once, before requests park; `false` if a
+    /// link was set already.
+    pub fn join_cluster(&self, link: Arc<dyn ClusterLink>) -> bool {
+        self.inner.cluster.set(link).is_ok()
+    }
+
+    #[cfg(test)]
+    pub(super) fn inner(&self) -> &Arc<HubInner> {
+        &self.inner
+    }
+
+    pub fn downgrade(&self) -> WeakPushHub {
+        WeakPushHub { inner: Arc::downgrade(&self.inner) }
+    }
+
+    /// An event another node published (never re-published).
+    pub fn receive(&self, event: ClusterEvent) {
+        match event {
+            ClusterEvent::Supersede { account, device } => self.supersede_here(&account, &device),
+            ClusterEvent::Interest { account, folders, check } => {
+                self.inner.take_interest(&account, &folders, &check);
+            }
+            ClusterEvent::Checked { account, tokens } => {
+                self.inner.apply_here(&account, &cluster::received_tokens(&tokens));
+            }
+            ClusterEvent::Watching { account } => self.inner.ask_interest(&account),
         }
     }
 
@@ -128,6 +180,16 @@ impl PushHub {
     /// Another request of this device arrived: its parked request (if any) ends with
     /// `Superseded`.
     pub fn supersede(&self, account: &AccountKey, device: &str) {
+        self.supersede_here(account, device);
+        if let Some(link) = self.inner.cluster.get() {
+            link.publish(ClusterEvent::Supersede {
+                account: account.clone(),
+                device: device.to_string(),
+            });
+        }
+    }
+
+    fn supersede_here(&self, account: &AccountKey, device: &str) {
         let mut accounts = self.inner.lock();
         if let Some(entry) = accounts.get_mut(account)
             && let Some(id) = entry.devices.get(device).copied()
@@ -169,10 +231,20 @@ impl HubInner {
             connector: connector.clone(),
             wakeup: Arc::new(Notify::new()),
             watcher: None,
+            holder: false,
+            interest_asked: false,
         });
         entry.connector = connector;
         if let Some(older) = entry.devices.get(device).copied() {
             self.wake(entry, older, WakeReason::Superseded);
+        }
+        let link = self.cluster.get();
+        if let Some(link) = link {
+            // the device's parked request on another node ends too
+            link.publish(ClusterEvent::Supersede {
+                account: account.clone(),
+                device: device.to_string(),
+            });
         }
         let device: Arc<str> = device.into();
         let mut channels = Vec::with_capacity(hold.channels.len());
@@ -203,7 +275,19 @@ impl HubInner {
                 tracing::error!(login = %account.login, "push watcher died; starting another");
                 self.watchers.fetch_sub(1, Ordering::Relaxed);
             }
-            let handle = watcher::spawn(self, account.clone(), entry.wakeup.clone());
+            let handle = match link {
+                Some(link) => {
+                    let run = cluster::run(
+                        Arc::downgrade(self),
+                        account.clone(),
+                        entry.wakeup.clone(),
+                        link.clone(),
+                    );
+                    tokio::spawn(run).abort_handle()
+                }
+                None => watcher::spawn(self, account.clone(), entry.wakeup.clone()),
+            };
+            entry.holder = false;
             entry.watcher = Some(handle);
             self.watchers.fetch_add(1, Ordering::Relaxed);
         }
@@ -269,8 +353,66 @@ impl HubInner {
     }
 
     /// The watcher's STATUS results: wakes every request whose token for a checked folder
-    /// differs (or whose folder is gone). Returns how many woke.
+    /// differs (or whose folder is gone), here and, in a cluster, on the other nodes. Returns
+    /// how many woke here.
     pub(super) fn apply(&self, account: &AccountKey, checked: &[(Arc<str>, Checked)]) -> usize {
+        if let Some(link) = self.cluster.get() {
+            let tokens = cluster::published_tokens(checked);
+            if !tokens.is_empty() {
+                link.publish(ClusterEvent::Checked { account: account.clone(), tokens });
+            }
+        }
+        self.apply_here(account, checked)
+    }
+
+    fn ask_interest(&self, account: &AccountKey) {
+        if let Some(entry) = self.lock().get_mut(account).filter(|entry| !entry.holder) {
+            entry.interest_asked = true;
+            entry.wakeup.notify_one();
+        }
+    }
+
+    pub(super) fn take_interest_asked(&self, account: &AccountKey) -> bool {
+        self.lock().get_mut(account).is_some_and(|entry| std::mem::take(&mut entry.interest_asked))
+    }
+
+    pub(super) fn set_holder(&self, account: &AccountKey, holder: bool) {
+        if let Some(entry) = self.lock().get_mut(account) {
+            entry.holder = holder;
+        }
+    }
+
+    /// Another node's parked requests need `folders` watched: as the lease holder, watch them
+    /// (they linger like folders of ended requests, until the next renewal) and check `check`
+    /// and folders not watched yet now. Nodes without the lease ignore it.
+    fn take_interest(&self, account: &AccountKey, folders: &[String], check: &[String]) {
+        let mut accounts = self.lock();
+        let Some(entry) = accounts.get_mut(account).filter(|entry| entry.holder) else { return };
+        let now = Instant::now();
+        for name in folders.iter().chain(check) {
+            let name = folder_key(name);
+            let folder = match entry.folders.get_key_value(name) {
+                Some((shared, _)) => shared.clone(),
+                None => Arc::from(name),
+            };
+            let is_new = !entry.folders.contains_key(&folder);
+            let watching = entry
+                .folders
+                .entry(folder.clone())
+                .or_insert_with(|| FolderEntry { parked: Vec::new(), unwatched_since: None });
+            if watching.parked.is_empty() {
+                watching.unwatched_since = Some(now);
+            }
+            let must_check = is_new || check.iter().any(|c| folder_key(c) == name);
+            if must_check && !entry.pending.contains(&folder) {
+                entry.pending.push(folder);
+            }
+        }
+        entry.wakeup.notify_one();
+    }
+
+    /// Wakes the requests parked here whose token differs (see [`apply`](Self::apply)).
+    fn apply_here(&self, account: &AccountKey, checked: &[(Arc<str>, Checked)]) -> usize {
         let mut accounts = self.lock();
         let Some(entry) = accounts.get_mut(account) else { return 0 };
         let mut changed = Vec::new();

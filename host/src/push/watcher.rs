@@ -54,15 +54,23 @@ const EVENTS: [NotifyEvent; 4] = [
 ];
 
 pub(super) fn spawn(hub: &Arc<HubInner>, account: AccountKey, wakeup: Arc<Notify>) -> AbortHandle {
+    tokio::spawn(watch(Arc::downgrade(hub), account, wakeup)).abort_handle()
+}
+
+/// The watcher's work: ends when nothing is left to watch (or the hub is gone). In a cluster
+/// it runs only while the node holds the account's lease (`cluster.rs`).
+pub(super) async fn watch(hub: Weak<HubInner>, account: AccountKey, wakeup: Arc<Notify>) {
+    let Some(strong) = hub.upgrade() else { return };
     let watcher = Watcher {
-        hub: Arc::downgrade(hub),
+        hub,
         account,
         wakeup,
-        settings: hub.settings,
-        connections: hub.connections.clone(),
-        backoff: Backoff::new(&hub.settings),
+        settings: strong.settings,
+        connections: strong.connections.clone(),
+        backoff: Backoff::new(&strong.settings),
     };
-    tokio::spawn(watcher.run()).abort_handle()
+    drop(strong);
+    watcher.run().await
 }
 
 struct Watcher {

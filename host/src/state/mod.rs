@@ -2,8 +2,8 @@
 //! compare-and-swap and multi-key transactions, namespaced by tenant / user / device.
 //!
 //! [`StateStore`] is the interface every backend implements; the embedded default is
-//! [`RedbStore`] (one file). A PostgreSQL backend for clusters is meant to implement the same
-//! trait and pass the same conformance suite (`conformance.rs`).
+//! [`RedbStore`] (one file); [`PostgresStore`] keeps the state in a PostgreSQL database that
+//! several gateway nodes share. Both pass the same conformance suite (`conformance.rs`).
 
 #[cfg(test)]
 mod conformance;
@@ -11,6 +11,7 @@ mod error;
 mod limits;
 mod listing;
 mod namespace;
+mod postgres;
 mod redb_store;
 mod transaction;
 
@@ -18,6 +19,7 @@ pub use error::{StateError, StateResult};
 pub use limits::StoreLimits;
 pub use listing::{ListPage, ListScope, MAX_PAGE_ITEMS, PageRequest};
 pub use namespace::Namespace;
+pub use postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION};
 pub use redb_store::{Durability, RedbOptions, RedbStore};
 pub use transaction::{Condition, Write};
 

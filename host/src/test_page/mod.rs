@@ -170,7 +170,7 @@ async fn check(
     let outcome = authenticate(&gateway.tenants, &gateway.throttle, &parts.headers, client).await;
     let response = match outcome {
         AuthResult::Authenticated { account, tenant } => {
-            let report = checks::run(gateway, tenant, account, &parts.headers).await;
+            let report = checks::run(gateway, &tenant, account, &parts.headers).await;
             json(StatusCode::OK, &report)
         }
         AuthResult::Anonymous { .. } => {

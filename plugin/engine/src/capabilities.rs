@@ -26,7 +26,7 @@ pub enum Level {
 }
 
 /// Which part of the user's state a key lives in (the tenant and user are fixed by the host).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum StateScope {
     /// Shared by all of the user's devices.
     Account,
@@ -35,7 +35,7 @@ pub enum StateScope {
 }
 
 /// Why a state call failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StateError {
     Unauthenticated,
     TooLarge(String),

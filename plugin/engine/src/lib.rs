@@ -10,6 +10,7 @@ mod autodiscover;
 mod capabilities;
 mod commands;
 mod compose;
+pub mod device_records;
 pub mod drive;
 pub mod email;
 mod engine;

@@ -5,7 +5,7 @@
 
 pub use crate::email::{BodyPart, MessageSummary};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum FolderRole {
     Inbox,
     Drafts,
@@ -15,7 +15,7 @@ pub enum FolderRole {
     Archive,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Folder {
     /// The server's spelling; the handle for every other call.
     pub name: String,
@@ -29,7 +29,7 @@ pub struct Folder {
     pub mailbox_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FolderStatus {
     pub uid_validity: u32,
     pub uid_next: u32,
@@ -39,7 +39,9 @@ pub struct FolderStatus {
 }
 
 /// Inclusive UID range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct UidRange {
     pub first: u32,
     pub last: u32,
@@ -71,21 +73,21 @@ impl UidRange {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MessageFlags {
     pub uid: u32,
     pub flags: Vec<String>,
 }
 
 /// A folder state seen earlier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SyncPoint {
     pub uid_validity: u32,
     pub highest_modseq: u64,
 }
 
 /// How [`Changes`] were learnt; see the WIT docs of `change-method`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ChangeMethod {
     /// `changed` since the point; expunged UIDs in `vanished`.
     Qresync,
@@ -95,7 +97,7 @@ pub enum ChangeMethod {
     Full,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Changes {
     pub method: ChangeMethod,
     pub uid_validity: u32,
@@ -110,7 +112,7 @@ pub struct Changes {
 }
 
 /// A whole raw message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     pub uid: u32,
     pub flags: Vec<String>,
@@ -118,7 +120,7 @@ pub struct Message {
     pub raw: Vec<u8>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MailboxError {
     Unauthenticated,
     NoSuchFolder(String),
@@ -145,7 +147,7 @@ pub type MailboxResult<T> = Result<T, MailboxError>;
 
 /// What to look for (the `mailbox-write` interface's `search-query`); every given criterion
 /// must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SearchQuery {
     /// Every word occurs in the headers or body.
     pub text: Option<String>,

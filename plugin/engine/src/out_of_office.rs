@@ -1,6 +1,6 @@
 //! The out-of-office capability's types (`out-of-office` in `wit/gateway.wit`).
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OofSettings {
     pub enabled: bool,
     /// Unix seconds; `None`: open-ended.
@@ -10,7 +10,7 @@ pub struct OofSettings {
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum OofError {
     Unauthenticated,
     /// The tenant's server has no vacation replies.

@@ -1,7 +1,7 @@
 //! The submission capability's types (`submission` in `wit/gateway.wit`).
 
 /// Why a message was not sent. Every variant means nothing was sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SubmissionError {
     Unauthenticated,
     /// Unreachable or a transient failure: the client may retry.
@@ -23,7 +23,7 @@ impl std::fmt::Display for SubmissionError {
 }
 
 /// A recipient the server refused while it accepted others.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RefusedRecipient {
     pub address: String,
     pub reply: String,

@@ -126,6 +126,26 @@ impl HeldPings {
         Ok(state)
     }
 
+    /// How many connections got each kind of answer ("HTTP/1.1 200 OK, Ping Status 2"), and
+    /// how many have none yet (under "waiting").
+    pub fn answer_counts(&mut self) -> Result<std::collections::BTreeMap<String, usize>> {
+        let mut counts = std::collections::BTreeMap::new();
+        let mut buffer = [0u8; 512];
+        for stream in &mut self.streams {
+            stream.set_nonblocking(true)?;
+            let seen = stream.peek(&mut buffer);
+            stream.set_nonblocking(false)?;
+            let kind = match seen {
+                Ok(0) => "closed".to_owned(),
+                Ok(n) => describe_answer(&buffer[..n]),
+                Err(error) if error.kind() == ErrorKind::WouldBlock => "waiting".to_owned(),
+                Err(_) => "closed".to_owned(),
+            };
+            *counts.entry(kind).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
+
     /// Closes every connection (the phones went away); the gateway must free their records.
     pub fn close_all(&mut self) {
         for stream in self.streams.drain(..) {

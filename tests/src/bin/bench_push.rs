@@ -8,6 +8,7 @@
 //! cargo run --release -p eas-edge-tests --bin bench-push -- latency  # 3 configurations × SMTP, APPEND
 //! cargo run --release -p eas-edge-tests --bin bench-push -- load     # 1,000 devices idle 10 minutes
 //! cargo run --release -p eas-edge-tests --bin bench-push -- memory --accounts 100 --devices 10  # smaller
+//! cargo run --release -p eas-edge-tests --bin bench-push -- envoy    # 3,000 Pings parked in Envoy
 //! ```
 //!
 //! Runs as root (the mail stack, as for the end-to-end tests; `fs.inotify.max_user_instances` is
@@ -40,6 +41,15 @@
 //!   the gateway reaches IMAP through a counting proxy ([`bench::proxy`]); after `--settle`
 //!   seconds (pool sessions idle out) the commands and connections of the next
 //!   `--idle-seconds` are counted, by kind of connection (watcher: sent NOTIFY or IDLE).
+//! * **envoy** (`--accounts 300 --devices 10 --heartbeat 3000 --rate 250 --timeout 300`
+//!   and `memory`'s setup options; needs `EAS_EDGE_ENVOY_FILTER`): the devices are set up
+//!   through the host, then every Ping goes through real Envoy (`envoy/eas-edge.yaml.in`) and
+//!   parks there, on a long-poll to the host's capability endpoint (every device has synced its
+//!   Inbox: a Ping only reports changes in folders the device has synced). Envoy's and the host's VmRSS
+//!   are read idle and with every Ping parked; then one message is delivered to every account
+//!   at once (one SMTP transaction, all of them recipients) and every Ping must answer with
+//!   Status 2. Reported: RSS per parked Ping for both processes, and how long until the last
+//!   Ping answered.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -75,9 +85,10 @@ fn main() -> Result<()> {
         "memory" => memory(&options),
         "latency" => latency(&options),
         "load" => load(&options),
+        "envoy" => envoy(&options),
         "worker" => worker(&options),
         _ => bail!(
-            "usage: bench-push memory|latency|load [--option value …] (see the source header)"
+            "usage: bench-push memory|latency|load|envoy [--option value …] (see the source header)"
         ),
     }
 }
@@ -197,6 +208,18 @@ fn set_up_devices(
     devices: usize,
     threads: usize,
 ) -> Result<Vec<(Vec<String>, String)>> {
+    set_up_devices_syncing(gateway, accounts, devices, threads, false)
+}
+
+/// [`set_up_devices`], with every device's Inbox synced when `sync_all` (a Ping only reports
+/// changes in folders the device has synced: the others it merely watches).
+fn set_up_devices_syncing(
+    gateway: &Gateway,
+    accounts: usize,
+    devices: usize,
+    threads: usize,
+    sync_all: bool,
+) -> Result<Vec<(Vec<String>, String)>> {
     let next = AtomicUsize::new(0);
     let total = accounts * devices;
     let results: Mutex<Vec<(Vec<String>, String)>> =
@@ -214,7 +237,7 @@ fn set_up_devices(
                         let (account, device) = (task % accounts, task / accounts);
                         let user = user_name(account);
                         let id = device_name(account, device);
-                        let (inbox, key) = if device == 0 {
+                        let (inbox, key) = if device == 0 || sync_all {
                             let (_, inbox, key) = synced_device(gateway, &user, &id)
                                 .with_context(|| format!("setting up {id}"))?;
                             (inbox, key)
@@ -364,6 +387,21 @@ impl Clients {
         Ok((total, sample))
     }
 
+    /// Answers by kind over all workers (see [`HeldPings::answer_counts`]).
+    fn counts(&mut self) -> Result<std::collections::BTreeMap<String, usize>> {
+        let mut total = std::collections::BTreeMap::new();
+        for worker in &mut self.workers {
+            worker.send("COUNTS")?;
+            let reply = worker.reply()?;
+            let list = reply.strip_prefix("COUNTS ").with_context(|| format!("worker: {reply}"))?;
+            for item in list.split('|').filter(|item| !item.is_empty()) {
+                let (count, kind) = item.split_once('=').context("COUNTS item")?;
+                *total.entry(kind.to_owned()).or_insert(0) += count.parse::<usize>()?;
+            }
+        }
+        Ok(total)
+    }
+
     fn close_all(&mut self) -> Result<()> {
         for worker in &mut self.workers {
             worker.send("CLOSE")?;
@@ -423,6 +461,12 @@ fn worker(options: &Options) -> Result<()> {
                     state.answered,
                     state.closed
                 )?;
+            }
+            ["COUNTS"] => {
+                let counts = held.answer_counts()?;
+                let line: Vec<String> =
+                    counts.iter().map(|(kind, count)| format!("{count}={kind}")).collect();
+                writeln!(stdout.lock(), "COUNTS {}", line.join("|"))?;
             }
             ["CLOSE"] => {
                 held.close_all();
@@ -609,6 +653,131 @@ fn memory(options: &Options) -> Result<()> {
     if send == "ping" {
         ensure!(state.answered == 0 && state.closed == 0, "some Pings did not stay parked");
     }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------ envoy
+
+fn envoy(options: &Options) -> Result<()> {
+    let accounts: usize = options.get("accounts", 300)?;
+    let devices: usize = options.get("devices", 10)?;
+    let heartbeat: u32 = options.get("heartbeat", 3000)?;
+    let rate: f64 = options.get("rate", 250.0)?;
+    let per_worker: usize = options.get("per-worker", 5000)?;
+    let client_limit: usize = options.get("imap-client-limit", 20)?;
+    let setup_threads: usize = options.get("setup-threads", 6)?;
+    let timeout: u64 = options.get("timeout", 300)?;
+    ensure!(accounts > 0 && devices > 0, "--accounts and --devices must be at least 1");
+    let total = accounts * devices;
+    eprintln!(
+        "bench-push envoy: {total} Pings through Envoy, {accounts} accounts × {devices} devices"
+    );
+
+    let inotify = ensure_inotify(accounts)?;
+    let stack = start_stack(accounts, accounts * 6, client_limit, "0")?;
+    let gateway = Gateway::start_with(&stack, gateway_options(""))?;
+    let inboxes = set_up_devices_syncing(&gateway, accounts, devices, setup_threads, true)?;
+    let envoy = eas_edge_tests::envoy::Envoy::start(&gateway)?;
+    // one request through Envoy so that its workers' VMs and the capability connections exist
+    let mut warm =
+        Device::new(&envoy.url(), &user_name(0), PASSWORD, &device_name(0, 0), Version::V16_1);
+    warm.provision()?;
+    system::wait_quiet(envoy.pid(), 2, 3, Duration::from_secs(60))?;
+    let rss = |label: &str, parked: usize| -> Result<(String, usize, u64, u64)> {
+        let (envoy_kib, host_kib) =
+            (system::rss_kib(envoy.pid())?, system::rss_kib(gateway.pid())?);
+        eprintln!(
+            "  {label}: {parked} parked, Envoy VmRSS {envoy_kib} KiB, host VmRSS {host_kib} KiB"
+        );
+        Ok((label.to_owned(), parked, envoy_kib, host_kib))
+    };
+    let mut samples = vec![rss("idle", 0)?];
+
+    let workers = total.div_ceil(per_worker.max(1));
+    let mut clients = Clients::start(workers, envoy.address, heartbeat, rate, "ping")?;
+    let pings: Vec<_> = (0..devices)
+        .flat_map(|device| (0..accounts).map(move |account| (account, device)))
+        .map(|(account, device)| {
+            (user_name(account), device_name(account, device), inboxes[account].0[device].clone())
+        })
+        .collect();
+    let took = clients.park(&pings)?;
+    system::wait_quiet(envoy.pid(), 2, 3, Duration::from_secs(600))?;
+    system::wait_quiet(gateway.pid(), 2, 3, Duration::from_secs(600))?;
+    eprintln!("  {total} Pings sent in {:.0} s", took.as_secs_f64());
+    samples.push(rss("all Pings parked", total)?);
+    let (state, answer) = clients.check()?;
+    ensure!(
+        state.waiting == total,
+        "before any mail, {} Pings answered and {} closed (first: {answer:?})",
+        state.answered,
+        state.closed
+    );
+
+    let recipients: Vec<String> = (0..accounts).map(user_name).collect();
+    let recipient_refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    let message = format!(
+        "From: sender@{TEST_DOMAIN}\r\nTo: everyone@{TEST_DOMAIN}\r\nSubject: wake all\r\n\
+         Message-ID: <wake-all@bench.test>\r\n\r\nfor every account at once\r\n"
+    );
+    let delivered = Instant::now();
+    smtp::send(
+        stack.smtp_addr()?,
+        None,
+        &format!("sender@{TEST_DOMAIN}"),
+        &recipient_refs,
+        message.as_bytes(),
+    )?;
+    let mut all_answered = None;
+    while delivered.elapsed() < Duration::from_secs(timeout) {
+        thread::sleep(Duration::from_millis(500));
+        let (state, _) = clients.check()?;
+        if state.waiting == 0 {
+            all_answered = Some(delivered.elapsed());
+            break;
+        }
+    }
+    let counts = clients.counts()?;
+    eprintln!("  answers: {counts:?}");
+    clients.close_all()?;
+    drop(clients);
+
+    let (_, _, envoy_idle, host_idle) = samples[0];
+    println!(
+        "\n### Pings parked in Envoy: {total} Pings, {accounts} accounts × {devices} devices\n"
+    );
+    println!("| moment | parked | Envoy VmRSS | Envoy per Ping | host VmRSS | host per Ping |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (label, parked, envoy_kib, host_kib) in &samples {
+        let per = |now: u64, idle: u64| {
+            if *parked > 0 {
+                format!("{:.2} KiB", (now as f64 - idle as f64) / *parked as f64)
+            } else {
+                "–".to_owned()
+            }
+        };
+        println!(
+            "| {label} | {parked} | {:.1} MiB | {} | {:.1} MiB | {} |",
+            *envoy_kib as f64 / 1024.0,
+            per(*envoy_kib, envoy_idle),
+            *host_kib as f64 / 1024.0,
+            per(*host_kib, host_idle)
+        );
+    }
+    let answers: Vec<String> = counts.iter().map(|(kind, n)| format!("{n} × {kind}")).collect();
+    println!(
+        "\nOne message to all {accounts} accounts: {}; answers: {}.",
+        all_answered.map_or_else(
+            || format!("not every Ping answered within {timeout} s"),
+            |took| format!("every Ping answered {:.1} s after the delivery", took.as_secs_f64())
+        ),
+        answers.join(", ")
+    );
+    println!(
+        "\nSettings: heartbeat {heartbeat} s, {rate}/s Pings, {workers} client processes. {inotify}"
+    );
+    let good = counts.get("HTTP/1.1 200 OK, Ping Status 2").copied().unwrap_or(0);
+    ensure!(good == total, "{} of {total} Pings answered Status 2", good);
     Ok(())
 }
 

@@ -9,11 +9,11 @@ mod get_item_estimate;
 mod item_operations;
 mod move_items;
 mod ping;
-mod policy;
+pub(crate) mod policy;
 mod provision;
 mod resolve_recipients;
 mod search;
-mod settings;
+pub(crate) mod settings;
 mod sync;
 #[cfg(test)]
 mod test_support;
@@ -119,12 +119,11 @@ pub async fn dispatch(
     }
 }
 
-/// The policy check every command but Provision and Ping passes first (MS-ASPROV §3.2.5.1):
-/// a pending wipe, a missing key or a stale key sends the device to Provision.
+/// The check every command passes first. A device an administrator blocked gets 129
+/// (DeviceIsBlockedForThisUser, MS-ASCMD §2.2.2) on every command, unless a wipe is pending:
+/// the wipe still reaches it. Then, for every command but Provision and Ping (MS-ASPROV
+/// §3.2.5.1): a pending wipe, a missing key or a stale key sends the device to Provision.
 async fn policy_gate(caps: &impl Capabilities, request: &EasRequest) -> Option<CommonStatus> {
-    if matches!(request.command, Command::Provision | Command::Ping) {
-        return None;
-    }
     let stored = match policy::load(caps, request.device_id.as_str()).await {
         Ok(stored) => stored.record,
         Err(error) => {
@@ -132,6 +131,12 @@ async fn policy_gate(caps: &impl Capabilities, request: &EasRequest) -> Option<C
             return Some(CommonStatus::ServerError);
         }
     };
+    if stored.blocked && stored.wipe == Wipe::None {
+        return Some(CommonStatus::DeviceIsBlockedForThisUser);
+    }
+    if matches!(request.command, Command::Provision | Command::Ping) {
+        return None;
+    }
     if stored.wipe != Wipe::None {
         return Some(CommonStatus::RemoteWipeRequested);
     }

@@ -1,12 +1,18 @@
 //! A device's provisioning record: its policy keys and any pending wipe ([MS-ASPROV]).
 //!
 //! Stored in the device's state scope as one short text line, so it stays readable with the
-//! admin tools: `v1 temporary=<key|-> permanent=<key|-> wipe=<none|full|account>`.
+//! admin tools: `v1 temporary=<key|-> permanent=<key|-> wipe=<none|full|account>`, then
+//! ` wiped=<status>` once the device acknowledged a wipe and ` blocked=yes` for a device an
+//! administrator blocked. The two optional fields are written only when set, so the record of
+//! an ordinary device is the same line older engines wrote and read.
+//!
+//! The host's admin commands (`eas-edge devices`) read and write this record through
+//! [`crate::device_records`]; keep both in this one place.
 
 use crate::capabilities::{Capabilities, StateResult, StateScope};
 
 /// State key of the record inside the device scope.
-const KEY: &str = "provisioning";
+pub const KEY: &str = "provisioning";
 
 /// A remote wipe an administrator asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,11 +31,22 @@ pub struct PolicyRecord {
     /// Issued by phase 2; every later request must carry it.
     pub permanent: Option<u32>,
     pub wipe: Wipe,
+    /// The `Status` of the device's wipe acknowledgement (1 wiped, 2 failed), kept for the
+    /// administrator; the wipe itself stays pending, as on Exchange, until an administrator
+    /// removes it.
+    pub wiped: Option<u8>,
+    /// Blocked by an administrator: every command is refused with 129 (MS-ASCMD §2.2.2).
+    pub blocked: bool,
 }
 
 impl PolicyRecord {
-    pub const EMPTY: PolicyRecord =
-        PolicyRecord { temporary: None, permanent: None, wipe: Wipe::None };
+    pub const EMPTY: PolicyRecord = PolicyRecord {
+        temporary: None,
+        permanent: None,
+        wipe: Wipe::None,
+        wiped: None,
+        blocked: false,
+    };
 
     pub fn encode(&self) -> Vec<u8> {
         let key = |k: Option<u32>| k.map_or_else(|| "-".to_owned(), |k| k.to_string());
@@ -38,12 +55,18 @@ impl PolicyRecord {
             Wipe::Full => "full",
             Wipe::AccountOnly => "account",
         };
-        format!(
+        let mut line = format!(
             "v1 temporary={} permanent={} wipe={wipe}",
             key(self.temporary),
             key(self.permanent)
-        )
-        .into_bytes()
+        );
+        if let Some(status) = self.wiped {
+            line.push_str(&format!(" wiped={status}"));
+        }
+        if self.blocked {
+            line.push_str(" blocked=yes");
+        }
+        line.into_bytes()
     }
 
     /// `None` for anything unreadable: the device then simply provisions again.
@@ -65,6 +88,14 @@ impl PolicyRecord {
                         "none" => Wipe::None,
                         "full" => Wipe::Full,
                         "account" => Wipe::AccountOnly,
+                        _ => return None,
+                    }
+                }
+                "wiped" => record.wiped = Some(value.parse().ok()?),
+                "blocked" => {
+                    record.blocked = match value {
+                        "yes" => true,
+                        "no" => false,
                         _ => return None,
                     }
                 }
@@ -117,17 +148,41 @@ mod tests {
     fn records_round_trip() {
         for record in [
             PolicyRecord::EMPTY,
-            PolicyRecord { temporary: Some(7), permanent: None, wipe: Wipe::None },
-            PolicyRecord { temporary: None, permanent: Some(u32::MAX), wipe: Wipe::AccountOnly },
-            PolicyRecord { temporary: Some(1), permanent: Some(2), wipe: Wipe::Full },
+            PolicyRecord { temporary: Some(7), ..PolicyRecord::EMPTY },
+            PolicyRecord {
+                permanent: Some(u32::MAX),
+                wipe: Wipe::AccountOnly,
+                ..PolicyRecord::EMPTY
+            },
+            PolicyRecord {
+                temporary: Some(1),
+                permanent: Some(2),
+                wipe: Wipe::Full,
+                wiped: Some(1),
+                blocked: true,
+            },
         ] {
             assert_eq!(PolicyRecord::decode(&record.encode()), Some(record));
         }
     }
 
     #[test]
+    fn an_ordinary_record_is_the_line_older_engines_wrote() {
+        let record = PolicyRecord { permanent: Some(5), ..PolicyRecord::EMPTY };
+        assert_eq!(record.encode(), b"v1 temporary=- permanent=5 wipe=none");
+    }
+
+    #[test]
     fn garbage_reads_as_absent() {
-        for bad in [&b""[..], b"v2 temporary=-", b"v1 temporary=x", b"v1 wipe=maybe", b"\xff"] {
+        for bad in [
+            &b""[..],
+            b"v2 temporary=-",
+            b"v1 temporary=x",
+            b"v1 wipe=maybe",
+            b"v1 blocked=1",
+            b"v1 wiped=x",
+            b"\xff",
+        ] {
             assert_eq!(PolicyRecord::decode(bad), None, "{bad:?}");
         }
     }

@@ -33,9 +33,15 @@ pub async fn run(caps: &impl Capabilities, request: &EasRequest, body: &Element)
         }
     };
     let mut response = Element::new(pv::PROVISION);
-    if body.child(settings::DEVICE_INFORMATION).is_some() {
-        // The device information itself is kept by the Settings command's store once it
-        // exists; acknowledging it is what the client waits for (MS-ASPROV §3.2.5.1.1).
+    if let Some(information) = body.child(settings::DEVICE_INFORMATION) {
+        // 14.1+ devices describe themselves here instead of in Settings: kept the same way
+        // (the admin tools list the model). Acknowledging it is what the client waits for
+        // (MS-ASPROV §3.2.5.1.1); failing to keep it must not stop provisioning.
+        if let Some(set) = information.child(settings::SET)
+            && let Err(error) = super::settings::store_device_information(caps, device, set).await
+        {
+            caps.log(Level::Warn, &format!("storing the device information of {device}: {error}"));
+        }
         response.push(Element::new(settings::DEVICE_INFORMATION).text_child(settings::STATUS, "1"));
     }
 
@@ -47,6 +53,7 @@ pub async fn run(caps: &impl Capabilities, request: &EasRequest, body: &Element)
             Level::Warn,
             &format!("device {device} acknowledged the remote wipe with status {status}"),
         );
+        remember_wipe_acknowledgement(caps, device, &stored, status).await;
         response.push(Element::with_text(pv::STATUS, STATUS_SUCCESS));
         return Outcome::Document(Document::new(response));
     }
@@ -101,6 +108,24 @@ pub async fn run(caps: &impl Capabilities, request: &EasRequest, body: &Element)
     Outcome::Document(Document::new(response))
 }
 
+/// Keeps the acknowledgement's status in the record for the administrator (`eas-edge devices
+/// show`). Only for a wipe that was asked for; failing to store it changes nothing for the device.
+async fn remember_wipe_acknowledgement(
+    caps: &impl Capabilities,
+    device: &str,
+    stored: &Stored,
+    status: &str,
+) {
+    let Ok(status) = status.trim().parse::<u8>() else { return };
+    if stored.record.wipe == Wipe::None || stored.record.wiped == Some(status) {
+        return;
+    }
+    let record = PolicyRecord { wiped: Some(status), ..stored.record.clone() };
+    if let Err(error) = policy::replace(caps, device, stored, &record).await {
+        caps.log(Level::Warn, &format!("storing the wipe acknowledgement of {device}: {error}"));
+    }
+}
+
 /// Issues and stores a temporary key; the permanent one (if any) stays valid until replaced,
 /// so a device re-provisioning after a policy refresh is not locked out midway.
 async fn phase_one(caps: &impl Capabilities, device: &str, stored: &Stored) -> Option<u32> {
@@ -142,7 +167,7 @@ async fn phase_two(
         return Err(());
     };
     let record =
-        PolicyRecord { temporary: None, permanent: Some(permanent), wipe: stored.record.wipe };
+        PolicyRecord { temporary: None, permanent: Some(permanent), ..stored.record.clone() };
     match policy::replace(caps, device, stored, &record).await {
         Ok(true) => Ok(Some(permanent)),
         Ok(false) => Err(()),

@@ -210,7 +210,6 @@ impl DeviceInformation {
     }
 
     /// For the admin tools (device listing), which read the stored record.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn decode(bytes: &[u8]) -> Option<DeviceInformation> {
         let (&format, rest) = bytes.split_first()?;
         if format != FORMAT {

@@ -1,6 +1,6 @@
 //! Command tests through the whole engine: a provisioned device on an in-memory host.
 
-use super::policy::{PolicyRecord, Wipe};
+use super::policy::PolicyRecord;
 use crate::capabilities::StateScope;
 use crate::drive::run_to_completion;
 use crate::http::{IDENTITY_HEADER, Request, Response};
@@ -16,7 +16,7 @@ const POLICY_KEY: u32 = 3_942_919_513;
 pub fn provisioned_host() -> FakeHost {
     let host = FakeHost::default();
     *host.mailbox.borrow_mut() = FakeMailbox::standard();
-    let record = PolicyRecord { temporary: None, permanent: Some(POLICY_KEY), wipe: Wipe::None };
+    let record = PolicyRecord { permanent: Some(POLICY_KEY), ..PolicyRecord::EMPTY };
     host.store(&StateScope::Device(DEVICE.into()), "provisioning", &record.encode());
     host
 }

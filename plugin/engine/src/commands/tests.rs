@@ -159,7 +159,7 @@ fn a_pending_wipe_blocks_commands_and_is_delivered_by_provision() {
     ] {
         let host = FakeHost::default();
         let permanent = provision(&host, version);
-        let record = PolicyRecord { temporary: None, permanent: Some(permanent), wipe };
+        let record = PolicyRecord { permanent: Some(permanent), wipe, ..PolicyRecord::EMPTY };
         host.store(&StateScope::Device(DEVICE.into()), "provisioning", &record.encode());
 
         let folder_sync =
@@ -178,6 +178,65 @@ fn a_pending_wipe_blocks_commands_and_is_delivered_by_provision() {
         let done = decoded(&post(&host, "Provision", version, Some(permanent), Some(ack)));
         assert_eq!(done.text_of(pv::STATUS), Some("1"));
     }
+}
+
+#[test]
+fn a_blocked_device_gets_129_on_every_command_until_allowed() {
+    let host = FakeHost::default();
+    let permanent = provision(&host, "16.1");
+    let scope = StateScope::Device(DEVICE.into());
+    let blocked = PolicyRecord { permanent: Some(permanent), blocked: true, ..PolicyRecord::EMPTY };
+    host.store(&scope, "provisioning", &blocked.encode());
+    let folder_sync = || Document::new(Element::new(fh::FOLDER_SYNC).text_child(fh::SYNC_KEY, "0"));
+
+    let refused = decoded(&post(&host, "FolderSync", "16.1", Some(permanent), Some(folder_sync())));
+    assert_eq!(refused.text_of(fh::STATUS), Some("129"));
+    let provision = decoded(&post(&host, "Provision", "16.1", None, Some(phase_one(false))));
+    assert_eq!(provision.text_of(pv::STATUS), Some("129"));
+    // 12.1 has no status in the body: the HTTP code says it (403)
+    assert_eq!(post(&host, "FolderSync", "12.1", Some(permanent), Some(folder_sync())).status, 403);
+
+    // a pending wipe still reaches a blocked device
+    let wiping = PolicyRecord { wipe: Wipe::Full, ..blocked.clone() };
+    host.store(&scope, "provisioning", &wiping.encode());
+    let answer =
+        decoded(&post(&host, "Provision", "16.1", Some(permanent), Some(phase_one(false))));
+    assert!(answer.child(pv::REMOTE_WIPE).is_some(), "{answer:?}");
+
+    let allowed = PolicyRecord { blocked: false, ..blocked };
+    host.store(&scope, "provisioning", &allowed.encode());
+    let answer = decoded(&post(&host, "FolderSync", "16.1", Some(permanent), Some(folder_sync())));
+    assert_eq!(answer.text_of(fh::STATUS), Some("1"));
+}
+
+#[test]
+fn provision_keeps_the_device_information_for_the_admin_tools() {
+    let host = FakeHost::default();
+    decoded(&post(&host, "Provision", "16.1", None, Some(phase_one(true))));
+    let stored = host
+        .stored(&StateScope::Device(DEVICE.into()), "device-information")
+        .expect("device information stored");
+    let information = crate::device_records::DeviceInformation::decode(&stored).expect("readable");
+    assert_eq!(information.model.as_deref(), Some("iPhone"));
+}
+
+#[test]
+fn a_wipe_acknowledgement_is_kept_for_the_administrator() {
+    let host = FakeHost::default();
+    let permanent = provision(&host, "16.1");
+    let scope = StateScope::Device(DEVICE.into());
+    let record =
+        PolicyRecord { permanent: Some(permanent), wipe: Wipe::Full, ..PolicyRecord::EMPTY };
+    host.store(&scope, "provisioning", &record.encode());
+    let ack = Document::new(
+        Element::new(pv::PROVISION)
+            .with_child(Element::new(pv::REMOTE_WIPE).text_child(pv::STATUS, "1")),
+    );
+    decoded(&post(&host, "Provision", "16.1", Some(permanent), Some(ack)));
+    let stored = PolicyRecord::decode(&host.stored(&scope, "provisioning").expect("record"))
+        .expect("readable");
+    assert_eq!(stored.wiped, Some(1));
+    assert_eq!(stored.wipe, Wipe::Full, "the wipe stays pending until an administrator lifts it");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! boundary; everything here is untrusted input.
 
 /// One message as the host's IMAP layer fetched it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MessageSummary {
     pub uid: u32,
     /// IMAP flags and keywords: `\Seen`, `\Flagged`, `\Answered`, `\Draft`, `\Deleted`,
@@ -41,7 +41,7 @@ impl MessageSummary {
 }
 
 /// One entry of the flattened BODYSTRUCTURE (RFC 3501 §7.4.2).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BodyPart {
     /// IMAP section number: `"1"`, `"1.2"`; `"1"` for a single-part message. The root of a
     /// multipart message has no section of its own (any value, usually empty).

@@ -1,0 +1,130 @@
+//! Operating the gateway: the admin listener (`[admin]`: Prometheus `/metrics` and the device
+//! API), the `eas-edge devices` and `eas-edge top` commands, and the request-path hook that
+//! feeds both ([`observe`]). See docs/operations.md.
+//!
+//! - `metrics`: counters and histograms, and the text exposition;
+//! - `activity`: when each device was last seen (memory, and the store every few minutes);
+//! - `devices`: list / show / wipe / block / reset against the state store, with the engine's
+//!   own record types;
+//! - `api`: the admin listener's routes;
+//! - `cli`: the commands, through the running server's admin API or on the store directly.
+
+pub mod activity;
+pub mod api;
+pub mod cli;
+pub mod devices;
+pub mod metrics;
+
+use crate::runtime::{PluginFault, PluginResponse};
+use crate::tenants::TenantRuntime;
+use http::{Method, Uri};
+use std::time::{Duration, Instant};
+
+/// The request path's one hook: wraps the plugin call of a phone's request (`server.rs`),
+/// counts its answer by tenant, EAS command and status, times it (the plugin's work and any
+/// parked wait; the login check before it is not included), counts plugin faults, and notes
+/// when the device was seen.
+pub async fn observe(
+    tenant: &TenantRuntime,
+    user: Option<&str>,
+    method: &Method,
+    uri: &Uri,
+    answer: impl Future<Output = Result<PluginResponse, PluginFault>>,
+) -> Result<PluginResponse, PluginFault> {
+    let started = Instant::now();
+    let result = answer.await;
+    let status = match &result {
+        Ok(response) => response.status.as_u16(),
+        Err(fault) => {
+            metrics::global().plugin_fault(&tenant.config.name, fault);
+            fault.http_status()
+        }
+    };
+    record(tenant, user, method, uri, status, started.elapsed());
+    result
+}
+
+fn record(
+    tenant: &TenantRuntime,
+    user: Option<&str>,
+    method: &Method,
+    uri: &Uri,
+    status: u16,
+    elapsed: Duration,
+) {
+    let query = uri.query().and_then(|query| eas_engine::ashttp::parse_query(query).ok());
+    let command = match &query {
+        Some(query) => query.command.name(),
+        None if method == Method::OPTIONS => "Options",
+        None if uri.path().to_ascii_lowercase().starts_with("/autodiscover") => "Autodiscover",
+        None => "other",
+    };
+    metrics::global().request(&tenant.config.name, command, status, elapsed);
+    if let (Some(user), Some(query)) = (user, query) {
+        let key = activity::DeviceKey {
+            tenant: tenant.config.name.clone(),
+            user: user.to_owned(),
+            device: query.device_id.as_str().to_owned(),
+        };
+        let seen = activity::LastSeen {
+            at: activity::now_unix(),
+            command: command.to_owned(),
+            device_type: query.device_type.as_str().to_owned(),
+            status,
+        };
+        activity::record(&tenant.plugin.store, key, seen);
+    }
+}
+
+/// Decodes `%XX` (and `+` as space, as in form-encoded queries); `None` for broken escapes or
+/// text that is not UTF-8.
+pub fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        match byte {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(index + 1..index + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                index += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                index += 1;
+            }
+            other => {
+                out.push(other);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Writes every byte but unreserved ones (RFC 3986) as `%XX`: safe in a query value.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_coding_round_trips() {
+        for text in ["a@b.example", "odd & = % + é", ""] {
+            assert_eq!(percent_decode(&percent_encode(text)).as_deref(), Some(text));
+        }
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}

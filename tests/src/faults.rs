@@ -1,0 +1,377 @@
+//! A small TCP fault proxy for the reliability tests: put it between the gateway and IMAP or
+//! SMTP (`GatewayOptions::imap_addr` / `smtp`) and make the backend slow, cut it mid-FETCH,
+//! swallow everything, or take it down and up again, while it counts what went through.
+//!
+//! Blocking std networking, two pump threads per connection: the tests open tens of backend
+//! connections at most, and a thread per direction keeps each fault a few lines.
+
+use anyhow::Context;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the proxy does to the traffic; switchable at any time with [`FaultProxy::set`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward everything as it comes.
+    Pass,
+    /// Hold every chunk from the server this long before passing it on (a slow backend).
+    Delay(Duration),
+    /// Cut the connection when the server starts sending a `FETCH` response (a backend that
+    /// dies in the middle of a download).
+    DropOnFetch,
+    /// Accept connections but pass nothing either way and never answer (a hung backend).
+    Blackhole,
+    /// Refuse new connections (the port is closed) and cut the open ones (backend stopped).
+    Down,
+}
+
+/// Counters a test reads afterwards.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Connections accepted from the client side.
+    pub accepted: AtomicUsize,
+    /// Connections open right now (both pumps still running).
+    pub open: AtomicUsize,
+    /// IMAP `LOGIN` / `AUTHENTICATE` commands the client sent (a password check each).
+    pub logins: AtomicUsize,
+    /// Connections the proxy cut because of [`Fault::DropOnFetch`] or [`Fault::Down`].
+    pub cut: AtomicUsize,
+}
+
+struct Shared {
+    upstream: SocketAddr,
+    fault: Mutex<Fault>,
+    counters: Counters,
+    stopping: AtomicBool,
+    /// Client-side sockets of the open connections, to cut them when the backend goes down.
+    live: Mutex<Vec<(usize, TcpStream)>>,
+    next_id: AtomicUsize,
+}
+
+pub struct FaultProxy {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    /// The accept loop's listener while the proxy is up; `None` while [`Fault::Down`].
+    listener: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl FaultProxy {
+    /// A proxy on a free loopback port forwarding to `upstream`.
+    pub fn start(upstream: SocketAddr) -> anyhow::Result<FaultProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").context("binding the fault proxy")?;
+        let address = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            upstream,
+            fault: Mutex::new(Fault::Pass),
+            counters: Counters::default(),
+            stopping: AtomicBool::new(false),
+            live: Mutex::new(Vec::new()),
+            next_id: AtomicUsize::new(0),
+        });
+        let proxy = FaultProxy { address, shared, listener: Mutex::new(None) };
+        proxy.spawn_accept(listener);
+        Ok(proxy)
+    }
+
+    /// Where the gateway should connect instead of the backend.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    pub fn fault(&self) -> Fault {
+        *lock(&self.shared.fault)
+    }
+
+    /// Switches the fault. Going [`Fault::Down`] closes the port and cuts every open
+    /// connection; leaving it binds the same port again.
+    pub fn set(&self, fault: Fault) -> anyhow::Result<()> {
+        let previous = std::mem::replace(&mut *lock(&self.shared.fault), fault);
+        if fault == Fault::Down && previous != Fault::Down {
+            self.stop_accepting();
+            for (_, stream) in lock(&self.shared.live).drain(..) {
+                let _ = stream.shutdown(Shutdown::Both);
+                self.shared.counters.cut.fetch_add(1, Ordering::Relaxed);
+            }
+        } else if fault != Fault::Down && previous == Fault::Down {
+            // std sets SO_REUSEADDR, so the port is ours again at once
+            let listener =
+                TcpListener::bind(self.address).context("re-binding the fault proxy's port")?;
+            self.shared.stopping.store(false, Ordering::SeqCst);
+            self.spawn_accept(listener);
+        }
+        Ok(())
+    }
+
+    fn spawn_accept(&self, listener: TcpListener) {
+        let shared = self.shared.clone();
+        let handle = std::thread::spawn(move || accept_loop(listener, shared));
+        *lock(&self.listener) = Some(handle);
+    }
+
+    fn stop_accepting(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // wake the blocking accept so that the loop sees the flag and drops the listener
+        let _ = TcpStream::connect_timeout(&self.address, Duration::from_secs(1));
+        if let Some(handle) = lock(&self.listener).take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if self.fault() != Fault::Down {
+            self.stop_accepting();
+        }
+        for (_, stream) in lock(&self.shared.live).drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // a panicking pump thread must not take the whole proxy with it
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(client) = stream else { continue };
+        shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        let shared = shared.clone();
+        std::thread::spawn(move || connect_and_pump(client, shared));
+    }
+}
+
+fn connect_and_pump(client: TcpStream, shared: Arc<Shared>) {
+    let Ok(server) = TcpStream::connect_timeout(&shared.upstream, Duration::from_secs(5)) else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let (Ok(client_side), Ok(client_out), Ok(server_out)) =
+        (client.try_clone(), client.try_clone(), server.try_clone())
+    else {
+        return;
+    };
+    lock(&shared.live).push((id, client_side));
+    shared.counters.open.fetch_add(1, Ordering::Relaxed);
+    let upstream_shared = shared.clone();
+    let upstream = std::thread::spawn(move || pump(client, server_out, &upstream_shared, true));
+    pump(server, client_out, &shared, false);
+    let _ = upstream.join();
+    lock(&shared.live).retain(|(live, _)| *live != id);
+    shared.counters.open.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Copies `from` to `to` under the current fault until either side closes; then closes both.
+fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared, client_to_server: bool) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        let chunk = &buffer[..read];
+        if client_to_server {
+            shared.counters.logins.fetch_add(count_logins(chunk), Ordering::Relaxed);
+        }
+        match *lock(&shared.fault) {
+            Fault::Pass => {}
+            Fault::Delay(delay) => {
+                if !client_to_server {
+                    std::thread::sleep(delay);
+                }
+            }
+            Fault::DropOnFetch => {
+                if !client_to_server && contains(chunk, b" FETCH ") {
+                    // pass half of it: the client sees a response that stops mid-way
+                    let _ = to.write_all(&chunk[..read / 2]);
+                    shared.counters.cut.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+            }
+            Fault::Blackhole => continue,
+            Fault::Down => break,
+        }
+        if to.write_all(chunk).is_err() {
+            break;
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+/// IMAP password checks in a chunk the client sent: `tag LOGIN ...` or `tag AUTHENTICATE ...`
+/// at the start of a line (the gateway sends one command per line; a password that contains
+/// the word is inside a quoted string after the command, not at a line start).
+fn count_logins(chunk: &[u8]) -> usize {
+    chunk
+        .split(|&byte| byte == b'\n')
+        .filter(|line| {
+            let mut words = line.split(|&byte| byte == b' ');
+            let _tag = words.next();
+            words.next().is_some_and(|command| {
+                command.eq_ignore_ascii_case(b"LOGIN")
+                    || command.eq_ignore_ascii_case(b"AUTHENTICATE")
+            })
+        })
+        .count()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// What a process holds right now, read from `/proc` (Linux): the resource bounds the
+/// reliability figures report.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// Open file descriptors (sockets included).
+    pub fds: usize,
+    /// Resident memory now and its peak (VmRSS, VmHWM), KiB.
+    pub rss_kib: u64,
+    pub peak_rss_kib: u64,
+    /// User + system CPU time so far, ms.
+    pub cpu_ms: u64,
+}
+
+impl Usage {
+    pub fn of(pid: u32) -> anyhow::Result<Usage> {
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))?.count();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(key))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(0)
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // fields after the parenthesised command name; utime and stime are the 12th and 13th
+        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
+        // USER_HZ is 100 on every Linux this runs on
+        let cpu_ms = (ticks(11).unwrap_or(0) + ticks(12).unwrap_or(0)) * 10;
+        Ok(Usage { fds, rss_kib: kib("VmRSS:"), peak_rss_kib: kib("VmHWM:"), cpu_ms })
+    }
+}
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} fds, RSS {} MiB (peak {} MiB), CPU {} ms",
+            self.fds,
+            self.rss_kib / 1024,
+            self.peak_rss_kib / 1024,
+            self.cpu_ms
+        )
+    }
+}
+
+/// How many times a repeated fault scenario runs: `EAS_EDGE_RELIABILITY_RUNS` (the full form,
+/// `cargo xtask reliability`, sets 50), else `short` (the CI form).
+pub fn runs(short: usize) -> usize {
+    std::env::var("EAS_EDGE_RELIABILITY_RUNS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .filter(|&runs| runs > 0)
+        .unwrap_or(short)
+}
+
+/// Whether the full form runs (bigger loads, longer outages).
+pub fn full_form() -> bool {
+    std::env::var_os("EAS_EDGE_RELIABILITY_RUNS").is_some()
+}
+
+/// Prints one line of figures; `cargo xtask reliability` collects these lines into its summary.
+pub fn figure(scenario: &str, result: &str) {
+    eprintln!("RELIABILITY | {scenario} | {result}");
+}
+
+/// A small xorshift generator for the randomised kill points; the seed is printed so that a
+/// failing run can be repeated (`EAS_EDGE_RELIABILITY_SEED`).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_env_or_clock() -> Rng {
+        let seed = std::env::var("EAS_EDGE_RELIABILITY_SEED")
+            .ok()
+            .and_then(|seed| seed.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            })
+            | 1;
+        eprintln!("reliability: random seed {seed} (EAS_EDGE_RELIABILITY_SEED to repeat)");
+        Rng(seed)
+    }
+
+    /// A number in `0..bound` (bound > 0).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_login_commands_at_line_starts_only() {
+        assert_eq!(count_logins(b"a1 LOGIN \"u\" \"p\"\r\n"), 1);
+        assert_eq!(count_logins(b"a1 login u p\r\na2 AUTHENTICATE PLAIN\r\n"), 2);
+        assert_eq!(count_logins(b"a1 SELECT INBOX\r\na2 LOGOUT\r\n"), 0);
+        assert_eq!(count_logins(b"a3 LOGIN u \"pw LOGIN x\"\r\n"), 1);
+    }
+
+    #[test]
+    fn forwards_and_goes_down_and_up() {
+        let backend = TcpListener::bind("127.0.0.1:0").expect("backend");
+        let backend_addr = backend.local_addr().expect("address");
+        std::thread::spawn(move || {
+            for stream in backend.incoming() {
+                let mut stream = stream.expect("accept");
+                let mut buffer = [0u8; 64];
+                while let Ok(read) = stream.read(&mut buffer) {
+                    if read == 0 || stream.write_all(&buffer[..read]).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let proxy = FaultProxy::start(backend_addr).expect("proxy");
+        let echo = |proxy: &FaultProxy| -> std::io::Result<Vec<u8>> {
+            let mut stream = TcpStream::connect(proxy.address())?;
+            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+            stream.write_all(b"ping")?;
+            let mut answer = [0u8; 4];
+            stream.read_exact(&mut answer)?;
+            Ok(answer.to_vec())
+        };
+        assert_eq!(echo(&proxy).expect("echo"), b"ping");
+        proxy.set(Fault::Down).expect("down");
+        assert!(TcpStream::connect(proxy.address()).is_err(), "the port should be closed");
+        proxy.set(Fault::Pass).expect("up");
+        assert_eq!(echo(&proxy).expect("echo after restart"), b"ping");
+    }
+}

@@ -1,0 +1,742 @@
+//! Abuse end to end (issue #10): broken and hostile clients against a real gateway in front
+//! of a real Dovecot. Each case checks that the abuser gets a clear status (or is cut off),
+//! that another, well-behaved phone is served while it goes on, and prints the gateway's
+//! resources around it (`RELIABILITY |` lines, collected by `cargo xtask reliability` into
+//! docs/reliability.md). Nothing is timed: figures are printed, not asserted.
+//!
+//! Malformed HTTP is sent over raw TCP, since no HTTP client library sends it.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use base64::Engine as _;
+use eas_edge_tests::eas::{Device, SyncCollection, Version};
+use eas_edge_tests::faults::{FaultProxy, Usage, figure, full_form};
+use eas_edge_tests::gateway::{Gateway, GatewayOptions, TEST_DOMAIN};
+use eas_edge_tests::http::Client;
+use eas_edge_tests::imap::AppendOptions;
+use eas_edge_tests::mailstack::MailStack;
+use eas_wbxml::tags::ping;
+use eas_wbxml::{Document, Element, Limits};
+
+const PASSWORD: &str = "abuse pw";
+
+struct World {
+    gateway: Gateway,
+    stack: MailStack,
+}
+
+impl World {
+    fn start(options: GatewayOptions) -> World {
+        let stack = MailStack::start().expect("mail stack");
+        let gateway = Gateway::start_with(&stack, options).expect("gateway");
+        World { gateway, stack }
+    }
+
+    fn user(&self, local: &str) -> String {
+        let user = format!("{local}@{TEST_DOMAIN}");
+        self.stack.add_user(&user, PASSWORD).expect("mail user");
+        user
+    }
+
+    /// A provisioned 16.1 device with its inbox synced: (device, inbox id, SyncKey).
+    fn phone(&self, user: &str, id: &str) -> Result<(Device, String, String)> {
+        let mut device = Device::new(&self.gateway.url(), user, PASSWORD, id, Version::V16_1);
+        let folders = device.bootstrap()?;
+        let inbox =
+            folders.adds.iter().find(|f| f.folder_type == 2).context("no inbox")?.server_id.clone();
+        let key = device.sync_start(&inbox)?;
+        let key = device.sync_drain(&inbox, &key, 100, None)?.sync_key;
+        Ok((device, inbox, key))
+    }
+
+    fn usage(&self) -> Usage {
+        Usage::of(self.gateway.pid()).expect("gateway /proc")
+    }
+
+    /// A well-behaved phone's round trip: authenticated OPTIONS must answer 200.
+    fn healthy(&self, user: &str) -> Result<()> {
+        let reply = Client::default().options(&self.gateway.url(), Some((user, PASSWORD)))?;
+        ensure!(reply.status == 200, "a healthy client got HTTP {}", reply.status);
+        Ok(())
+    }
+
+    fn run(mut self, body: impl FnOnce(&World) -> Result<()>) {
+        let outcome = body(&self);
+        let running = self.gateway.is_running();
+        let log = self.gateway.log();
+        let tail: Vec<&str> = log.lines().collect();
+        let tail = tail[tail.len().saturating_sub(60)..].join("\n");
+        if let Err(error) = outcome {
+            panic!("{error:#}\n--- gateway log:\n{tail}");
+        }
+        assert!(running, "the gateway died:\n{tail}");
+    }
+}
+
+fn basic(user: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{PASSWORD}"));
+    format!("Basic {token}")
+}
+
+/// Sends `head` + `body` on a fresh connection and reads the status line of the answer; None
+/// when the gateway closed without answering.
+fn raw_status(address: SocketAddr, head: &[u8], body: &[u8]) -> Result<Option<u16>> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    stream.write_all(head)?;
+    // the gateway may answer (413) and close while the body is still being written
+    let _ = stream.write_all(body);
+    read_status(&mut stream)
+}
+
+fn read_status(stream: &mut TcpStream) -> Result<Option<u16>> {
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => answer.extend_from_slice(&buffer[..read]),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(error) => return Err(error).context("reading the answer"),
+        }
+    }
+    if answer.is_empty() {
+        return Ok(None);
+    }
+    let line = String::from_utf8_lossy(&answer);
+    let status = line.split_whitespace().nth(1).and_then(|code| code.parse().ok());
+    Ok(Some(status.with_context(|| format!("not an HTTP answer: {line:?}"))?))
+}
+
+/// A POST head for `query` from a provisioned device.
+fn post_head(
+    gateway: &Gateway,
+    query: &str,
+    user: &str,
+    policy_key: u32,
+    length: usize,
+) -> Vec<u8> {
+    format!(
+        "POST /Microsoft-Server-ActiveSync?{query} HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: {}\r\nMS-ASProtocolVersion: 16.1\r\nX-MS-PolicyKey: {policy_key}\r\n\
+         Content-Type: application/vnd.ms-sync.wbxml\r\nContent-Length: {length}\r\n\r\n",
+        gateway.address,
+        basic(user)
+    )
+    .into_bytes()
+}
+
+const INJECT_CRLF: &str =
+    "Cmd=FolderSync&User=alice%0D%0AX-Injected:%201&DeviceId=ABUSE1&DeviceType=iPhone";
+const INJECT_PATH: &str =
+    "Cmd=FolderSync&User=alice&DeviceId=..%2F..%2Fetc%2Fpasswd&DeviceType=iPhone";
+const INJECT_BAD_UTF8: &str = "Cmd=FolderSync&User=alice&DeviceId=ABUSE1&DeviceType=%FF%FE";
+
+/// One malformed request: its name, head, body and the statuses that are a clear answer.
+type Case = (&'static str, Vec<u8>, Vec<u8>, &'static [u16]);
+
+/// The WBXML header: version 1.3, unknown public id, UTF-8, no string table.
+const WBXML_HEAD: [u8; 4] = [0x03, 0x01, 0x6A, 0x00];
+
+#[test]
+fn malformed_requests_get_clear_statuses_and_others_are_served() {
+    // a 1 MiB body limit so that "oversized" is cheap to send
+    let options = GatewayOptions {
+        tenant_extra: "[tenant.limits]\nrequest_mib = 1\n".into(),
+        ..GatewayOptions::default()
+    };
+    World::start(options).run(|world| {
+        let alice = world.user("alice");
+        let (device, _inbox, _key) = world.phone(&alice, "ABUSE1")?;
+        let key = device.policy_key.context("no policy key")?;
+        let address = world.gateway.address;
+        let query = "Cmd=FolderSync&User=alice&DeviceId=ABUSE1&DeviceType=iPhone";
+        let before = world.usage();
+        let mut cases: Vec<Case> = Vec::new();
+
+        // 3 MiB against a 1 MiB limit
+        let big = vec![0u8; 3 << 20];
+        cases.push((
+            "oversized body (3 MiB, limit 1 MiB)",
+            post_head(&world.gateway, query, &alice, key, big.len()),
+            big,
+            &[413],
+        ));
+        // 100,000 nested elements (FolderSync with content, never closed)
+        let mut nested = WBXML_HEAD.to_vec();
+        nested.extend([0x00, 0x07]);
+        nested.extend(std::iter::repeat_n(0x56, 100_000));
+        cases.push((
+            "WBXML nested 100,000 deep",
+            post_head(&world.gateway, query, &alice, key, nested.len()),
+            nested,
+            &[400, 200],
+        ));
+        // a valid FolderSync cut in the middle of its SyncKey
+        let folder_sync_0 =
+            [0x03, 0x01, 0x6A, 0x00, 0x00, 0x07, 0x56, 0x52, 0x03, b'0', 0x00, 0x01, 0x01];
+        let truncated = folder_sync_0[..9].to_vec();
+        cases.push((
+            "WBXML truncated mid-element",
+            post_head(&world.gateway, query, &alice, key, truncated.len()),
+            truncated,
+            &[400, 200],
+        ));
+        // an inline string that is not UTF-8 (FolderSync > SyncKey = FF FE)
+        let bad_utf8 = vec![
+            0x03, 0x01, 0x6A, 0x00, 0x00, 0x07, 0x56, 0x52, 0x03, 0xFF, 0xFE, 0x00, 0x01, 0x01,
+        ];
+        cases.push((
+            "WBXML string not UTF-8",
+            post_head(&world.gateway, query, &alice, key, bad_utf8.len()),
+            bad_utf8,
+            &[400, 200],
+        ));
+        // random bytes as WBXML
+        let garbage: Vec<u8> =
+            (0..4096u32).map(|n| (n.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        cases.push((
+            "4 KiB of noise as WBXML",
+            post_head(&world.gateway, query, &alice, key, garbage.len()),
+            garbage,
+            &[400, 200],
+        ));
+        // Content-Length smaller than the body: the rest is a second, broken request
+        let mut short = post_head(&world.gateway, query, &alice, key, 5);
+        short.extend(&folder_sync_0);
+        cases.push(("Content-Length shorter than the body", short, Vec::new(), &[400, 200]));
+        // two Content-Lengths that disagree (request smuggling)
+        let smuggle = format!(
+            "POST /Microsoft-Server-ActiveSync?{query} HTTP/1.1\r\nHost: x\r\n\
+             Content-Length: 13\r\nContent-Length: 4\r\n\r\n"
+        )
+        .into_bytes();
+        cases.push(("two different Content-Lengths", smuggle, folder_sync_0.to_vec(), &[400]));
+        // header injection through the query: CR LF, NUL, path traversal, non-UTF-8
+        for (name, bad_query) in [
+            ("CR LF in User", INJECT_CRLF),
+            ("path traversal in DeviceId", INJECT_PATH),
+            ("NUL in Cmd", "Cmd=FolderSync%00&User=alice&DeviceId=ABUSE1&DeviceType=iPhone"),
+            ("non-UTF-8 percent-encoded in DeviceType", INJECT_BAD_UTF8),
+            ("10,000 query parameters", ""),
+        ] {
+            let bad_query = if bad_query.is_empty() {
+                let mut many = query.to_owned();
+                for n in 0..10_000 {
+                    many.push_str(&format!("&p{n}=v"));
+                }
+                many
+            } else {
+                bad_query.to_owned()
+            };
+            cases.push((
+                name,
+                post_head(&world.gateway, &bad_query, &alice, key, folder_sync_0.len()),
+                folder_sync_0.to_vec(),
+                &[400, 414, 431, 501, 200],
+            ));
+        }
+        // raw non-UTF-8 bytes in a header value and in the query
+        let mut raw_header = post_head(&world.gateway, query, &alice, key, folder_sync_0.len());
+        let at = raw_header.len() - 2;
+        raw_header.splice(at..at, b"User-Agent: \xFF\xFE\x80phone\r\n".iter().copied());
+        cases.push(("raw non-UTF-8 header value", raw_header, folder_sync_0.to_vec(), &[400, 200]));
+        let raw_query = post_head(
+            &world.gateway,
+            "Cmd=FolderSync&User=alice&DeviceId=AB\u{FFFD}&DeviceType=iPhone",
+            &alice,
+            key,
+            folder_sync_0.len(),
+        );
+        cases.push(("raw non-UTF-8 in the query", raw_query, folder_sync_0.to_vec(), &[400, 200]));
+
+        let mut results = Vec::new();
+        for (name, head, body, allowed) in cases {
+            let status = raw_status(address, &head, &body).with_context(|| name.to_owned())?;
+            let Some(status) = status else {
+                bail!("{name}: the gateway closed without answering")
+            };
+            ensure!(
+                allowed.contains(&status),
+                "{name}: HTTP {status}, expected one of {allowed:?}"
+            );
+            world.healthy(&alice).with_context(|| format!("after {name}"))?;
+            results.push(format!("{name}: HTTP {status}"));
+        }
+        // a body cut short: Content-Length 1000, 100 bytes, then the client closes its side
+        let mut stream = TcpStream::connect(address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        stream.write_all(&post_head(&world.gateway, query, &alice, key, 1000))?;
+        stream.write_all(&[0u8; 100])?;
+        stream.shutdown(std::net::Shutdown::Write)?;
+        let status = read_status(&mut stream)?;
+        ensure!(
+            matches!(status, None | Some(400)),
+            "truncated body: {status:?} (want 400 or a closed connection)"
+        );
+        results.push(format!("body truncated (1000 declared, 100 sent, closed): {status:?}"));
+        // a Content-Length longer than the body, the connection left open: the body deadline
+        let mut stream = TcpStream::connect(address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+        stream.write_all(&post_head(&world.gateway, query, &alice, key, 1000))?;
+        stream.write_all(&folder_sync_0)?;
+        let waited = Instant::now();
+        let status = read_status(&mut stream)?;
+        ensure!(status == Some(408), "Content-Length longer than the body: {status:?} (want 408)");
+        results.push(format!(
+            "Content-Length longer than the body, connection held open: HTTP 408 after {:.0?}",
+            waited.elapsed()
+        ));
+        world.healthy(&alice)?;
+        // an injected header must not come back in an answer
+        let reply = Client::default().send(
+            "POST",
+            &format!("{}?{INJECT_CRLF}", world.gateway.url()),
+            Some((&alice, PASSWORD)),
+            &[("MS-ASProtocolVersion", "16.1")],
+            &folder_sync_0,
+        )?;
+        ensure!(reply.header("X-Injected").is_none(), "header injected: {reply:?}");
+        let after = world.usage();
+        for result in &results {
+            figure("malformed request", result);
+        }
+        figure(
+            "malformed requests (all cases)",
+            &format!("gateway before {before}; after {after}"),
+        );
+        Ok(())
+    });
+}
+
+/// Status lines of WBXML answers are checked in `malformed_requests...`; this one reads the
+/// protocol-level abuse that needs a synced device: huge WindowSize, a SyncKey of another
+/// device, a ServerId of another account.
+#[test]
+fn protocol_abuse_is_refused_per_spec() {
+    World::start(GatewayOptions::default()).run(|world| {
+        let alice = world.user("alice");
+        let bob = world.user("bob");
+        let mut imap = world.stack.imap_login(&alice, PASSWORD)?;
+        for n in 0..600 {
+            let raw = format!(
+                "From: <x@example.org>\r\nTo: <{alice}>\r\nSubject: Item {n}\r\n\
+                 Message-ID: <item-{n}@abuse.test>\r\n\r\nbody {n}\r\n"
+            );
+            imap.append("INBOX", raw.as_bytes(), &AppendOptions::default())?;
+        }
+        let mut phone = Device::new(&world.gateway.url(), &alice, PASSWORD, "WIN1", Version::V16_1);
+        let folders = phone.bootstrap()?;
+        let inbox =
+            folders.adds.iter().find(|f| f.folder_type == 2).context("inbox")?.server_id.clone();
+        let key = phone.sync_start(&inbox)?;
+        // WindowSize above the 512 maximum (MS-ASCMD §2.2.3.199.2): at most 512 per page
+        let before = world.usage();
+        let answer = phone.sync_one(SyncCollection::new(key.clone(), &inbox).window(u32::MAX))?;
+        let after = world.usage();
+        let collection = answer.collection(&inbox).context("no collection")?;
+        let page = collection.commands.len();
+        ensure!(
+            collection.status == Some(1) && (1..=512).contains(&page),
+            "WindowSize 4294967295: Status {:?}, {page} items",
+            collection.status
+        );
+        figure(
+            "huge WindowSize (4294967295, 600 messages)",
+            &format!("Status 1, {page} items in the page; gateway {before} -> {after}"),
+        );
+        let key_a = collection.sync_key.clone().context("no SyncKey")?;
+        let first_id = collection.commands.first().context("no items")?.server_id.clone();
+
+        // A SyncKey of another device (same user): the relationship is per device
+        let mut other = Device::new(&world.gateway.url(), &alice, PASSWORD, "WIN2", Version::V16_1);
+        other.bootstrap()?;
+        let stolen = other.sync_one(SyncCollection::new(key_a.clone(), &inbox))?;
+        let status = stolen.status_of(&inbox).or(stolen.status);
+        ensure!(
+            status == Some(3),
+            "a SyncKey of another device: Status {status:?}, want 3:\n{}",
+            stolen.xml()
+        );
+        figure("SyncKey of another device", "Sync Status 3 (invalid SyncKey)");
+
+        // Another account's ServerId: Bob deletes and fetches Alice's item in his own folder
+        let (mut bob_phone, bob_inbox, bob_key) = world.phone(&bob, "BOB1")?;
+        let fetched =
+            bob_phone.item_operations_fetch(&[eas_edge_tests::eas::FetchRequest::item(
+                &bob_inbox, &first_id,
+            )])?;
+        let leaked = fetched.fetches.iter().any(|f| f.status == 1);
+        ensure!(!leaked, "Bob fetched Alice's item {first_id}:\n{}", fetched.xml());
+        let delete =
+            bob_phone.sync_one(SyncCollection::new(bob_key, &bob_inbox).command(
+                eas_edge_tests::eas::ClientCommand::Delete { server_id: first_id.clone() },
+            ))?;
+        let mut alice_imap = world.stack.imap_login(&alice, PASSWORD)?;
+        let status = alice_imap.examine("INBOX")?;
+        ensure!(status.exists == 600, "Alice's INBOX after Bob's delete: {:?}", status.exists);
+        figure(
+            "ServerId of another account",
+            &format!(
+                "ItemOperations Status {:?}, Sync Delete answered {:?}; the owner's 600 \
+                messages untouched",
+                fetched.fetches.first().map(|f| f.status),
+                delete
+                    .collection(&bob_inbox)
+                    .and_then(|c| c.responses.first().and_then(|r| r.status))
+            ),
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn slow_senders_and_connection_floods_do_not_starve_others() {
+    World::start(GatewayOptions::default()).run(|world| {
+        let alice = world.user("alice");
+        world.healthy(&alice)?;
+        let address = world.gateway.address;
+        let baseline = world.usage();
+
+        // Thousands of idle connections from one address
+        let flood = if full_form() { 5000 } else { 2000 };
+        let mut idle = Vec::with_capacity(flood);
+        for _ in 0..flood {
+            idle.push(TcpStream::connect(address)?);
+        }
+        thread::sleep(Duration::from_millis(500));
+        let flooded = world.usage();
+        world.healthy(&alice).context("while flooded with idle connections")?;
+        drop(idle);
+        let released = wait_for_fds(world, baseline.fds + 20);
+        figure(
+            &format!("{flood} idle connections from one address"),
+            &format!(
+                "other client served; gateway {baseline} -> {flooded}; after closing: {} fds",
+                released.fds
+            ),
+        );
+
+        // Slowloris: headers a byte at a time, and a body a byte at a time
+        let slow = if full_form() { 500 } else { 100 };
+        let started = Instant::now();
+        let mut header_senders = Vec::new();
+        let mut body_senders = Vec::new();
+        for n in 0..slow {
+            let mut stream = TcpStream::connect(address)?;
+            stream.set_nonblocking(false)?;
+            if n % 2 == 0 {
+                stream.write_all(b"POST /Microsoft-Server-ActiveSync HTTP/1.1\r\nHost: x\r\n")?;
+                header_senders.push(stream);
+            } else {
+                stream.write_all(
+                    format!(
+                        "POST /Microsoft-Server-ActiveSync?Cmd=Sync&User=a&DeviceId=S&DeviceType=x \
+                         HTTP/1.1\r\n\
+                         Host: x\r\nAuthorization: {}\r\nMS-ASProtocolVersion: 16.1\r\n\
+                         Content-Length: 100000\r\n\r\n",
+                        basic(&alice)
+                    )
+                    .as_bytes(),
+                )?;
+                body_senders.push(stream);
+            }
+        }
+        let during = world.usage();
+        world.healthy(&alice).context("during slowloris")?;
+        // trickle one byte per second per connection for at most 150 s; count when each is cut
+        let limit = Duration::from_secs(150);
+        let mut header_cut = None;
+        let mut body_cut = None;
+        while started.elapsed() < limit && (header_cut.is_none() || body_cut.is_none()) {
+            thread::sleep(Duration::from_secs(1));
+            let trickle = |streams: &mut Vec<TcpStream>, byte: &[u8]| {
+                streams.retain_mut(|stream| stream.write_all(byte).is_ok() && !closed(stream));
+                streams.is_empty()
+            };
+            if header_cut.is_none() && trickle(&mut header_senders, b"X") {
+                header_cut = Some(started.elapsed());
+            }
+            if body_cut.is_none() && trickle(&mut body_senders, b"x") {
+                body_cut = Some(started.elapsed());
+            }
+        }
+        world.healthy(&alice).context("after slowloris")?;
+        let describe = |cut: Option<Duration>, left: usize| match cut {
+            Some(after) => format!("all cut by the gateway within {:.0?}", after),
+            None => format!("{left} of {} still open after {limit:?}", slow / 2),
+        };
+        figure(
+            &format!("slowloris, {} connections sending headers at 1 byte/s", slow / 2),
+            &format!("{}; gateway during: {during}", describe(header_cut, header_senders.len())),
+        );
+        figure(
+            &format!("slow body, {} connections sending a body at 1 byte/s", slow / 2),
+            &describe(body_cut, body_senders.len()),
+        );
+        ensure!(header_cut.is_some(), "slow header senders were never cut off");
+        ensure!(body_cut.is_some(), "slow body senders were never cut off");
+        Ok(())
+    });
+}
+
+/// Whether the peer closed `stream` (a read would return 0 or fail now).
+fn closed(stream: &mut TcpStream) -> bool {
+    let _ = stream.set_nonblocking(true);
+    let mut byte = [0u8; 64];
+    let gone = match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => error.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    let _ = stream.set_nonblocking(false);
+    gone
+}
+
+/// Waits (up to 30 s) until the gateway holds at most `fds` descriptors; returns its usage.
+fn wait_for_fds(world: &World, fds: usize) -> Usage {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let usage = world.usage();
+        if usage.fds <= fds || Instant::now() > deadline {
+            return usage;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn ping_request(inbox: &str, heartbeat: u32) -> Vec<u8> {
+    let root = Element::new(ping::PING)
+        .text_child(ping::HEARTBEAT_INTERVAL, heartbeat.to_string())
+        .with_child(Element::new(ping::FOLDERS).with_child(
+            Element::new(ping::FOLDER).text_child(ping::ID, inbox).text_child(ping::CLASS, "Email"),
+        ));
+    eas_wbxml::encode(&Document::new(root)).expect("Ping encodes")
+}
+
+#[test]
+fn a_ping_storm_from_one_device_is_answered_and_bounded() {
+    let options = GatewayOptions {
+        tenant_extra: "[tenant.push]\nheartbeat_min_seconds = 2\nheartbeat_max_seconds = 60\n"
+            .into(),
+        ..GatewayOptions::default()
+    };
+    World::start(options).run(|world| {
+        let alice = world.user("alice");
+        let (device, inbox, _key) = world.phone(&alice, "STORM1")?;
+        let storm = if full_form() { 1000 } else { 200 };
+        let body = ping_request(&inbox, 30);
+        let before = world.usage();
+        let started = Instant::now();
+        let mut pings = Vec::new();
+        for _ in 0..storm {
+            let mut twin =
+                Device::new(&world.gateway.url(), &alice, PASSWORD, "STORM1", Version::V16_1);
+            twin.policy_key = device.policy_key;
+            let body = body.clone();
+            pings.push(thread::spawn(move || -> Result<u32> {
+                let reply = twin.post("Ping", Some("application/vnd.ms-sync.wbxml"), &body)?;
+                ensure!(reply.status == 200, "Ping: HTTP {}", reply.status);
+                let root = eas_wbxml::decode(&reply.body, &Limits::default())?.root;
+                Ok(root.text_of(ping::STATUS).context("no Status")?.parse()?)
+            }));
+        }
+        thread::sleep(Duration::from_secs(2));
+        let during = world.usage();
+        world.healthy(&alice).context("during the Ping storm")?;
+        let mut statuses = std::collections::BTreeMap::new();
+        for ping in pings {
+            let status = ping.join().map_err(|_| anyhow::anyhow!("Ping thread panicked"))??;
+            *statuses.entry(status).or_insert(0u32) += 1;
+        }
+        let answered_in = started.elapsed();
+        let after = wait_for_fds(world, before.fds + 10);
+        ensure!(
+            statuses.keys().all(|status| (1..=8).contains(status)),
+            "Ping statuses {statuses:?}"
+        );
+        figure(
+            &format!("Ping storm, {storm} Pings at once from one device"),
+            &format!(
+                "all answered (Status counts {statuses:?}) within {answered_in:.1?}; gateway \
+                {before} \
+                 -> during {during} -> after {after}"
+            ),
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn password_guessing_is_throttled_before_imap() {
+    let stack = MailStack::start().expect("mail stack");
+    let counting = FaultProxy::start(stack.imap_addr().expect("imap")).expect("proxy");
+    // `[login_throttle]` is a top-level table: appended after the tenant it starts a new one.
+    // The client address comes from X-Forwarded-For so that one test can be many addresses.
+    let throttle = "[login_throttle]\nfree_failures = 3\nwindow_seconds = 120\n\
+                    max_delay_seconds = 2\nblock_after = 6\ntrust_forwarded_for = true\n";
+    let options = GatewayOptions {
+        imap_addr: Some(counting.address()),
+        tenant_extra: throttle.into(),
+        ..GatewayOptions::default()
+    };
+    let gateway = Gateway::start_with(&stack, options).expect("gateway");
+    let world = World { gateway, stack };
+    world.run(|world| {
+        let alice = world.user("alice");
+        let url = world.gateway.url();
+        let client = Client::default();
+        let attempts = if full_form() { 100 } else { 30 };
+        let logins = || counting.counters().logins.load(std::sync::atomic::Ordering::Relaxed);
+        let guess = |user: &str, password: &str, address: &str| -> Result<(u16, bool)> {
+            let reply = client.send(
+                "OPTIONS",
+                &url,
+                Some((user, password)),
+                &[("X-Forwarded-For", address)],
+                &[],
+            )?;
+            Ok((reply.status, reply.header("Retry-After").is_some()))
+        };
+        // per user: wrong passwords for one login, each from another address (a botnet)
+        let start = logins();
+        let mut told_to_wait = 0;
+        for n in 0..attempts {
+            let (status, retry_after) =
+                guess(&alice, &format!("guess {n}"), &format!("198.51.100.{n}"))?;
+            ensure!(status == 401, "guess {n}: HTTP {status}");
+            told_to_wait += usize::from(retry_after);
+        }
+        let per_user = logins() - start;
+        figure(
+            &format!(
+                "password guessing, {attempts} wrong passwords for one user from \
+                     {attempts} addresses"
+            ),
+            &format!(
+                "IMAP saw {per_user} LOGINs (block_after = 6 per window of 120 s); {told_to_wait} \
+                 answers carried Retry-After"
+            ),
+        );
+        ensure!(per_user <= 6, "IMAP saw {per_user} LOGINs for {attempts} guesses (block_after 6)");
+        // per address: one wrong password each for many users from one address
+        let start = logins();
+        for n in 0..attempts {
+            let (status, _) = guess(&format!("user{n}@{TEST_DOMAIN}"), "guess", "203.0.113.7")?;
+            ensure!(status == 401, "spray {n}: HTTP {status}");
+        }
+        let per_address = logins() - start;
+        figure(
+            &format!("password spraying, {attempts} users one guess each from one address"),
+            &format!("IMAP saw {per_address} LOGINs (block_after = 6 per address)"),
+        );
+        ensure!(
+            per_address <= 6,
+            "IMAP saw {per_address} LOGINs for {attempts} users from one address"
+        );
+        // the real owner from their own address: blocked too while the window lasts (the
+        // per-user lock is what stops a botnet), but answered at once, not hung
+        let (status, retry_after) = guess(&alice, PASSWORD, "192.0.2.1")?;
+        figure(
+            "the owner logging in during the attack",
+            &format!(
+                "HTTP {status}, Retry-After {retry_after} (per-user lock until the window \
+                     ends)"
+            ),
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_faulty_tenants_plugin_does_not_take_down_another_tenant() {
+    let stack = MailStack::start().expect("mail stack");
+    let faulty = eas_edge_tests::artifacts::faulty_plugin().expect("faulty plugin");
+    let imap = stack.imap_addr().expect("imap");
+    let submission = stack.submission_addr().expect("submission");
+    // a second tenant on the faulty build, its own domain, tight limits
+    let second = format!(
+        "\n[[tenant]]\nname = \"faulty\"\ndomains = [\"faulty.test\"]\nplugin = \"{}\"\n\
+         imap = {{ host = \"{}\", port = {} }}\nsmtp = {{ host = \"{}\", port = {} }}\n\
+         [tenant.limits]\nmemory_mib = 16\ncpu_ms = 300\n",
+        faulty.display(),
+        imap.ip(),
+        imap.port(),
+        submission.ip(),
+        submission.port()
+    );
+    let options = GatewayOptions { tenant_extra: second, ..GatewayOptions::default() };
+    let gateway = Gateway::start_with(&stack, options).expect("gateway");
+    let world = World { gateway, stack };
+    world.run(|world| {
+        let alice = world.user("alice");
+        let mallory = "mallory@faulty.test".to_owned();
+        world.stack.add_user(&mallory, PASSWORD)?;
+        let url = world.gateway.url();
+        let sample = |n: usize| -> Result<Vec<Duration>> {
+            let client = Client::default();
+            let mut times = Vec::new();
+            for _ in 0..n {
+                let started = Instant::now();
+                let reply = client.options(&url, Some((&alice, PASSWORD)))?;
+                ensure!(reply.status == 200, "the good tenant got HTTP {}", reply.status);
+                times.push(started.elapsed());
+            }
+            times.sort();
+            Ok(times)
+        };
+        let quiet = sample(50)?;
+        let before = world.usage();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut attackers = Vec::new();
+        for fault in ["trap", "spin", "grow", "spin"] {
+            let (url, mallory, stop) = (url.clone(), mallory.clone(), stop.clone());
+            attackers.push(thread::spawn(move || -> Result<Vec<u16>> {
+                let client = Client::default();
+                let mut statuses = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let reply = client.send(
+                        "OPTIONS",
+                        &url,
+                        Some((&mallory, PASSWORD)),
+                        &[("x-eas-edge-fault", fault)],
+                        &[],
+                    )?;
+                    statuses.push(reply.status);
+                }
+                Ok(statuses)
+            }));
+        }
+        let attacked = sample(100)?;
+        let during = world.usage();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut statuses = std::collections::BTreeMap::new();
+        for attacker in attackers {
+            for status in attacker.join().map_err(|_| anyhow::anyhow!("attacker panicked"))?? {
+                *statuses.entry(status).or_insert(0u32) += 1;
+            }
+        }
+        ensure!(
+            statuses.keys().all(|status| matches!(status, 500 | 503)),
+            "faulty requests answered {statuses:?}"
+        );
+        let p = |times: &[Duration], q: f64| times[((times.len() - 1) as f64 * q) as usize];
+        figure(
+            "faulty tenant plugin (trap, spin x2, grow in a loop) vs another tenant",
+            &format!(
+                "faulty requests {statuses:?}; other tenant OPTIONS p50 {:.1?} -> {:.1?}, p99 \
+                {:.1?} -> {:.1?}; \
+                 gateway {before} -> {during}",
+                p(&quiet, 0.5),
+                p(&attacked, 0.5),
+                p(&quiet, 0.99),
+                p(&attacked, 0.99)
+            ),
+        );
+        Ok(())
+    });
+}
