@@ -14,6 +14,7 @@ use eas_edge::imap::{Endpoint, TlsMode, TlsSettings};
 use eas_edge::plugin_host::SubmissionCapability;
 use eas_edge::plugin_host::eas_edge::gateway::submission::{Error, Host as _};
 use eas_edge::smtp::{SmtpAuth, SmtpConfig, Submitter};
+use eas_edge::state::{RedbOptions, RedbStore, StateStore};
 use eas_edge_tests::mailstack::MailStack;
 
 const USER: &str = "pat@example.test";
@@ -28,6 +29,9 @@ struct Fixture {
     stack: MailStack,
     account: Arc<Account>,
     _accounts: Accounts,
+    /// What a request's state store would be (the capability flushes it after a send).
+    store: Arc<dyn StateStore>,
+    _state_dir: tempfile::TempDir,
 }
 
 async fn fixture() -> Result<Fixture> {
@@ -39,16 +43,26 @@ async fn fixture() -> Result<Fixture> {
     let endpoint = Endpoint::new(&imap.ip().to_string(), imap.port(), &tls)?;
     let accounts = Accounts::new(endpoint, &PoolSettings::default());
     let account = accounts.authenticate(USER, PASSWORD.as_bytes()).await?;
-    Ok(Fixture { stack, account, _accounts: accounts })
+    let state_dir = tempfile::tempdir()?;
+    let redb = RedbStore::open(state_dir.path().join("state.redb"), RedbOptions::default()).await?;
+    let store: Arc<dyn StateStore> = Arc::new(redb);
+    let store = store.deferred();
+    Ok(Fixture { stack, account, _accounts: accounts, store, _state_dir: state_dir })
 }
 
 fn config(addr: SocketAddr, tls: ConfigTls, auth: SmtpAuth) -> SmtpConfig {
     SmtpConfig { host: addr.ip().to_string(), port: addr.port(), tls, ca_file: None, auth }
 }
 
-fn capability(account: &Arc<Account>, config: &SmtpConfig) -> Result<SubmissionCapability> {
+fn capability(fixture: &Fixture, config: &SmtpConfig) -> Result<SubmissionCapability> {
     let submitter = Submitter::new(config)?;
-    Ok(SubmissionCapability::new("test".into(), Some(account.clone()), Arc::new(submitter)))
+    let account = Some(fixture.account.clone());
+    Ok(SubmissionCapability::new(
+        "test".into(),
+        account,
+        Arc::new(submitter),
+        fixture.store.clone(),
+    ))
 }
 
 /// SMTP over TLS from the first byte (Postfix's `smtps` service of the stack).
@@ -97,7 +111,7 @@ async fn mail_reaches_a_local_user_and_refused_recipients_are_named() -> Result<
     let fixture = fixture().await?;
     let stack = &fixture.stack;
     let smtp = config(stack.submission_addr()?, ConfigTls::None, SmtpAuth::User);
-    let mut submission = capability(&fixture.account, &smtp)?;
+    let mut submission = capability(&fixture, &smtp)?;
 
     let sent = message("first-8c1f");
     let recipients = vec![
@@ -136,8 +150,12 @@ async fn mail_reaches_a_local_user_and_refused_recipients_are_named() -> Result<
         other => bail!("an oversized message gave {:?}", other.map(|r| r.len())),
     }
 
-    let mut anonymous =
-        SubmissionCapability::new("test".into(), None, Arc::new(Submitter::new(&smtp)?));
+    let mut anonymous = SubmissionCapability::new(
+        "test".into(),
+        None,
+        Arc::new(Submitter::new(&smtp)?),
+        fixture.store.clone(),
+    );
     ensure!(matches!(
         anonymous.send(message("anon"), vec![FRIEND.into()]).await,
         Err(Error::Unauthenticated)
@@ -155,7 +173,7 @@ async fn starttls_implicit_tls_and_a_trusted_relay() -> Result<()> {
         ca_file: pinned.clone(),
         ..config(stack.submission_addr()?, ConfigTls::Starttls, SmtpAuth::User)
     };
-    let refused = capability(&fixture.account, &starttls)?
+    let refused = capability(&fixture, &starttls)?
         .send(message("starttls-5d2e"), vec![FRIEND.into()])
         .await
         .map_err(anyhow::Error::msg)?;
@@ -166,7 +184,7 @@ async fn starttls_implicit_tls_and_a_trusted_relay() -> Result<()> {
         ca_file: pinned.clone(),
         ..config(smtps_addr(stack)?, ConfigTls::Implicit, SmtpAuth::User)
     };
-    let refused = capability(&fixture.account, &implicit)?
+    let refused = capability(&fixture, &implicit)?
         .send(message("implicit-77aa"), vec![FRIEND.into()])
         .await
         .map_err(anyhow::Error::msg)?;
@@ -175,14 +193,14 @@ async fn starttls_implicit_tls_and_a_trusted_relay() -> Result<()> {
 
     // a certificate nobody vouches for: the public roots do not know the stack's
     let untrusted = config(stack.submission_addr()?, ConfigTls::Starttls, SmtpAuth::User);
-    match capability(&fixture.account, &untrusted)?.send(message("x"), vec![FRIEND.into()]).await {
+    match capability(&fixture, &untrusted)?.send(message("x"), vec![FRIEND.into()]).await {
         Err(Error::Unavailable(text)) if text.contains("TLS") => {}
         other => bail!("an untrusted certificate gave {other:?}"),
     }
 
     // the plain SMTP port lets loopback clients relay without AUTH
     let relay = config(stack.smtp_addr()?, ConfigTls::None, SmtpAuth::None);
-    let refused = capability(&fixture.account, &relay)?
+    let refused = capability(&fixture, &relay)?
         .send(message("relay-0b9d"), vec![FRIEND.into()])
         .await
         .map_err(anyhow::Error::msg)?;
@@ -190,9 +208,7 @@ async fn starttls_implicit_tls_and_a_trusted_relay() -> Result<()> {
     delivered(stack, FRIEND, FRIEND_PASSWORD, "relay-0b9d")?;
     // the submission port does not: without AUTH every recipient is refused
     let unauthenticated = config(stack.submission_addr()?, ConfigTls::None, SmtpAuth::None);
-    match capability(&fixture.account, &unauthenticated)?
-        .send(message("noauth"), vec![FRIEND.into()])
-        .await
+    match capability(&fixture, &unauthenticated)?.send(message("noauth"), vec![FRIEND.into()]).await
     {
         Err(Error::Rejected(_)) => {}
         other => bail!("submission without AUTH gave {other:?}"),
@@ -208,7 +224,7 @@ async fn a_server_that_is_down_or_refuses_the_password_is_unavailable() -> Resul
     // the password changed on the server since the IMAP login: SMTP refuses the cached one
     fixture.stack.add_user(USER, "changed password")?;
     let smtp = config(submission_addr, ConfigTls::None, SmtpAuth::User);
-    match capability(&fixture.account, &smtp)?.send(message("x"), vec![FRIEND.into()]).await {
+    match capability(&fixture, &smtp)?.send(message("x"), vec![FRIEND.into()]).await {
         Err(Error::Unavailable(text)) if text.contains("535") => {}
         other => bail!("a refused password gave {other:?}"),
     }
@@ -219,13 +235,13 @@ async fn a_server_that_is_down_or_refuses_the_password_is_unavailable() -> Resul
         listener.local_addr()?
     };
     let down = config(closed, ConfigTls::None, SmtpAuth::User);
-    match capability(&fixture.account, &down)?.send(message("x"), vec![FRIEND.into()]).await {
+    match capability(&fixture, &down)?.send(message("x"), vec![FRIEND.into()]).await {
         Err(Error::Unavailable(_)) => {}
         other => bail!("a closed port gave {other:?}"),
     }
     // the stack stopped
     fixture.stack.stop().context("stopping the stack")?;
-    match capability(&fixture.account, &smtp)?.send(message("x"), vec![FRIEND.into()]).await {
+    match capability(&fixture, &smtp)?.send(message("x"), vec![FRIEND.into()]).await {
         Err(Error::Unavailable(_)) => {}
         other => bail!("a stopped server gave {other:?}"),
     }

@@ -16,14 +16,33 @@ pub struct Envoy {
 }
 
 impl Envoy {
-    /// Envoy in front of `gateway`'s capability endpoint.
+    /// Envoy in front of `gateway`'s capability endpoint, phones on plain HTTP (the template
+    /// without its TLS block, as for a listener behind a TLS-terminating balancer).
     pub fn start(gateway: &Gateway) -> anyhow::Result<Envoy> {
+        Envoy::start_with(gateway, None)
+    }
+
+    /// Envoy serving phones over TLS with this certificate and key (PEM files): the template
+    /// as shipped.
+    pub fn start_tls(gateway: &Gateway, certificate: &Path, key: &Path) -> anyhow::Result<Envoy> {
+        Envoy::start_with(gateway, Some((certificate, key)))
+    }
+
+    fn start_with(gateway: &Gateway, tls: Option<(&Path, &Path)>) -> anyhow::Result<Envoy> {
         let dir = TempDir::new("envoy")?;
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let admin = free_port()?;
         let template_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy/eas-edge.yaml.in");
-        let template = std::fs::read_to_string(&template_path)
+        let mut template = std::fs::read_to_string(&template_path)
             .with_context(|| format!("reading {}", template_path.display()))?;
+        let mut tls_files = Vec::new();
+        match tls {
+            Some((certificate, key)) => {
+                tls_files.push(("EAS_TLS_CERTIFICATE", certificate.display().to_string()));
+                tls_files.push(("EAS_TLS_PRIVATE_KEY", key.display().to_string()));
+            }
+            None => template = without_tls(&template)?,
+        }
         let config = render(
             &template,
             &[
@@ -35,7 +54,10 @@ impl Envoy {
                 ("EAS_HEARTBEAT_MIN_SECONDS", gateway.heartbeat_seconds.0.to_string()),
                 ("EAS_HEARTBEAT_MAX_SECONDS", gateway.heartbeat_seconds.1.to_string()),
                 ("EAS_EDGE_ENVOY_FILTER", artifacts::envoy_filter()?.display().to_string()),
-            ],
+            ]
+            .into_iter()
+            .chain(tls_files)
+            .collect::<Vec<_>>(),
         )?;
         let config_path = dir.path.join("envoy.yaml");
         std::fs::write(&config_path, config)?;
@@ -65,6 +87,16 @@ impl Envoy {
     pub fn pid(&self) -> u32 {
         self.process.pid()
     }
+}
+
+/// The template without the lines from `# BEGIN TLS` to `# END TLS`, as an operator deletes
+/// them for a plain-HTTP listener.
+fn without_tls(template: &str) -> anyhow::Result<String> {
+    let begin = template.find("# BEGIN TLS").context("the template has no # BEGIN TLS")?;
+    let begin = template[..begin].rfind('\n').map_or(0, |newline| newline + 1);
+    let end = template[begin..].find("# END TLS").context("the template has no # END TLS")? + begin;
+    let end = template[end..].find('\n').map_or(template.len(), |newline| end + newline + 1);
+    Ok(format!("{}{}", &template[..begin], &template[end..]))
 }
 
 /// Replaces every `${NAME}` with its value; an unknown placeholder is an error, so the

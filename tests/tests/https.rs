@@ -1,7 +1,9 @@
 //! The HTTPS listener: phones reach the gateway over TLS without a proxy, Autodiscover then
 //! names the https URL, and a renewed certificate is served without a restart (a broken
-//! renewal keeps the previous one serving). The client is curl, trusting only the test's CA.
+//! renewal keeps the previous one serving). The same through Envoy's shipped TLS listener.
+//! The client is curl, trusting only the test's CA.
 
+use eas_edge_tests::envoy::Envoy;
 use eas_edge_tests::gateway::{Gateway, GatewayOptions, TEST_DOMAIN};
 use eas_edge_tests::mailstack::MailStack;
 use eas_edge_tests::process::free_port;
@@ -141,5 +143,49 @@ fn phones_reach_the_gateway_over_tls_and_renewed_certificates_are_served() {
         ],
     );
     assert_eq!((code, out.as_str()), (0, "200"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The Envoy configuration as shipped, TLS listener included: a phone reaches the engine in
+/// Envoy over HTTPS, and Autodiscover names the https URL (Envoy's X-Forwarded-Proto).
+#[test]
+fn phones_reach_envoy_over_tls_with_the_shipped_configuration() {
+    let stack = MailStack::start().expect("mail stack");
+    let user = format!("envoytls@{TEST_DOMAIN}");
+    stack.add_user(&user, PASSWORD).expect("user");
+    let dir = std::env::temp_dir().join(format!("eas-edge-envoy-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    make_certificate(&dir, "envoy");
+    let gateway = Gateway::start(&stack).expect("gateway");
+    let envoy =
+        Envoy::start_tls(&gateway, &dir.join("cert.pem"), &dir.join("key.pem")).expect("envoy");
+    let base = format!("https://{}", envoy.address);
+    let endpoint = format!("{base}/Microsoft-Server-ActiveSync");
+    let credentials = format!("{user}:{PASSWORD}");
+    let ca = dir.join("cert.pem");
+
+    let (code, out) = curl(&ca, &["-i", "-X", "OPTIONS", "-u", &credentials, &endpoint]);
+    assert_eq!(code, 0, "{out}\n{}", envoy.log());
+    assert!(
+        out.starts_with("HTTP/") && out.contains(" 200") && out.contains("16.1"),
+        "{out}\n{}",
+        envoy.log()
+    );
+    let (code, out) =
+        curl(&ca, &["-i", "-X", "OPTIONS", "-u", &format!("{user}:wrong"), &endpoint]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" 401"), "a wrong password gets the challenge: {out}");
+
+    let (code, out) = curl(
+        &ca,
+        &[&format!("{base}/autodiscover/autodiscover.json/v1.0/{user}?Protocol=ActiveSync")],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("\"Url\":\"{endpoint}\"")), "{out}\n{}", envoy.log());
+
+    // plain HTTP on the TLS port is refused
+    let (code, _) =
+        curl(&ca, &["-X", "OPTIONS", "-u", &credentials, &endpoint.replace("https", "http")]);
+    assert_ne!(code, 0, "plain HTTP must not be served on the TLS listener");
     let _ = std::fs::remove_dir_all(&dir);
 }

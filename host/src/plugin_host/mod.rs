@@ -83,6 +83,7 @@ impl RequestState {
                 tenant.clone(),
                 account.clone(),
                 services.submitter.clone(),
+                store.clone(),
             ),
             out_of_office: OutOfOfficeCapability::new(
                 tenant.clone(),

@@ -5,17 +5,25 @@
 use super::eas_edge::gateway::submission::{self as wit, Error, RefusedRecipient};
 use crate::accounts::Account;
 use crate::smtp::{Credentials, SmtpError, Submitter};
+use crate::state::StateStore;
 use std::sync::Arc;
 
 pub struct SubmissionCapability {
     tenant: Arc<str>,
     account: Option<Arc<Account>>,
     submitter: Arc<Submitter>,
+    /// The request's state store: flushed as soon as a message has left (see `send`).
+    store: Arc<dyn StateStore>,
 }
 
 impl SubmissionCapability {
-    pub fn new(tenant: Arc<str>, account: Option<Arc<Account>>, submitter: Arc<Submitter>) -> Self {
-        SubmissionCapability { tenant, account, submitter }
+    pub fn new(
+        tenant: Arc<str>,
+        account: Option<Arc<Account>>,
+        submitter: Arc<Submitter>,
+        store: Arc<dyn StateStore>,
+    ) -> Self {
+        SubmissionCapability { tenant, account, submitter, store }
     }
 }
 
@@ -49,6 +57,15 @@ impl wit::Host for SubmissionCapability {
                     tenant, %login, %server, size, recipients = count, refused = refused.len(),
                     "message submitted"
                 );
+                // The plugin claimed this submission in its resend ledger before sending; a
+                // request's writes are normally made durable once, at its end. Made durable
+                // now, a crash before the end still leaves the claim, so the phone's retry is
+                // not sent a second time (the plugin answers it "retry later", then "sent").
+                // Before the server accepted, nothing is flushed: a crash then leaves no
+                // claim, and the retry sends the message that never left.
+                if let Err(error) = self.store.flush().await {
+                    tracing::error!(tenant, %login, "message sent, but its resend record is not durable: {error}");
+                }
                 Ok(refused
                     .into_iter()
                     .map(|refusal| RefusedRecipient {

@@ -10,7 +10,8 @@
 //!
 //! The device's collection states learn the moves (`sync::record_moves`): it gets no Delete in
 //! the source for an item it moved, and no Add in the destination for the item it already
-//! knows by its DstMsgId.
+//! knows by its DstMsgId. So a retried move whose first answer was lost (the source item is
+//! gone) is answered from the device's recent moves with the same DstMsgId (`sync::recent_move`).
 
 use super::{answer_common_status, decode_body, wbxml_response};
 use crate::ashttp::{CommonStatus, EasRequest};
@@ -40,6 +41,7 @@ mod status {
 }
 
 /// One Move of the request and its answer.
+#[derive(Clone)]
 struct Item {
     src_msg_id: String,
     status: u8,
@@ -91,7 +93,8 @@ pub async fn run(caps: &impl Capabilities, request: &EasRequest, body: &[u8]) ->
         else {
             continue;
         };
-        move_group(caps, source, destination, &planned, &mut items, &mut recorded).await;
+        let device = request.device_id.as_str();
+        move_group(caps, device, source, destination, &planned, &mut items, &mut recorded).await;
     }
     let device = request.device_id.as_str();
     if !recorded.is_empty()
@@ -177,6 +180,7 @@ fn group_status(
 
 async fn move_group(
     caps: &impl Capabilities,
+    device: &str,
     source: &FolderEntry,
     destination: &FolderEntry,
     planned: &[Planned],
@@ -220,7 +224,9 @@ async fn move_group(
     };
     for p in planned {
         let Some(summary) = present(p.uid) else {
-            items[p.index].status = status::INVALID_SOURCE;
+            items[p.index] = moved_before(caps, device, source, destination, p, &items[p.index])
+                .await
+                .unwrap_or(Item { status: status::INVALID_SOURCE, ..items[p.index].clone() });
             continue;
         };
         let new_uid = match pairs.iter().find(|&&(old, _)| old == p.uid) {
@@ -236,6 +242,25 @@ async fn move_group(
             flags_hash: sync::flags_hash(&summary.flags),
         });
     }
+}
+
+/// The answer of an earlier move of this item by this device to the same destination, if
+/// there was one (the retry of a move whose answer was lost).
+async fn moved_before(
+    caps: &impl Capabilities,
+    device: &str,
+    source: &FolderEntry,
+    destination: &FolderEntry,
+    planned: &Planned,
+    item: &Item,
+) -> Option<Item> {
+    let (moved_to, new_uid) =
+        sync::recent_move(caps, device, &source.server_id, planned.uid).await.ok()??;
+    (moved_to == destination.server_id).then(|| Item {
+        status: status::SUCCESS,
+        dst_msg_id: new_uid.map(|uid| format!("{}:{uid}", destination.server_id)),
+        ..item.clone()
+    })
 }
 
 /// The UID a moved message has in `destination`, by its Message-ID (servers without UIDPLUS
@@ -388,6 +413,25 @@ mod tests {
         assert_eq!(host.mailbox.borrow().uids("INBOX"), [2, 3]);
         assert_eq!(host.mailbox.borrow().uids("Archive"), [1]);
         // The device gets neither a Delete in INBOX nor an Add in Archive for it.
+        assert_eq!(sync(&host, INBOX, &inbox), None);
+        assert_eq!(sync(&host, ARCHIVE, &archive), None);
+    }
+
+    #[test]
+    fn a_retried_move_whose_answer_was_lost_gets_the_same_answer() {
+        let (host, inbox, archive) = host();
+        let first = move_items(&host, vec![move_element("1:2", INBOX, ARCHIVE)]);
+        assert_eq!(first, [answer("1:2", "3", Some("5:1"))]);
+        // the phone never got that answer and sends the same move again
+        let retried = move_items(&host, vec![move_element("1:2", INBOX, ARCHIVE)]);
+        assert_eq!(retried, first);
+        // elsewhere than it went, and an item never moved: still no such item
+        let other = move_items(
+            &host,
+            vec![move_element("1:2", INBOX, "99"), move_element("1:77", INBOX, ARCHIVE)],
+        );
+        assert_eq!(other, [answer("1:2", "2", None), answer("1:77", "1", None)]);
+        assert_eq!(host.mailbox.borrow().uids("Archive"), [1]);
         assert_eq!(sync(&host, INBOX, &inbox), None);
         assert_eq!(sync(&host, ARCHIVE, &archive), None);
     }

@@ -8,7 +8,9 @@
 //! 1. Before sending, the submission is *claimed*: written as in flight with a
 //!    compare-and-swap, so of two concurrent requests for one message only one sends.
 //! 2. After the SMTP server accepted it, it is marked sent; after a failure it is forgotten,
-//!    so the phone's retry sends it afresh.
+//!    so the phone's retry sends it afresh. (The host makes the claim durable as soon as the
+//!    server accepted the message, not only at the request's end: a crash in between then
+//!    leaves the claim, and the retry is not sent twice.)
 //!
 //! A repeated submission is answered without sending:
 //! * marked sent → success (the message did go out; see [`super::DUPLICATE_IS_SUCCESS`]);
