@@ -22,6 +22,7 @@ use std::sync::Arc;
 /// capability endpoint then grants the login to the filter).
 pub async fn check(
     gateway: &Gateway,
+    uri: &http::Uri,
     headers: &http::HeaderMap,
     peer: SocketAddr,
 ) -> (Response<Full<Bytes>>, Option<(Arc<TenantRuntime>, Arc<Account>)>) {
@@ -32,7 +33,11 @@ pub async fn check(
     // the peer is Envoy: the phone's address is in the headers Envoy sets
     let client = forwarded_client(headers, peer);
     let mut granted = None;
-    match authenticate(&gateway.tenants, &gateway.throttle, headers, client).await {
+    // Envoy appends the phone's path and query to `/v1/authz`: the DeviceId is in it
+    let device = crate::parking::device_id(uri);
+    match authenticate(&gateway.tenants, &gateway.throttle, headers, client, device.as_deref())
+        .await
+    {
         AuthResult::Authenticated { account, tenant } => {
             if let (Ok(login), Ok(tenant_value)) = (
                 HeaderValue::from_str(account.login()),

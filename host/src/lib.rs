@@ -8,6 +8,7 @@ pub mod authz;
 pub mod capability;
 pub mod cluster;
 pub mod config;
+pub mod connection_cap;
 pub mod imap;
 pub mod logging;
 pub mod parking;

@@ -7,6 +7,14 @@ use eas_edge::{config, runtime, server, tenants};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// jemalloc rather than glibc's malloc. Thousands of parked Pings are thousands of long-lived
+/// connections whose buffers are mostly capacity never written; glibc (an arena per thread,
+/// freed chunks reused and so already resident) made much more of that resident than jemalloc
+/// does, same binary (docs/benchmarks.md, "Push", memory).
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "eas-edge",
@@ -105,6 +113,9 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
                 names.join(", "),
                 listeners.join(" and ")
             );
+            for tenant in &config.tenants {
+                println!("tenant {}: plugin {}", tenant.name, tenant.plugin_source());
+            }
             Ok(())
         }
         Err(report) => {
@@ -135,7 +146,7 @@ fn serve(config_path: PathBuf) -> anyhow::Result<()> {
             domains = %tenant.domains.join(","),
             imap = %format!("{}:{}", tenant.imap.host, tenant.imap.port),
             smtp = %format!("{}:{}", tenant.smtp.host, tenant.smtp.port),
-            plugin = %tenant.plugin.display(),
+            plugin = %tenant.plugin_source(),
             "tenant loaded"
         );
     }
@@ -146,7 +157,14 @@ fn serve(config_path: PathBuf) -> anyhow::Result<()> {
         rt.block_on(eas_edge::cluster::join(postgres, &push))
             .context("joining the cluster ([state.postgres] url)")?;
     }
-    let gateway = Arc::new(server::Gateway { tenants, throttle, push });
+    // behind a trusted proxy every connection comes from the proxy: the cap is the proxy's job
+    let per_address = if config.login_throttle.trust_forwarded_for {
+        0
+    } else {
+        config.connections.max_per_address
+    };
+    let connections = eas_edge::connection_cap::ConnectionCap::new(per_address);
+    let gateway = Arc::new(server::Gateway { tenants, throttle, push, connections });
     let reloader = eas_edge::reload::Reloader {
         path: config_path.clone(),
         running: config.clone(),
@@ -227,9 +245,11 @@ async fn open_state_store(
         );
         return Ok(Arc::new(store));
     }
-    let store = eas_edge::state::RedbStore::open(&state.path, state.redb.clone())
-        .await
-        .with_context(|| format!("opening the state store {}", state.path.display()))?;
+    // a damaged file is moved aside (or refused) as `[state.redb] on_corruption` says
+    let (store, _moved_aside) =
+        eas_edge::state::RedbStore::open_or_recover(&state.path, state.redb.clone())
+            .await
+            .with_context(|| format!("opening the state store {}", state.path.display()))?;
     tracing::info!(path = %state.path.display(), "state store open");
     Ok(Arc::new(store))
 }

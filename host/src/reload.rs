@@ -88,7 +88,7 @@ impl Reloader {
 /// The sections whose change the running process does not apply (compared as printed: the
 /// config types are plain data).
 fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
-    let sections: [(&str, String, String); 7] = [
+    let sections: [(&str, String, String); 8] = [
         ("listen", format!("{:?}", running.listen), format!("{:?}", new.listen)),
         ("capability", format!("{:?}", running.capability), format!("{:?}", new.capability)),
         ("state", format!("{:?}", running.state), format!("{:?}", new.state)),
@@ -98,6 +98,7 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
             format!("{:?}", running.login_throttle),
             format!("{:?}", new.login_throttle),
         ),
+        ("connections", format!("{:?}", running.connections), format!("{:?}", new.connections)),
         ("log", format!("{:?}", running.log), format!("{:?}", new.log)),
         ("admin", format!("{:?}", running.admin), format!("{:?}", new.admin)),
     ];

@@ -1,7 +1,17 @@
 //! Running plugin components: one wasmtime engine, pre-instantiated components per tenant, a
 //! fresh instance per request under memory and CPU limits.
+//!
+//! Guest code runs on threads of its own (`guest_threads`), yields to them at every epoch tick,
+//! and a tenant runs at most `limits.concurrent_calls` calls at once (`tenant_slots`): a
+//! spinning plugin costs its tenant its CPU budget, and other tenants little latency.
+
+mod guest_threads;
+mod tenant_slots;
+
+pub use guest_threads::default_concurrent_calls;
 
 use crate::accounts::Account;
+use crate::config::plugin_path::PluginSource;
 use crate::plugin_host::{
     MailboxCapability, OutOfOfficeCapability, PluginPre, RequestState, SubmissionCapability,
     TenantServices,
@@ -9,11 +19,12 @@ use crate::plugin_host::{
 use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
@@ -22,6 +33,13 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Core instances a component made by wit-component needs (the main module plus its shims).
 const CORE_INSTANCES_PER_COMPONENT: u32 = 4;
+
+/// The whole index range of a 32-bit linear memory: reserved per slot (see `new`).
+const WASM32_ADDRESS_SPACE: u64 = 1 << 32;
+
+/// Guard pages after each reservation: static offsets of loads and stores up to this size
+/// need no bounds check either (wasmtime's default on 64-bit hosts).
+const MEMORY_GUARD_BYTES: u64 = 32 << 20;
 
 /// How many plugin instances may run at once across all tenants; beyond it requests get 503.
 const MAX_CONCURRENT_INSTANCES: u32 = 512;
@@ -43,10 +61,16 @@ impl PluginRuntime {
         let mut config = Config::new();
         config
             .epoch_interruption(true)
-            // Reserve only what the cap allows instead of 4 GiB per slot: thousands of slots
-            // stay cheap in address space; bounds checks are the (small) price.
-            .memory_reservation(max_memory_bytes as u64)
-            .memory_guard_size(64 * 1024)
+            // Every linear memory slot reserves the whole 32-bit range plus a guard region, so
+            // compiled plugin code needs no explicit bounds checks: any address past the
+            // memory's current size faults in the reservation or the guard (docs/benchmarks.md,
+            // "Read path", has what the checks cost).
+            // This is address space only (PROT_NONE, nothing committed): 4 GiB + 32 MiB per
+            // slot, ~8 TiB for the pool's 2,048 slots of the 128 TiB a 64-bit process has.
+            // Memory itself stays bounded by `max_memory_size` (the pool) and each tenant's
+            // store limiter (`memory_mib`).
+            .memory_reservation(WASM32_ADDRESS_SPACE)
+            .memory_guard_size(MEMORY_GUARD_BYTES)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
@@ -62,14 +86,19 @@ impl PluginRuntime {
                 }
             })
             .context("starting the epoch ticker")?;
+        guest_threads::start().context("starting the plugin guest threads")?;
         Ok(PluginRuntime { engine })
     }
 
-    /// Compiles a plugin and links it against the host's imports.
-    pub fn load(&self, path: &Path) -> anyhow::Result<PluginPre<RequestState>> {
-        let component = Component::from_file(&self.engine, path)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("loading plugin {}", path.display()))?;
+    /// Compiles a tenant's plugin (its file, or the one built into this binary) and links it
+    /// against the host's imports.
+    pub fn load(&self, source: &PluginSource) -> anyhow::Result<PluginPre<RequestState>> {
+        let component = match source {
+            PluginSource::File(path) => Component::from_file(&self.engine, path),
+            PluginSource::BuiltIn(bytes) => Component::new(&self.engine, bytes),
+        }
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("loading plugin {source}"))?;
         let mut linker = Linker::<RequestState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -108,10 +137,10 @@ impl PluginRuntime {
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
-            .with_context(|| format!("linking plugin {}", path.display()))?;
+            .with_context(|| format!("linking plugin {source}"))?;
         PluginPre::new(pre)
             .map_err(anyhow::Error::from)
-            .with_context(|| format!("plugin {} exports", path.display()))
+            .with_context(|| format!("plugin {source} exports"))
     }
 }
 
@@ -144,7 +173,11 @@ pub struct Plugin {
     pub store: Arc<dyn crate::state::StateStore>,
     pub pre: PluginPre<RequestState>,
     pub memory_bytes: usize,
-    pub cpu_ticks: u64,
+    /// Wall-clock budget of one call (`limits.cpu_ms`).
+    pub cpu_budget: Duration,
+    /// At most `limits.concurrent_calls` calls at once; a call waits for a slot at most its
+    /// CPU budget, then fails as busy (503).
+    slots: tenant_slots::TenantSlots,
     /// The tenant's settings and servers, shared by its requests.
     pub services: Arc<TenantServices>,
 }
@@ -170,7 +203,8 @@ impl Plugin {
             services,
             pre,
             memory_bytes: limits.memory_mib as usize * 1024 * 1024,
-            cpu_ticks: (limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1),
+            cpu_budget: Duration::from_millis(limits.cpu_ms).max(EPOCH_TICK),
+            slots: tenant_slots::TenantSlots::new(limits.concurrent_calls),
         }
     }
 
@@ -183,6 +217,11 @@ impl Plugin {
         request: http::Request<Full<Bytes>>,
         account: Option<Arc<Account>>,
     ) -> Result<PluginResponse, PluginFault> {
+        let slot = self
+            .slots
+            .acquire(self.cpu_budget)
+            .await
+            .map_err(|no_slot| PluginFault::Busy(no_slot.into()))?;
         let state_store = self.store.clone().deferred();
         let mut store = Store::new(
             self.pre.engine(),
@@ -195,8 +234,19 @@ impl Plugin {
             ),
         );
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(self.cpu_ticks);
-        store.epoch_deadline_trap();
+        // The budget is wall-clock time from the start of the call (as the epoch deadline
+        // alone enforced it), checked at every tick the guest runs through; until it is spent
+        // the guest yields at each tick, so a spinning guest gives its thread to the other
+        // calls queued on it every 10 ms instead of holding it for the whole budget.
+        let budget_end = std::time::Instant::now() + self.cpu_budget;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if std::time::Instant::now() >= budget_end {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let request = request.map(|body| body.map_err(|never| -> ErrorCode { match never {} }));
@@ -212,8 +262,10 @@ impl Plugin {
             .map_err(|error| PluginFault::Trap(error.into()))?;
         let pre = self.pre.clone();
         // The guest keeps running after it hands over the response head: it writes the body
-        // while we read it, so it runs in its own task.
-        let guest = tokio::spawn(async move {
+        // while we read it, so it runs in its own task, on the guest threads; it holds the
+        // tenant's slot until it ends (also when the client is gone).
+        let guest = guest_threads::handle().spawn(async move {
+            let _slot = slot;
             let plugin = pre
                 .instantiate_async(&mut store)
                 .await

@@ -2,6 +2,7 @@
 
 use crate::auth::client_address::phone_client;
 use crate::auth::{AuthResult, LoginThrottle, authenticate};
+use crate::connection_cap::ConnectionCap;
 use crate::runtime::PluginResponse;
 use crate::tenants::Tenants;
 use bytes::Bytes;
@@ -26,11 +27,15 @@ pub struct Gateway {
     pub throttle: LoginThrottle,
     /// Parked Pings and Syncs-with-Wait, and the watchers that wake them.
     pub push: crate::push::PushHub,
+    /// Open phone connections per client address, capped (`[connections]`), for both phone
+    /// listeners together.
+    pub connections: Arc<ConnectionCap>,
 }
 
 /// Serves phones forever over plain HTTP.
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> anyhow::Result<()> {
-    accept_loop(listener, "phone", move |request, peer| {
+    let cap = gateway.connections.clone();
+    capped_accept_loop(listener, "phone", Some(cap), move |request, peer| {
         let gateway = gateway.clone();
         async move { gateway.handle(request, peer, false).await }
     })
@@ -47,12 +52,15 @@ pub async fn serve_tls(
     gateway: Arc<Gateway>,
     certificates: Arc<crate::tls_listener::CertificateFiles>,
 ) -> anyhow::Result<()> {
+    let cap = gateway.connections.clone();
     let handle = move |request, peer| {
         let gateway = gateway.clone();
         async move { gateway.handle(request, peer, true).await }
     };
     loop {
         let Some((stream, peer)) = accept(&listener, "phone (https)").await else { continue };
+        // over the cap: closed before the handshake costs anything
+        let Some(slot) = cap.admit(peer.ip()) else { continue };
         let acceptor = tokio_rustls::TlsAcceptor::from(certificates.config());
         let handle = handle.clone();
         tokio::spawn(async move {
@@ -61,6 +69,7 @@ pub async fn serve_tls(
                 Ok(Err(error)) => tracing::debug!(%peer, "TLS handshake failed: {error}"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
+            drop(slot);
         });
     }
 }
@@ -76,9 +85,35 @@ where
     H: Fn(http::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
+    capped_accept_loop(listener, name, None, handle).await
+}
+
+/// [`accept_loop`], with the connections of each client address capped by `cap`: one over the
+/// cap is closed as soon as it is accepted (dropped unread).
+async fn capped_accept_loop<H, F>(
+    listener: TcpListener,
+    name: &'static str,
+    cap: Option<Arc<ConnectionCap>>,
+    handle: H,
+) -> anyhow::Result<()>
+where
+    H: Fn(http::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
     loop {
         let Some((stream, peer)) = accept(&listener, name).await else { continue };
-        tokio::spawn(serve_connection(stream, peer, name, handle.clone()));
+        let slot = match &cap {
+            Some(cap) => match cap.admit(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => continue,
+            },
+            None => None,
+        };
+        let connection = serve_connection(stream, peer, name, handle.clone());
+        tokio::spawn(async move {
+            connection.await;
+            drop(slot);
+        });
     }
 }
 
@@ -103,7 +138,11 @@ where
     F: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let service = hyper::service::service_fn(move |request| {
-        let response = handle(request, peer);
+        // Boxed: hyper keeps a box the size of the service's future for the connection's
+        // whole life, in use or not (`Server::in_flight`). Unboxed, every kept-alive phone
+        // connection paid for the full request future (~23 KiB measured, docs/benchmarks.md
+        // "Push"); boxed, an idle connection holds a pointer, a busy one its request's future.
+        let response = Box::pin(handle(request, peer));
         async move { Ok::<_, std::convert::Infallible>(response.await) }
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -115,11 +154,13 @@ where
     }
 }
 
-/// Who a request turned out to be, for its final log line.
+/// Who a request turned out to be, for its final log line and the metrics.
 #[derive(Default)]
 struct Outcome {
     tenant: Option<Arc<str>>,
     user: Option<String>,
+    /// The plugin answered, and `admin::observe` counted it; else the host answered itself.
+    counted: bool,
 }
 
 impl Gateway {
@@ -137,7 +178,7 @@ impl Gateway {
         let trust_proxy = self.throttle.settings().trust_forwarded_for;
         let id = request_id(request.headers(), trust_proxy);
         let facts = RequestFacts::of(request.uri());
-        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        let (method, uri) = (request.method().clone(), request.uri().clone());
         let span = tracing::info_span!("request", request_id = %id);
         let mut outcome = Outcome::default();
         let mut response =
@@ -149,12 +190,22 @@ impl Gateway {
                 device = %facts.device,
                 command = %facts.command,
                 %method,
-                path,
+                path = uri.path(),
                 status = response.status().as_u16(),
                 ms = started.elapsed().as_millis() as u64,
                 "request"
             )
         });
+        if !outcome.counted {
+            // refused logins, 503s for a dead IMAP server, oversized bodies, the test page
+            crate::admin::record_host_answer(
+                outcome.tenant.as_deref().unwrap_or("-"),
+                &method,
+                &uri,
+                response.status().as_u16(),
+                started.elapsed(),
+            );
+        }
         if let Ok(value) = HeaderValue::from_str(&id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
@@ -170,7 +221,8 @@ impl Gateway {
     ) -> Response<Full<Bytes>> {
         // a browser's GET of the endpoint: the test page (see `test_page`), not the plugin
         if let Some(route) = crate::test_page::Route::of(&request) {
-            return route.answer(self, request.into_parts().0, peer).await;
+            // boxed: the checks' futures are large, and only this rare request should pay
+            return Box::pin(route.answer(self, request.into_parts().0, peer)).await;
         }
         let (mut parts, body) = request.into_parts();
         // Only the host may say who the client is.
@@ -179,8 +231,15 @@ impl Gateway {
         let client = phone_client(&parts.headers, peer, trust_proxy);
         describe_origin(&mut parts, secure, trust_proxy);
         // boxed like the plugin call in `parking`: the future of a parked request must stay small
-        let auth =
-            Box::pin(authenticate(&self.tenants, &self.throttle, &parts.headers, client)).await;
+        let device = crate::parking::device_id(&parts.uri);
+        let auth = Box::pin(authenticate(
+            &self.tenants,
+            &self.throttle,
+            &parts.headers,
+            client,
+            device.as_deref(),
+        ))
+        .await;
         parts.headers.remove(http::header::AUTHORIZATION);
         let mut retry_after = None;
         let (tenant, account) = match auth {
@@ -211,13 +270,14 @@ impl Gateway {
         }
 
         let limit = tenant.config.limits.request_mib as usize * 1024 * 1024;
-        let body = match crate::request_body::read(body, limit).await {
+        let mut body = match crate::request_body::read(body, limit).await {
             Ok(body) => body,
             Err(error) => {
                 tracing::info!(%peer, "request body refused: {error:?}");
                 return plain_status(error.status());
             }
         };
+        detach_from_read_buffer(&mut parts, &mut body);
         let method = parts.method.clone();
         let uri = parts.uri.clone();
         let request = crate::parking::PluginRequest {
@@ -228,6 +288,7 @@ impl Gateway {
         };
         let identity = identity.as_deref();
         let answer = crate::parking::answer(&tenant, &self.push, request, account);
+        outcome.counted = true;
         let response = match crate::admin::observe(&tenant, identity, &method, &uri, answer).await {
             Ok(response) => into_http(response),
             Err(fault) => {
@@ -266,6 +327,37 @@ fn describe_origin(parts: &mut http::request::Parts, secure: bool, trust_proxy: 
         && let Ok(value) = HeaderValue::from_str(authority.as_str())
     {
         parts.headers.insert(http::header::HOST, value);
+    }
+}
+
+/// Bodies up to this size are copied by [`detach_from_read_buffer`]: a parkable request
+/// (Ping, Sync) is far smaller, and a copy of a large one (SendMail) would only cost time.
+const DETACH_BODY_MAX: usize = 64 * 1024;
+
+/// Gives the request's URI, header values and (small) body allocations of their own (~1 KiB
+/// for a Ping), in a header map without the spare room of the one hyper grew. hyper hands them
+/// out as slices of the connection's read buffer (16 KiB). On a connection that already
+/// carried requests, hyper starts a new buffer once less than 8 KiB is left; a parked request
+/// still holding slices of the old one would keep both alive for up to an hour. (A Ping on a
+/// fresh connection, as in the benchmark, fits the first buffer: there this saves nothing.)
+fn detach_from_read_buffer(parts: &mut http::request::Parts, body: &mut Bytes) {
+    if let Ok(uri) = http::Uri::try_from(parts.uri.to_string()) {
+        parts.uri = uri;
+    }
+    let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        let copy = match HeaderValue::from_bytes(value.as_bytes()) {
+            Ok(mut copy) => {
+                copy.set_sensitive(value.is_sensitive());
+                copy
+            }
+            Err(_) => value.clone(),
+        };
+        headers.append(name.clone(), copy);
+    }
+    parts.headers = headers;
+    if body.len() <= DETACH_BODY_MAX {
+        *body = Bytes::copy_from_slice(body);
     }
 }
 

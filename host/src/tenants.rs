@@ -4,6 +4,7 @@
 //! answered, so a Ping parked before a reload finishes on the plugin and servers it began with.
 
 use crate::accounts::Accounts;
+use crate::config::plugin_path::PluginSource;
 use crate::config::{Config, Tenant};
 use crate::plugin_host::{PluginPre, RequestState, TenantServices};
 use crate::runtime::{Plugin, PluginRuntime};
@@ -111,15 +112,16 @@ impl TenantSet {
     ) -> anyhow::Result<TenantSet> {
         let mut list = Vec::with_capacity(config.tenants.len());
         // tenants usually share one plugin file: compile it once (seconds of CPU each)
-        let mut compiled: Vec<(&std::path::Path, PluginPre<RequestState>)> = Vec::new();
+        let mut compiled: Vec<(PluginSource, PluginPre<RequestState>)> = Vec::new();
         for tenant in &config.tenants {
-            let pre = match compiled.iter().find(|(path, _)| *path == tenant.plugin) {
+            let source = tenant.plugin_source();
+            let pre = match compiled.iter().find(|(loaded, _)| *loaded == source) {
                 Some((_, pre)) => pre.clone(),
                 None => {
                     let pre = runtime
-                        .load(&tenant.plugin)
+                        .load(&source)
                         .with_context(|| format!("tenant {:?}", tenant.name))?;
-                    compiled.push((&tenant.plugin, pre.clone()));
+                    compiled.push((source, pre.clone()));
                     pre
                 }
             };

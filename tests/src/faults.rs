@@ -332,6 +332,73 @@ impl Rng {
     }
 }
 
+/// The gateway's admin `/metrics` (an `[admin]` listener with a bearer token, see
+/// [`AdminMetrics::config`]): what the gateway itself counts (parked requests, watchers and
+/// their IMAP connections, pooled sessions), to compare with what the fault proxy counted.
+pub struct AdminMetrics {
+    address: SocketAddr,
+    token: &'static str,
+}
+
+impl AdminMetrics {
+    /// A free loopback port for the admin listener.
+    pub fn new() -> anyhow::Result<AdminMetrics> {
+        let port = crate::process::free_port()?;
+        Ok(AdminMetrics {
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            token: "faults-admin",
+        })
+    }
+
+    /// The `[admin]` table to put into `GatewayOptions::config_extra`.
+    pub fn config(&self) -> String {
+        format!("[admin]\nlisten = \"{}\"\ntoken = \"{}\"\n", self.address, self.token)
+    }
+
+    /// The value of `series` (name plus labels exactly as exposed; the sum over every
+    /// tenant's labels when `series` has no labels and the family has some), 0 if absent.
+    pub fn value(&self, series: &str) -> anyhow::Result<f64> {
+        let url = format!("http://{}/metrics", self.address);
+        let bearer = format!("Bearer {}", self.token);
+        let reply = crate::http::Client::default().send(
+            "GET",
+            &url,
+            None,
+            &[("Authorization", &bearer)],
+            b"",
+        )?;
+        anyhow::ensure!(reply.status == 200, "/metrics answered {}", reply.status);
+        let text = String::from_utf8(reply.body)?;
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix(series)?;
+                let rest = if series.contains('{') || !rest.starts_with('{') {
+                    rest
+                } else {
+                    &rest[rest.find('}')? + 1..]
+                };
+                rest.strip_prefix(' ')?.trim().parse::<f64>().ok()
+            })
+            .sum())
+    }
+}
+
+/// An authenticated OPTIONS to `url` sent from the local address `source` (any of 127.0.0.0/8
+/// on Linux, e.g. `127.0.0.2`), through curl's `--interface`: another client address for the
+/// per-address limits, without a proxy. The HTTP status; 0 when the connection was closed
+/// without an answer.
+pub fn options_from(source: &str, url: &str, user: &str, password: &str) -> anyhow::Result<u16> {
+    let output = std::process::Command::new("curl")
+        .args(["--silent", "--output", "/dev/null", "--write-out", "%{http_code}"])
+        .args(["--max-time", "60", "--interface", source, "--request", "OPTIONS"])
+        .args(["--user", &format!("{user}:{password}"), url])
+        .output()
+        .context("running curl")?;
+    let code = String::from_utf8_lossy(&output.stdout);
+    code.trim().parse().with_context(|| format!("curl --interface {source}: {code:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

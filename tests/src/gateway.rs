@@ -31,6 +31,8 @@ pub struct Gateway {
 pub struct GatewayOptions {
     /// Plugin file instead of the normal build (e.g. the fault-injection build).
     pub plugin: Option<PathBuf>,
+    /// No `plugin` in the config (and no `$EAS_EDGE_PLUGIN_DIR`): the binary's own serves.
+    pub built_in_plugin: bool,
     /// Extra TOML appended to the tenant (e.g. a `[tenant.limits]` table).
     pub tenant_extra: String,
     /// Reach IMAP over implicit TLS (the stack's IMAPS port, its certificate pinned).
@@ -57,9 +59,10 @@ impl Gateway {
 
     pub fn start_with(stack: &MailStack, options: GatewayOptions) -> anyhow::Result<Gateway> {
         let dir = TempDir::new("gateway")?;
-        let plugin = match options.plugin {
-            Some(plugin) => plugin,
-            None => artifacts::plugin()?,
+        let plugin_line = match (options.built_in_plugin, options.plugin) {
+            (true, _) => String::new(),
+            (false, Some(plugin)) => format!("plugin = \"{}\"\n", plugin.display()),
+            (false, None) => format!("plugin = \"{}\"\n", artifacts::plugin()?.display()),
         };
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let authz_address = SocketAddr::from(([127, 0, 0, 1], free_port()?));
@@ -88,10 +91,9 @@ impl Gateway {
                  secret = \"{CAPABILITY_SECRET}\"\n\n\
                  {state}\n\n\
                  [[tenant]]\nname = \"test\"\ndomains = [\"{TEST_DOMAIN}\"]\n\
-                 plugin = \"{plugin}\"\n\
+                 {plugin_line}\
                  imap = {{ host = \"{imap_host}\", port = {imap_port}{imap_tls} }}\n\
                  smtp = {{ host = \"{smtp_host}\", port = {smtp_port} }}\n{push}{extra}\n{config_extra}\n",
-                plugin = plugin.display(),
                 imap_host = imap.ip(),
                 imap_port = imap.port(),
                 smtp_host = smtp.ip(),
@@ -187,7 +189,9 @@ fn spawn(
             .arg("serve")
             .arg("--config")
             .arg(config)
-            .env("EAS_EDGE_LOG", level),
+            .env("EAS_EDGE_LOG", level)
+            // the plugin is the config's (or the built-in one), never one found elsewhere
+            .env_remove("EAS_EDGE_PLUGIN_DIR"),
         log,
         address,
     )

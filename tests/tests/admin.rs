@@ -180,6 +180,10 @@ fn metrics_and_device_commands_with_the_server_running_and_stopped() {
         let refused = stranger.post("FolderSync", None, b"")?;
         ensure!(refused.status == 401, "wrong password answered {}", refused.status);
 
+        // a browser's GET of the endpoint: the test page, answered by the host itself
+        let page = Client::default().send("GET", &world.gateway.url(), None, &[("Accept", "text/html")], b"")?;
+        ensure!(page.status == 200, "test page answered {}", page.status);
+
         // /metrics: a token is required, and the requests above are counted
         let url = format!("http://{}/metrics", world.admin);
         let anonymous = Client::default().send("GET", &url, None, &[], b"")?;
@@ -192,6 +196,8 @@ fn metrics_and_device_commands_with_the_server_running_and_stopped() {
         ensure!(count(sync_ok) >= 1.0, "Sync not counted:\n{metrics}");
         let ping_timed = "eas_edge_request_duration_seconds_count{tenant=\"test\",command=\"Ping\"}";
         ensure!(count(ping_timed) == 1.0, "Ping latency not observed:\n{metrics}");
+        let page_ok = "eas_edge_requests_total{tenant=\"-\",command=\"other\",status=\"200\"}";
+        ensure!(count(page_ok) >= 1.0, "the host's own answers are not counted:\n{metrics}");
         let ping_inf = "eas_edge_request_duration_seconds_bucket{tenant=\"test\",command=\"Ping\",le=\"+Inf\"}";
         ensure!(count(ping_inf) == 1.0, "Ping histogram:\n{metrics}");
         ensure!(count("eas_edge_login_events_total{event=\"failed\"}") >= 1.0, "{metrics}");

@@ -1,12 +1,18 @@
-//! Packaging (issue #8): the sample config in packaging/ passes `eas-edge check-config`, an
-//! installed binary finds its plugin when the config names none (next to the binary, or in
-//! `$EAS_EDGE_PLUGIN_DIR`), a missing one is reported with the places searched, and the
-//! systemd unit is valid and sandboxed (systemd-analyze).
+//! Packaging (issue #8): the sample config in packaging/ passes `eas-edge check-config`, the
+//! binary alone (as `cargo install --path host` leaves it) carries its plugin and serves mail
+//! with it, `$EAS_EDGE_PLUGIN_DIR` overrides it, and the systemd unit is valid and sandboxed
+//! (systemd-analyze).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use eas_edge_tests::artifacts;
+use eas_edge_tests::eas::{Device, Version};
+use eas_edge_tests::gateway::{Gateway, GatewayOptions, TEST_DOMAIN};
+use eas_edge_tests::imap::AppendOptions;
+use eas_edge_tests::mailstack::MailStack;
+
+const PASSWORD: &str = "packaging pw";
 
 fn repo_file(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
@@ -73,36 +79,63 @@ fn the_sample_config_passes_check_config() {
 }
 
 #[test]
-fn an_installed_binary_finds_the_plugin_next_to_it_or_names_where_it_looked() {
+fn the_binary_alone_carries_its_plugin_and_plugin_dir_overrides_it() {
     let scratch = Scratch::new("install");
     let config = sample_config_in(&scratch.0);
-    // an install: the binary and the plugin side by side, as `cargo xtask install --prefix`
-    // puts them in bin/ and lib/eas-edge/ or an admin copies them
+    // what `cargo install --path host` leaves: the binary alone in a bin/ directory
     let bin = scratch.0.join("bin");
     std::fs::create_dir_all(&bin).expect("bin dir");
     let binary = bin.join("eas-edge");
     std::fs::copy(artifacts::host_binary().expect("host binary"), &binary).expect("copy binary");
-    let lib = scratch.0.join("lib/eas-edge");
 
-    // nothing installed yet: every place searched is named
-    let output = check_config(&binary, &config, None);
-    assert!(!output.status.success(), "{}", describe(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    for place in [
-        bin.join("eas_edge_plugin.wasm"),
-        lib.join("eas_edge_plugin.wasm"),
-        PathBuf::from("/usr/lib/eas-edge/eas_edge_plugin.wasm"),
-    ] {
-        assert!(stderr.contains(&place.display().to_string()), "{place:?}: {}", describe(&output));
-    }
-    assert!(stderr.contains("no `plugin` given"), "{}", describe(&output));
-
-    // the --prefix layout: PREFIX/lib/eas-edge next to PREFIX/bin
-    std::fs::create_dir_all(&lib).expect("lib dir");
-    let plugin = artifacts::plugin().expect("plugin");
-    std::fs::copy(&plugin, lib.join("eas_edge_plugin.wasm")).expect("copy plugin");
     let output = check_config(&binary, &config, None);
     assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("tenant example: plugin built into eas-edge"), "{}", describe(&output));
+
+    // an operator's plugin directory wins over the built-in plugin
+    let plugins = scratch.0.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugin dir");
+    let chosen = plugins.join("eas_edge_plugin.wasm");
+    std::fs::copy(artifacts::plugin().expect("plugin"), &chosen).expect("copy plugin");
+    let output = check_config(&binary, &config, Some(&plugins));
+    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("tenant example: plugin {}", chosen.display())),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn the_built_in_plugin_serves_mail() {
+    let stack = MailStack::start().expect("mail stack");
+    let user = format!("builtin@{TEST_DOMAIN}");
+    stack.add_users(&[(user.clone(), PASSWORD.to_owned())]).expect("user");
+    let message = format!(
+        "From: someone@{TEST_DOMAIN}\r\nTo: {user}\r\nSubject: served by the built-in plugin\r\n\
+         Message-ID: <built-in@packaging.test>\r\n\r\nhello\r\n"
+    );
+    let mut imap = stack.imap_login(&user, PASSWORD).expect("IMAP login");
+    imap.append("INBOX", message.as_bytes(), &AppendOptions::default()).expect("APPEND");
+    let options = GatewayOptions { built_in_plugin: true, ..GatewayOptions::default() };
+    let gateway = Gateway::start_with(&stack, options).expect("gateway");
+    assert!(
+        gateway.log().contains("plugin=built into eas-edge"),
+        "the gateway did not use its built-in plugin:\n{}",
+        gateway.log()
+    );
+    let mut device = Device::new(&gateway.url(), &user, PASSWORD, "BUILTIN1", Version::V16_1);
+    let folders = device.bootstrap().expect("Provision and FolderSync");
+    let inbox = folders.adds.iter().find(|folder| folder.folder_type == 2).expect("an Inbox");
+    let key = device.sync_start(&inbox.server_id).expect("Sync 0");
+    let drained = device.sync_drain(&inbox.server_id, &key, 100, None).expect("Sync");
+    let subjects: Vec<String> = drained
+        .adds()
+        .map(|add| add.email().expect("an email").subject.unwrap_or_default())
+        .collect();
+    assert_eq!(subjects, ["served by the built-in plugin"]);
 }
 
 #[test]

@@ -1,21 +1,12 @@
-//! Building the two plugin artifacts for wasm32-unknown-unknown.
-//!
-//! Two toolchains can do it: rustup's, when the `wasm32-unknown-unknown` target is installed,
-//! or Debian's `rustc-web` (which ships no prebuilt wasm std, so std is rebuilt from
-//! `rust-web-src` with `-Zbuild-std`). The host build never sees either environment.
+//! Building the two plugin artifacts for wasm32-unknown-unknown (the recipe is in
+//! `eas-plugin-build`, shared with the host's build script; xtask adds installing Debian's
+//! toolchain when rustup has no wasm target).
 
-use crate::sys::{ensure_packages, output, run};
-use anyhow::{Context, bail};
+use crate::sys::ensure_packages;
+use eas_plugin_build::{
+    DEBIAN_PACKAGES, Toolchain, cargo_wasm, componentize, pick_toolchain, rustup_has_target,
+};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-const TARGET: &str = "wasm32-unknown-unknown";
-const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
-const DEBIAN_CARGO: &str = "/usr/bin/cargo";
-const DEBIAN_LINKER: &str = "wasm-ld-22";
-const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-22"];
-/// The oldest rustc that builds the plugin (edition 2024, wit-bindgen 0.63).
-const MIN_MINOR: u32 = 88;
 
 /// Where the finished plugins land.
 pub struct Artifacts {
@@ -27,95 +18,45 @@ pub struct Artifacts {
     pub envoy_filter: PathBuf,
 }
 
-enum Toolchain {
-    Rustup,
-    Debian,
-}
-
 pub fn build(root: &Path) -> anyhow::Result<Artifacts> {
-    let toolchain = pick_toolchain()?;
+    let toolchain = toolchain()?;
     let target = crate::target_dir(root);
     let out = target.join("plugin");
     std::fs::create_dir_all(&out)?;
-    let built = target.join("wasm").join(TARGET).join("plugin");
+    // The host's build script builds the component into this same directory (see
+    // host/build.rs), so after this build its own is a no-op.
+    let wasm_target = target.join("wasm");
 
-    cargo_wasm(&toolchain, root, &["-p", "eas-plugin-envoy", "-p", "eas-plugin-component"])?;
+    let built = cargo_wasm(
+        toolchain,
+        root,
+        &wasm_target,
+        &["-p", "eas-plugin-envoy", "-p", "eas-plugin-component"],
+    )?;
     let envoy_filter = out.join("eas_edge_envoy.wasm");
     std::fs::copy(built.join("eas_plugin_envoy.wasm"), &envoy_filter)?;
     let component = out.join("eas_edge_plugin.wasm");
     componentize(&built.join("eas_plugin_component.wasm"), &component)?;
 
-    cargo_wasm(&toolchain, root, &["-p", "eas-plugin-component", "--features", "fault-injection"])?;
+    cargo_wasm(
+        toolchain,
+        root,
+        &wasm_target,
+        &["-p", "eas-plugin-component", "--features", "fault-injection"],
+    )?;
     let faulty_component = out.join("eas_edge_plugin_faulty.wasm");
     componentize(&built.join("eas_plugin_component.wasm"), &faulty_component)?;
     // Leave the normal build as the last one in target/wasm, so an incremental rebuild of the
-    // release plugin does not pick up the faulty variant by accident.
-    cargo_wasm(&toolchain, root, &["-p", "eas-plugin-component"])?;
+    // release plugin (here or in the host's build script) does not pick up the faulty variant.
+    cargo_wasm(toolchain, root, &wasm_target, &["-p", "eas-plugin-component"])?;
 
     Ok(Artifacts { component, faulty_component, envoy_filter })
 }
 
-fn pick_toolchain() -> anyhow::Result<Toolchain> {
-    let rustup_has_target = output(Command::new("rustup").args(["target", "list", "--installed"]))
-        .is_ok_and(|targets| targets.lines().any(|line| line.trim() == TARGET));
-    if rustup_has_target {
-        return Ok(Toolchain::Rustup);
+/// rustup's toolchain when it has the wasm target, else Debian's, installed when missing.
+fn toolchain() -> anyhow::Result<Toolchain> {
+    if !rustup_has_target() {
+        ensure_packages(DEBIAN_PACKAGES, "building the wasm plugin without rustup's wasm target")?;
     }
-    ensure_packages(DEBIAN_PACKAGES, "building the wasm plugin without rustup's wasm target")?;
-    let version = output(Command::new(DEBIAN_RUSTC).arg("--version"))?;
-    let minor = version
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.split('.').nth(1))
-        .and_then(|minor| minor.parse::<u32>().ok())
-        .with_context(|| format!("cannot read the version of {DEBIAN_RUSTC}: {version}"))?;
-    if minor < MIN_MINOR {
-        bail!(
-            "{DEBIAN_RUSTC} is {} but the plugin needs rustc 1.{MIN_MINOR} or newer; \
-             update rustc-web, or run `rustup target add {TARGET}`",
-            version.trim()
-        );
-    }
-    Ok(Toolchain::Debian)
-}
-
-fn cargo_wasm(toolchain: &Toolchain, root: &Path, packages: &[&str]) -> anyhow::Result<()> {
-    let mut command = match toolchain {
-        Toolchain::Rustup => {
-            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        }
-        Toolchain::Debian => {
-            let mut command = Command::new(DEBIAN_CARGO);
-            // Only for this child: Debian's std must be rebuilt for wasm (build-std is
-            // unstable, hence RUSTC_BOOTSTRAP), and its rustc has no bundled rust-lld.
-            command
-                .env("RUSTC", DEBIAN_RUSTC)
-                .env("RUSTC_BOOTSTRAP", "1")
-                .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", DEBIAN_LINKER)
-                .env_remove("RUSTUP_TOOLCHAIN")
-                .env_remove("RUSTDOC");
-            command
-        }
-    };
-    command
-        .current_dir(root)
-        .args(["build", "--profile", "plugin", "--target", TARGET, "--target-dir"])
-        .arg(crate::target_dir(root).join("wasm"))
-        .args(packages);
-    if matches!(toolchain, Toolchain::Debian) {
-        command.arg("-Zbuild-std=std,panic_abort");
-    }
-    run(&mut command)
-}
-
-/// Wraps the core module that wit-bindgen annotated into a component.
-fn componentize(core: &Path, component: &Path) -> anyhow::Result<()> {
-    let module = std::fs::read(core).with_context(|| format!("reading {}", core.display()))?;
-    let bytes = wit_component::ComponentEncoder::default()
-        .module(&module)
-        .context("reading the plugin's component type")?
-        .validate(true)
-        .encode()
-        .context("encoding the plugin component")?;
-    std::fs::write(component, bytes).with_context(|| format!("writing {}", component.display()))
+    pick_toolchain()
 }

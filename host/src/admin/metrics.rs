@@ -69,6 +69,8 @@ pub struct Metrics {
     login_events: Mutex<BTreeMap<LoginEvent, u64>>,
     /// Device records written by `eas-edge devices` through the admin API.
     admin_actions: AtomicU64,
+    /// Phone connections closed at once: their address was over `[connections]`'s cap.
+    connections_refused: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -111,6 +113,10 @@ impl Metrics {
 
     pub fn admin_action(&self) {
         self.admin_actions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Appends the counters and histograms in the text exposition format.
@@ -175,18 +181,25 @@ impl Metrics {
             let _ =
                 writeln!(out, "eas_edge_login_events_total{{event=\"{}\"}} {count}", event.label());
         }
-        family(
+        unlabelled_counter(
             out,
             "eas_edge_admin_actions_total",
-            "counter",
             "Device records changed through the admin API (wipe, block, reset, ...).",
+            self.admin_actions.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
+        unlabelled_counter(
             out,
-            "eas_edge_admin_actions_total {}",
-            self.admin_actions.load(Ordering::Relaxed)
+            "eas_edge_connections_refused_total",
+            "Phone connections closed as soon as accepted: their address held [connections] max_per_address already.",
+            self.connections_refused.load(Ordering::Relaxed),
         );
     }
+}
+
+/// A counter family of one sample without labels.
+fn unlabelled_counter(out: &mut String, name: &str, help: &str, value: u64) {
+    family(out, name, "counter", help);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 /// The process's metrics.

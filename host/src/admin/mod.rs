@@ -53,12 +53,7 @@ fn record(
     elapsed: Duration,
 ) {
     let query = uri.query().and_then(|query| eas_engine::ashttp::parse_query(query).ok());
-    let command = match &query {
-        Some(query) => query.command.name(),
-        None if method == Method::OPTIONS => "Options",
-        None if uri.path().to_ascii_lowercase().starts_with("/autodiscover") => "Autodiscover",
-        None => "other",
-    };
+    let command = command_name(query.as_ref(), method, uri);
     metrics::global().request(&tenant.config.name, command, status, elapsed);
     if let (Some(user), Some(query)) = (user, query) {
         let key = activity::DeviceKey {
@@ -73,6 +68,34 @@ fn record(
             status,
         };
         activity::record(&tenant.plugin.store, key, seen);
+    }
+}
+
+/// Counts a request the host answered without the plugin (a refused or throttled login, 503
+/// for an unreachable IMAP server, a refused body, the browser test page), under `tenant`
+/// ("-" when none was chosen yet) like the plugin's answers.
+pub fn record_host_answer(
+    tenant: &str,
+    method: &Method,
+    uri: &Uri,
+    status: u16,
+    elapsed: Duration,
+) {
+    let query = uri.query().and_then(|query| eas_engine::ashttp::parse_query(query).ok());
+    metrics::global().request(tenant, command_name(query.as_ref(), method, uri), status, elapsed);
+}
+
+/// The `command` label: the EAS command, else what kind of request it was.
+fn command_name(
+    query: Option<&eas_engine::ashttp::ParsedQuery>,
+    method: &Method,
+    uri: &Uri,
+) -> &'static str {
+    match query {
+        Some(query) => query.command.name(),
+        None if method == Method::OPTIONS => "Options",
+        None if uri.path().to_ascii_lowercase().starts_with("/autodiscover") => "Autodiscover",
+        None => "other",
     }
 }
 

@@ -37,12 +37,15 @@ pub enum AuthResult {
     BackendUnavailable { tenant: Arc<TenantRuntime> },
 }
 
-/// Authenticates a request from `client` by its Basic credentials.
+/// Authenticates a request from `client` by its Basic credentials; `device` is the request's
+/// DeviceId, if it names one (a device that logged in before is not locked out by others'
+/// failures on the login, see [`throttle`]).
 pub async fn authenticate(
     tenants: &Tenants,
     throttle: &LoginThrottle,
     headers: &HeaderMap,
     client: IpAddr,
+    device: Option<&str>,
 ) -> AuthResult {
     let tenants = tenants.current();
     let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
@@ -62,24 +65,24 @@ pub async fn authenticate(
             return AuthResult::Anonymous { tenant: host_tenant.clone() };
         }
     };
-    match throttle.check(login, client, Instant::now()) {
+    match throttle.check(login, device, client, Instant::now()) {
         Verdict::Proceed => {}
         Verdict::Delay(delay) => {
             tracing::info!(%login, %client, "recent failed logins: checking after {delay:?}");
             tokio::time::sleep(delay).await;
         }
         Verdict::Refuse { retry_after } => {
-            tracing::warn!(%login, %client, tenant = %tenant.config.name, "too many failed logins: refused without asking IMAP");
+            tracing::warn!(%login, %client, device = device.unwrap_or("-"), tenant = %tenant.config.name, "too many failed logins: refused without asking IMAP");
             return AuthResult::Throttled { tenant, retry_after };
         }
     }
     match tenant.accounts.authenticate(login, &credentials.password).await {
         Ok(account) => {
-            throttle.succeeded(login);
+            throttle.succeeded(login, device);
             AuthResult::Authenticated { account, tenant }
         }
         Err(ImapError::AuthFailed(reason)) => {
-            throttle.failed(login, client, Instant::now());
+            throttle.failed(login, device, client, Instant::now());
             tracing::info!(%login, %client, tenant = %tenant.config.name, "IMAP rejected the credentials: {reason}");
             AuthResult::Anonymous { tenant }
         }

@@ -81,7 +81,8 @@ impl Endpoint {
         }
         let path = request.uri().path().to_owned();
         if path.starts_with("/v1/authz") {
-            let (response, granted) = crate::authz::check(&self.gateway, headers, peer).await;
+            let (response, granted) =
+                crate::authz::check(&self.gateway, request.uri(), headers, peer).await;
             if let Some((tenant, account)) = granted {
                 self.grants.grant(tenant, account, Instant::now());
             }

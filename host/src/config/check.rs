@@ -18,6 +18,7 @@ const SECTIONS: &[&str] = &[
     "capability",
     "state",
     "login_throttle",
+    "connections",
     "watchers",
     "admin",
     "log",
@@ -146,6 +147,7 @@ fn parse_unsorted(text: &str) -> Result<Config, Vec<Problem>> {
             "capability" => sections.capability = section(value, name, problems).map(Some),
             "state" => sections.state = section(value, name, problems),
             "login_throttle" => sections.login_throttle = section(value, name, problems),
+            "connections" => sections.connections = section(value, name, problems),
             "watchers" => sections.watchers = section(value, name, problems),
             "admin" => sections.admin = section(value, name, problems).map(Some),
             "log" => sections.log = section(value, name, problems),
@@ -199,6 +201,7 @@ struct Sections {
     capability: Option<Option<super::CapabilityListener>>,
     state: Option<super::StateConfig>,
     login_throttle: Option<crate::auth::ThrottleSettings>,
+    connections: Option<crate::connection_cap::ConnectionSettings>,
     watchers: Option<super::WatcherConfig>,
     admin: Option<Option<super::AdminConfig>>,
     log: Option<crate::logging::LogConfig>,
@@ -213,6 +216,7 @@ impl Default for Sections {
             capability: Some(None),
             state: Some(Default::default()),
             login_throttle: Some(Default::default()),
+            connections: Some(Default::default()),
             watchers: Some(Default::default()),
             admin: Some(None),
             log: Some(Default::default()),
@@ -229,6 +233,7 @@ impl Sections {
             capability: self.capability?,
             state: self.state?,
             login_throttle: self.login_throttle?,
+            connections: self.connections?,
             watchers: self.watchers?,
             admin: self.admin?,
             log: self.log?,
@@ -291,7 +296,7 @@ fn missing_files(config: &Config) -> Vec<(String, String)> {
         ));
     }
     for (index, tenant) in config.tenants.iter().enumerate() {
-        if !tenant.plugin_searched.is_empty() && !tenant.plugin.is_file() {
+        if !tenant.plugin_searched.is_empty() {
             let searched: Vec<String> =
                 tenant.plugin_searched.iter().map(|dir| dir.display().to_string()).collect();
             missing.push((
@@ -301,7 +306,7 @@ fn missing_files(config: &Config) -> Vec<(String, String)> {
                     searched.join(", ")
                 ),
             ));
-        } else if !tenant.plugin.is_file() {
+        } else if !tenant.plugin_built_in && !tenant.plugin.is_file() {
             missing.push((
                 format!("tenant.{index}.plugin"),
                 format!(

@@ -7,6 +7,7 @@ mod check;
 pub mod plugin_path;
 
 pub use check::ConfigError;
+use plugin_path::PluginSource;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,6 +25,9 @@ pub struct Config {
     /// `[login_throttle]`: how failed logins slow down further attempts.
     #[serde(default)]
     pub login_throttle: crate::auth::ThrottleSettings,
+    /// `[connections]`: how many connections one client address may hold open.
+    #[serde(default)]
+    pub connections: crate::connection_cap::ConnectionSettings,
     /// `[watchers]`: how parked requests' folders are watched on IMAP.
     #[serde(default)]
     pub watchers: WatcherConfig,
@@ -235,10 +239,13 @@ pub struct Tenant {
     /// where an install puts it (see [`plugin_path`]).
     #[serde(default)]
     pub plugin: PathBuf,
-    /// The places searched for the plugin when `plugin` was left out (for check-config's
-    /// message); empty when the config names it.
+    /// The places searched for the plugin when `plugin` was left out and none was found (for
+    /// check-config's message); empty otherwise.
     #[serde(skip)]
     pub plugin_searched: Vec<PathBuf>,
+    /// `plugin` was left out and the plugin built into the binary serves this tenant.
+    #[serde(skip)]
+    pub plugin_built_in: bool,
     pub imap: Endpoint,
     /// The submission server the users' mail goes out through.
     pub smtp: crate::smtp::SmtpConfig,
@@ -327,6 +334,14 @@ const POLICY_ELEMENTS: &[&str] = &[
 ];
 
 impl Tenant {
+    /// This tenant's plugin, once the config is loaded (paths resolved).
+    pub fn plugin_source(&self) -> PluginSource {
+        match plugin_path::BUILT_IN.filter(|_| self.plugin_built_in) {
+            Some(bytes) => PluginSource::BuiltIn(bytes),
+            None => PluginSource::File(self.plugin.clone()),
+        }
+    }
+
     /// `[tenant.policy]` as (element name, value) pairs, values as the document carries them:
     /// integers in decimal, booleans as 1/0, strings as they are.
     pub fn policy_overrides(&self) -> Vec<(String, String)> {
@@ -393,11 +408,19 @@ pub struct Limits {
     pub cpu_ms: u64,
     /// Largest request body accepted from a client.
     pub request_mib: u32,
+    /// Plugin calls of this tenant running at once; more wait (at most `cpu_ms`, then 503).
+    /// Default: two per core (`runtime::default_concurrent_calls`).
+    pub concurrent_calls: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_mib: 64, cpu_ms: 10_000, request_mib: 64 }
+        Limits {
+            memory_mib: 64,
+            cpu_ms: 10_000,
+            request_mib: 64,
+            concurrent_calls: crate::runtime::default_concurrent_calls(),
+        }
     }
 }
 
@@ -421,9 +444,11 @@ impl Config {
         }
         for tenant in &mut self.tenants {
             if tenant.plugin.as_os_str().is_empty() {
-                let searched = plugin_path::candidates();
-                tenant.plugin = plugin_path::find(&searched).unwrap_or_default();
-                tenant.plugin_searched = searched;
+                match plugin_path::locate(plugin_path::BUILT_IN) {
+                    Ok(PluginSource::File(file)) => tenant.plugin = file,
+                    Ok(PluginSource::BuiltIn(_)) => tenant.plugin_built_in = true,
+                    Err(searched) => tenant.plugin_searched = searched,
+                }
             } else if tenant.plugin.is_relative() {
                 tenant.plugin = base.join(&tenant.plugin);
             }
@@ -510,6 +535,7 @@ impl Config {
                 ("memory_mib", u64::from(limits.memory_mib)),
                 ("cpu_ms", limits.cpu_ms),
                 ("request_mib", u64::from(limits.request_mib)),
+                ("concurrent_calls", u64::from(limits.concurrent_calls)),
             ] {
                 if value == 0 {
                     problem(at(&format!("limits.{key}")), "must be greater than zero".into());

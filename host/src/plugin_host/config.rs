@@ -21,7 +21,9 @@ pub struct TenantServices {
 impl TenantServices {
     pub fn new(tenant: &Tenant) -> anyhow::Result<Self> {
         let submitter = Submitter::new(&tenant.smtp)
-            .with_context(|| format!("tenant {:?}: SMTP settings", tenant.name))?;
+            .with_context(|| format!("tenant {:?}: SMTP settings", tenant.name))?
+            // a plugin call is cut after cpu_ms of wall time: a submission ends before that
+            .with_budget(std::time::Duration::from_millis(tenant.limits.cpu_ms));
         let sieve = match &tenant.sieve {
             Some(endpoint) => Some(Arc::new(
                 SieveEndpoint::new(endpoint)

@@ -7,6 +7,7 @@ use crate::accounts::Account;
 use crate::smtp::{Credentials, SmtpError, Submitter};
 use crate::state::StateStore;
 use std::sync::Arc;
+use std::time::Instant;
 
 pub struct SubmissionCapability {
     tenant: Arc<str>,
@@ -14,6 +15,8 @@ pub struct SubmissionCapability {
     submitter: Arc<Submitter>,
     /// The request's state store: flushed as soon as a message has left (see `send`).
     store: Arc<dyn StateStore>,
+    /// When the request's plugin call started: a submission must end within its budget.
+    started: Instant,
 }
 
 impl SubmissionCapability {
@@ -23,7 +26,7 @@ impl SubmissionCapability {
         submitter: Arc<Submitter>,
         store: Arc<dyn StateStore>,
     ) -> Self {
-        SubmissionCapability { tenant, account, submitter, store }
+        SubmissionCapability { tenant, account, submitter, store, started: Instant::now() }
     }
 }
 
@@ -47,7 +50,9 @@ impl wit::Host for SubmissionCapability {
             None
         };
         let credentials = password.as_deref().map(|password| Credentials { login, password });
-        let result = self.submitter.send(login, credentials.as_ref(), &recipients, &message).await;
+        let deadline = self.submitter.deadline(self.started);
+        let result =
+            self.submitter.send(deadline, login, credentials.as_ref(), &recipients, &message).await;
         let size = message.len();
         let count = recipients.len();
         let server = self.submitter.address();

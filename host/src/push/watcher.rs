@@ -33,15 +33,18 @@ use super::registry::{HubInner, Snapshot};
 use super::{
     AccountKey, Connector, HIERARCHY, PushSettings, folder_key, folder_token, hierarchy_token,
 };
-use crate::imap::{ImapError, NotifyEvent, NotifyTarget, RefusalStatus, Session, Unsolicited};
+use crate::imap::{ImapError, NotifyEvent, NotifyTarget, Session, Unsolicited};
 
 /// What a STATUS check found for a folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Checked {
     Token(String),
-    /// The folder does not exist (any more) or STATUS was refused (NO): its requests wake.
+    /// The folder does not exist (any more): its requests wake.
     Gone,
-    /// Some other per-folder failure: wake nobody (a wrong wake-up would repeat forever).
+    /// Some other per-folder failure, e.g. STATUS refused for a folder LIST still shows (a
+    /// server whose storage is unavailable answers `NO [SERVERBUG]` or `[UNAVAILABLE]`): wake
+    /// nobody. Waking would make the plugin answer a Ping 8 (or Sync 111) at once for a folder
+    /// that is still there, and the next check would wake it again.
     Unknown,
 }
 
@@ -292,10 +295,9 @@ impl Watcher {
         checked.extend(folders.iter().cloned().zip(results).map(|(folder, result)| {
             let outcome = match result {
                 Ok(status) => Checked::Token(folder_token(&status)),
-                Err(
-                    ImapError::NoSuchMailbox(_)
-                    | ImapError::Refused { status: RefusalStatus::No, .. },
-                ) => Checked::Gone,
+                // `status_many` reports a refused STATUS of a folder LIST no longer shows as
+                // `NoSuchMailbox`; a refusal of a listed folder stays `Refused`: Unknown below
+                Err(ImapError::NoSuchMailbox(_)) => Checked::Gone,
                 Err(error) => {
                     tracing::warn!(
                         tenant = %self.account.tenant, login = %self.account.login,

@@ -81,7 +81,9 @@ struct Connection {
 }
 
 impl Connection {
-    /// Connects (and starts implicit TLS) within the connect timeout, and reads the greeting.
+    /// Connects (and starts implicit TLS) within the connect timeout, and reads the greeting
+    /// within the connect timeout again: a server that accepts and never greets (hung, or a
+    /// firewall's tarpit) must not hold the phone's request for a command timeout.
     async fn open(submitter: &Submitter) -> Result<Connection, SmtpError> {
         let address = submitter.address();
         let timeouts = submitter.timeouts;
@@ -109,7 +111,7 @@ impl Connection {
             command_timeout: timeouts.command,
             data_timeout: timeouts.data,
         };
-        let greeting = within(timeouts.command, "the greeting", connection.read_reply()).await?;
+        let greeting = within(timeouts.connect, "the greeting", connection.read_reply()).await?;
         if greeting.code != 220 {
             return Err(SmtpError::Unavailable(format!("{address} greeted with {greeting}")));
         }

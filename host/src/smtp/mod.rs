@@ -12,7 +12,7 @@ mod client;
 mod reply;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -48,11 +48,14 @@ pub enum SmtpAuth {
 }
 
 /// How long each step may take; a step that takes longer fails the submission as unavailable.
+/// A submission made for a phone's request is also bounded as a whole (see
+/// [`Submitter::with_budget`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// TCP connect (and the TLS handshake of implicit TLS).
+    /// TCP connect, the TLS handshake of implicit TLS, and the server's greeting: a server
+    /// that accepts and never greets is as good as down, and is found out as quickly.
     pub connect: Duration,
-    /// One command and its reply: the greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA.
+    /// One command and its reply: EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA.
     pub command: Duration,
     /// Sending the message and the server's reply to its final dot.
     pub data: Duration,
@@ -67,6 +70,9 @@ impl Default for Timeouts {
         }
     }
 }
+
+/// The share of a plugin call's budget a submission may use (see [`Submitter::deadline`]).
+const SUBMISSION_SHARE_OF_BUDGET: f64 = 0.8;
 
 /// Why a message was not sent. In every case nothing was sent, except that a connection lost
 /// after the final dot leaves it unknown (RFC 1047): that is `Unavailable` too.
@@ -131,6 +137,10 @@ pub struct Submitter {
     tls: Option<TlsClient>,
     auth: SmtpAuth,
     timeouts: Timeouts,
+    /// How long one plugin call may run (the tenant's `cpu_ms`, counted in wall time): a
+    /// submission must end well within it, or the call is cut and the phone gets an empty 503
+    /// instead of ComposeMail's "retry later" (Status 111).
+    budget: Option<Duration>,
 }
 
 impl Submitter {
@@ -158,12 +168,27 @@ impl Submitter {
             tls,
             auth: config.auth,
             timeouts: Timeouts::default(),
+            budget: None,
         })
     }
 
     pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
         self.timeouts = timeouts;
         self
+    }
+
+    /// Bounds each submission made for a request to a share of `budget`, the time the request's
+    /// plugin call may take in all (see [`Submitter::deadline`]).
+    pub fn with_budget(mut self, budget: Duration) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// When a submission for a plugin call that started at `started` must be over: 80 % of the
+    /// call's budget after its start, leaving the rest for the plugin to answer "retry later"
+    /// (and for what the call did before sending). `None` without a budget.
+    pub fn deadline(&self, started: Instant) -> Option<Instant> {
+        self.budget.map(|budget| started + budget.mul_f64(SUBMISSION_SHARE_OF_BUDGET))
     }
 
     /// Whether sending needs the user's credentials (`auth = "user"`).
@@ -183,6 +208,7 @@ impl Submitter {
     /// the whole submission as unavailable, so that a retry reaches everyone.
     pub async fn send(
         &self,
+        deadline: Option<Instant>,
         sender: &str,
         credentials: Option<&Credentials<'_>>,
         recipients: &[String],
@@ -195,7 +221,17 @@ impl Submitter {
                 return Err(SmtpError::AuthFailed("no credentials to authenticate with".into()));
             }
         };
-        client::submit(self, sender, credentials, recipients, message).await
+        let submission = client::submit(self, sender, credentials, recipients, message);
+        let Some(deadline) = deadline else { return submission.await };
+        // Dropped at the deadline, the connection closes without QUIT: before DATA's final dot
+        // nothing was sent; after it the outcome is unknown, as with any connection lost then.
+        match tokio::time::timeout_at(deadline.into(), submission).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(SmtpError::Unavailable(format!(
+                "{} did not complete the submission within the request's time budget",
+                self.address()
+            ))),
+        }
     }
 
     /// Connects and greets the server as a submission would (TLS as configured), then QUITs:

@@ -20,7 +20,7 @@ pub use limits::StoreLimits;
 pub use listing::{ListPage, ListScope, MAX_PAGE_ITEMS, PageRequest};
 pub use namespace::Namespace;
 pub use postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION};
-pub use redb_store::{Durability, RedbOptions, RedbStore};
+pub use redb_store::{Durability, OnCorruption, RedbOptions, RedbStore};
 pub use transaction::{Condition, Write};
 
 use std::future::Future;

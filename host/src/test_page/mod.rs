@@ -167,7 +167,8 @@ async fn check(
     }
     let trust_proxy = gateway.throttle.settings().trust_forwarded_for;
     let client = phone_client(&parts.headers, peer, trust_proxy);
-    let outcome = authenticate(&gateway.tenants, &gateway.throttle, &parts.headers, client).await;
+    let outcome =
+        authenticate(&gateway.tenants, &gateway.throttle, &parts.headers, client, None).await;
     let response = match outcome {
         AuthResult::Authenticated { account, tenant } => {
             let report = checks::run(gateway, &tenant, account, &parts.headers).await;

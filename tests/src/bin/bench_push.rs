@@ -17,11 +17,12 @@
 //! stdout. Options are `--name value`; each subcommand lists its own below.
 //!
 //! * **memory** (`--accounts 1500 --devices 10 --heartbeat 3000 --rate 250 --per-worker 5000
-//!   --imap-client-limit 20 --steady-wait 65 --setup-threads 6`): every device is set up like a
+//!   --imap-client-limit 20 --steady-wait 65 --setup-threads 6 --idle-settle 30`): every device is set up like a
 //!   phone (Provision and FolderSync; device 0 of each account also syncs its Inbox — a Ping
 //!   from a device without FolderSync gets Status 7, and what the host keeps for a parked
 //!   Ping does not depend on the sync state). The gateway is then restarted so that the baseline is a fresh
-//!   process, not one with the setup's heap, warmed with a few Syncs, and measured idle. Pings
+//!   process, not one with the setup's heap, warmed with a few Syncs, and measured idle
+//!   (`--idle-settle` seconds after its CPU is quiet: the allocator returns freed pages late). Pings
 //!   are written by client worker processes (this binary re-executed, at most `--per-worker`
 //!   connections each: the fd limit is per process) at `--rate` per second in total: first one
 //!   per account (which also starts every account's watcher), then the rest. VmRSS of the
@@ -282,7 +283,12 @@ fn device_name(account: usize, device: usize) -> String {
 }
 
 fn gateway_options(extra: &str) -> GatewayOptions {
-    GatewayOptions { tenant_extra: extra.to_owned(), ..Default::default() }
+    GatewayOptions {
+        tenant_extra: extra.to_owned(),
+        // every simulated phone comes from 127.0.0.1: no per-address connection cap
+        config_extra: "[connections]\nmax_per_address = 0\n".to_owned(),
+        ..Default::default()
+    }
 }
 
 // ------------------------------------------------------------------------------ workers
@@ -517,6 +523,7 @@ fn memory(options: &Options) -> Result<()> {
     let client_limit: usize = options.get("imap-client-limit", 20)?;
     let steady_wait: u64 = options.get("steady-wait", 65)?;
     let setup_threads: usize = options.get("setup-threads", 6)?;
+    let idle_settle: u64 = options.get("idle-settle", 30)?;
     // "options": the same connections each with one answered OPTIONS instead of a parked Ping,
     // to tell the HTTP connection's own cost from the parked request's
     let send = options.text("send", "ping");
@@ -549,6 +556,10 @@ fn memory(options: &Options) -> Result<()> {
         device.sync_drain(inbox, key, 100, None)?;
     }
     system::wait_quiet(gateway.pid(), 2, 3, Duration::from_secs(60))?;
+    // jemalloc (the host's allocator) hands freed pages back ~10 s after the fact: without
+    // this pause the warm-up's garbage leaves the baseline while the Pings arrive, and the
+    // per-Ping figure comes out too low (even negative on small runs)
+    thread::sleep(Duration::from_secs(idle_settle));
     let mut samples = vec![sample("idle (fresh, warmed)", 0, &gateway, imap_port)?];
 
     let workers = total.div_ceil(per_worker.max(1));

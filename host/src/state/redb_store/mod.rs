@@ -9,6 +9,7 @@
 
 mod open;
 mod read;
+mod recover;
 #[cfg(test)]
 mod tests;
 mod writer;
@@ -24,6 +25,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use writer::{Command, KeyRange, KeyState, Writer};
+
+pub use recover::OnCorruption;
 
 /// When a write is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -46,8 +49,11 @@ pub struct RedbOptions {
     /// Page cache size; the hot state of active devices should fit.
     pub cache_bytes: usize,
     /// Verify the checksum of every page at open, so a damaged file is refused instead of
-    /// served. Reads the whole file once per start; turn off only for very large files.
+    /// served. Reads the whole file once per start; turn off only for very large files (a
+    /// file damaged after a clean shutdown is then read as it is, garbage included).
     pub verify_on_open: bool,
+    /// What `eas-edge serve` does when the file is found damaged at open (see [`recover`]).
+    pub on_corruption: OnCorruption,
     pub limits: StoreLimits,
 }
 
@@ -58,6 +64,7 @@ impl Default for RedbOptions {
             flush_interval_ms: 1000,
             cache_bytes: 128 * 1024 * 1024,
             verify_on_open: true,
+            on_corruption: OnCorruption::default(),
             limits: StoreLimits::default(),
         }
     }

@@ -215,3 +215,43 @@ async fn deferred_writes_behave_the_same_and_flush() {
         store.close().await.expect("close");
     }
 }
+
+/// A damaged file: moved aside and replaced by an empty store by default (the damaged bytes
+/// are never read as state), refused with `on_corruption = "refuse"`, and a file that is not
+/// a redb file at all is refused and left in place either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_file_is_moved_aside_or_refused_as_configured() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.redb");
+    let ns = Namespace::device("recover", "alice", "phone");
+    let marker = b"recover-recover-recover";
+    let store = RedbStore::open(&path, immediate()).await.expect("open");
+    for i in 0..50 {
+        store.put(&ns, &format!("k{i}"), marker.repeat(20)).await.expect("put");
+    }
+    store.close().await.expect("close");
+    let mut bytes = std::fs::read(&path).expect("read");
+    let copies: Vec<usize> =
+        (0..bytes.len() - marker.len()).filter(|&at| bytes[at..].starts_with(marker)).collect();
+    for at in copies {
+        bytes[at..at + 8].fill(0);
+    }
+    std::fs::write(&path, &bytes).expect("damage");
+
+    let refuse = RedbOptions { on_corruption: OnCorruption::Refuse, ..immediate() };
+    let error = RedbStore::open_or_recover(&path, refuse).await.err().expect("refused");
+    assert!(matches!(error, StateError::Corrupt(_)), "{error:?}");
+    assert_eq!(std::fs::read(&path).expect("read"), bytes, "left in place");
+
+    let (store, moved) = RedbStore::open_or_recover(&path, immediate()).await.expect("recovered");
+    let moved = moved.expect("moved aside").0;
+    assert_eq!(std::fs::read(&moved).expect("read moved"), bytes, "kept as it was");
+    assert!(moved.to_string_lossy().contains("state.redb.corrupt-"), "{}", moved.display());
+    assert_eq!(store.get(&ns, "k1").await.expect("get"), None, "a new, empty store");
+    store.close().await.expect("close");
+
+    let garbage = dir.path().join("garbage.redb");
+    std::fs::write(&garbage, vec![0x42; 64 * 1024]).expect("write garbage");
+    assert!(RedbStore::open_or_recover(&garbage, immediate()).await.is_err());
+    assert_eq!(std::fs::read(&garbage).expect("read"), vec![0x42; 64 * 1024], "untouched");
+}

@@ -1,9 +1,9 @@
 //! Bounds that keep hostile messages from costing unbounded memory or time. Every value here
 //! caps work done on untrusted input; past a bound the item is still produced, with less in it.
 
-/// Bytes of a raw message handed to the MIME parser. mail-parser decodes every part, so memory
-/// is a small multiple of this. A larger full message is parsed up to here and its bodies are
-/// served truncated.
+/// Bytes of a raw message handed to the MIME parser. Its full parse (the fallback of `scan.rs`)
+/// decodes every part, so memory is a small multiple of this. A larger full message is parsed
+/// up to here and its bodies are served truncated.
 pub const MAX_PARSED_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
 
 /// BODYSTRUCTURE entries (or parsed MIME parts) looked at.

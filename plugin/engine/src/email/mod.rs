@@ -25,6 +25,7 @@ mod message_class;
 mod params;
 mod parsed;
 mod sanitize;
+mod scan;
 mod structure;
 mod transfer;
 pub mod wbxml;
@@ -66,7 +67,8 @@ pub fn convert<'a>(summary: &'a MessageSummary, file_reference_prefix: &str) -> 
     let parse_limit = summary.prefix.len().min(MAX_PARSED_MESSAGE_BYTES);
     let parsed_bytes = charset::header_block_as_utf8(&summary.prefix[..parse_limit]);
     let parsed_everything = holds_whole_message && parse_limit == summary.prefix.len();
-    let parsed = ParsedMessage::parse(&parsed_bytes, parsed_everything);
+    // Parts are only located here; `body_texts` decodes the few a body is made of.
+    let parsed = ParsedMessage::scan(&parsed_bytes, parsed_everything);
 
     let (structure, layout) = choose_structure(summary, &parsed, parsed_everything);
     let text_parts = body_texts(&structure, &layout.text_body, &parsed);
@@ -257,5 +259,5 @@ pub(crate) fn derived_structure(raw: &[u8]) -> Vec<BodyPart> {
 /// `BODY[section]`. The raw bytes are parsed as they are (no header charset repair), so the
 /// offsets are the message's own.
 pub(crate) fn encoded_part<'r>(raw: &'r [u8], section: &str) -> Option<&'r [u8]> {
-    ParsedMessage::parse(raw, true).part_body(section)
+    ParsedMessage::scan(raw, true).part_body(section)
 }

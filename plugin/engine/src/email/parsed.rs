@@ -1,12 +1,17 @@
 //! The raw bytes we have (a prefix or the whole message) parsed with mail-parser, with every
 //! top-level MIME part given its IMAP section number (RFC 3501 §6.4.5) so that parts can be
 //! matched with the BODYSTRUCTURE entries. Also derives a BODYSTRUCTURE when the host gave none.
+//!
+//! [`ParsedMessage::scan`] finds the parts without decoding them (`scan.rs`) and decodes a
+//! part only when its text is asked for; [`ParsedMessage::parse`] is mail-parser's full parse,
+//! needed to describe parts (derived BODYSTRUCTURE) and where the scan declines.
 
 use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use super::charset::decode_to_utf8;
 use super::input::BodyPart;
 use super::limits::MAX_PARTS;
+use super::scan::{self, ScannedPart};
 use super::transfer::TransferEncoding;
 
 pub struct ParsedMessage<'m> {
@@ -14,8 +19,13 @@ pub struct ParsedMessage<'m> {
     /// True when `data` is the whole message: a part that runs to the end of `data` is then
     /// complete rather than cut.
     is_whole_message: bool,
+    /// The top-level message: complete from a full parse, headers only from a scan.
     message: Option<Message<'m>>,
-    /// (section, depth, index into `message.parts`) in pre-order.
+    /// True when `message` came from a full parse (it then describes every part).
+    is_full_parse: bool,
+    /// Where each part is and how it is encoded, by index into mail-parser's part list.
+    parts: Vec<ScannedPart>,
+    /// (section, depth, index into `parts`) in pre-order.
     sections: Vec<(String, u32, usize)>,
 }
 
@@ -30,10 +40,24 @@ pub struct PartText {
 }
 
 impl<'m> ParsedMessage<'m> {
+    /// mail-parser's full parse (every part decoded).
     pub fn parse(data: &'m [u8], is_whole_message: bool) -> Self {
         let message = MessageParser::new().parse(data);
-        let sections = message.as_ref().map(number_sections).unwrap_or_default();
-        Self { data, is_whole_message, message, sections }
+        let parts = message.as_ref().map(|m| m.parts.iter().map(span_of).collect());
+        let parts: Vec<ScannedPart> = parts.unwrap_or_default();
+        let sections = number_sections(&parts);
+        Self { data, is_whole_message, message, is_full_parse: true, parts, sections }
+    }
+
+    /// The same parts, sections and headers as [`parse`](Self::parse) without decoding any
+    /// part; falls back to the full parse where the scan declines.
+    pub fn scan(data: &'m [u8], is_whole_message: bool) -> Self {
+        let Some(parts) = scan::scan(data) else {
+            return Self::parse(data, is_whole_message);
+        };
+        let message = MessageParser::new().parse_headers(data);
+        let sections = number_sections(&parts);
+        Self { data, is_whole_message, message, is_full_parse: false, parts, sections }
     }
 
     pub fn message(&self) -> Option<&Message<'m>> {
@@ -48,33 +72,31 @@ impl<'m> ParsedMessage<'m> {
         self.sections.iter().find(|(s, _, _)| s == section).map(|&(_, _, index)| index)
     }
 
-    fn part(&self, section: &str) -> Option<&MessagePart<'m>> {
-        self.message.as_ref()?.parts.get(self.part_index(section)?)
+    fn part(&self, section: &str) -> Option<&ScannedPart> {
+        self.parts.get(self.part_index(section)?)
     }
 
     /// The body of a part as stored (still transfer-encoded), like IMAP `BODY[section]`.
     pub fn part_body(&self, section: &str) -> Option<&'m [u8]> {
         let part = self.part(section)?;
-        let end = (part.offset_end as usize).min(self.data.len());
-        self.data.get(part.offset_body as usize..end)
+        let end = part.offset_end.min(self.data.len());
+        self.data.get(part.offset_body..end)
     }
 
     /// The text of a part, transfer-decoded and converted to UTF-8, from the bytes we have.
     pub fn part_text(&self, section: &str) -> Option<PartText> {
         let part = self.part(section)?;
-        let start = part.offset_body as usize;
-        let end = (part.offset_end as usize).min(self.data.len());
+        let start = part.offset_body;
+        let end = part.offset_end.min(self.data.len());
         let encoded = self.data.get(start..end).unwrap_or_default();
         // A part that stops before the end of the data was closed by its boundary.
         let is_complete = self.is_whole_message || end < self.data.len();
-        let mut decoded =
-            TransferEncoding::from_header(part.content_transfer_encoding()).decode(encoded);
+        let mut decoded = TransferEncoding::from_header(part.encoding.as_deref()).decode(encoded);
         if !is_complete {
             drop_cut_utf8_sequence(&mut decoded);
         }
-        let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
         Some(PartText {
-            text: decode_to_utf8(&decoded, charset),
+            text: decode_to_utf8(&decoded, part.charset.as_deref()),
             is_complete,
             decoded_bytes: decoded.len() as u64,
         })
@@ -83,6 +105,9 @@ impl<'m> ParsedMessage<'m> {
     /// A BODYSTRUCTURE equivalent for a message parsed in full (RFC 3501 §7.4.2 numbering).
     /// Embedded messages are listed as single parts: what is inside them is never needed.
     pub fn derived_structure(&self) -> Vec<BodyPart> {
+        if !self.is_full_parse {
+            return Self::parse(self.data, self.is_whole_message).derived_structure();
+        }
         let Some(message) = &self.message else {
             return Vec::new();
         };
@@ -96,26 +121,40 @@ impl<'m> ParsedMessage<'m> {
     }
 }
 
+/// Where a part mail-parser parsed is, as the scan describes it.
+fn span_of(part: &MessagePart<'_>) -> ScannedPart {
+    ScannedPart {
+        offset_body: part.offset_body as usize,
+        offset_end: part.offset_end as usize,
+        encoding: part.content_transfer_encoding().map(str::to_owned),
+        charset: part.content_type().and_then(|ct| ct.attribute("charset")).map(str::to_owned),
+        children: match &part.body {
+            PartType::Multipart(children) => {
+                Some(children.iter().map(|&child| child as usize).collect())
+            }
+            _ => None,
+        },
+    }
+}
+
 /// Pre-order walk of the top-level parts giving IMAP section numbers: the parts of the root
 /// multipart are "1", "2", nested ones "1.1"; a single-part message is "1". Iterative with a
 /// part budget, so nesting depth costs nothing; child ids only ever point forward, which rules
 /// out cycles.
-fn number_sections(message: &Message<'_>) -> Vec<(String, u32, usize)> {
+fn number_sections(parts: &[ScannedPart]) -> Vec<(String, u32, usize)> {
     let mut numbered = Vec::new();
-    let root_is_multipart =
-        matches!(message.parts.first().map(|p| &p.body), Some(PartType::Multipart(_)));
+    let root_is_multipart = parts.first().is_some_and(|p| p.children.is_some());
     let root_section = if root_is_multipart { String::new() } else { "1".to_owned() };
     let mut pending = vec![(root_section, 0u32, 0usize)];
     while let Some((section, depth, index)) = pending.pop() {
         if numbered.len() >= MAX_PARTS {
             break;
         }
-        let Some(part) = message.parts.get(index) else {
+        let Some(part) = parts.get(index) else {
             continue;
         };
-        if let PartType::Multipart(children) = &part.body {
+        if let Some(children) = &part.children {
             for (position, &child) in children.iter().enumerate().rev() {
-                let child = child as usize;
                 if child <= index {
                     continue;
                 }
@@ -181,6 +220,125 @@ fn drop_cut_utf8_sequence(bytes: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The scan agrees with mail-parser's full parse on everything bodies are made of: the
+    /// numbering, where each part's body is, its encoding and charset, and the headers.
+    fn assert_scan_matches_full_parse(data: &[u8]) -> Result<(), TestCaseError> {
+        let full = ParsedMessage::parse(data, false);
+        let Some(scanned_parts) = scan::scan(data) else {
+            return Ok(()); // declined: the caller uses the full parse
+        };
+        let scanned = ParsedMessage::scan(data, false);
+        prop_assert!(!scanned.is_full_parse);
+        prop_assert_eq!(&scanned.sections, &full.sections);
+        for (section, _, index) in &full.sections {
+            let (ours, theirs) = (&scanned_parts[*index], &full.parts[*index]);
+            prop_assert_eq!(ours.children.is_some(), theirs.children.is_some(), "{}", section);
+            if ours.children.is_none() {
+                prop_assert_eq!(ours, theirs, "part {}", section);
+                prop_assert_eq!(scanned.part_text(section), full.part_text(section));
+            } else {
+                prop_assert_eq!(&ours.children, &theirs.children, "part {}", section);
+            }
+        }
+        let subject =
+            |p: &ParsedMessage<'_>| p.message().and_then(|m| m.subject()).map(str::to_owned);
+        prop_assert_eq!(subject(&scanned), subject(&full));
+        let content_type = |p: &ParsedMessage<'_>| {
+            p.message().and_then(|m| m.content_type()).map(|ct| format!("{ct:?}"))
+        };
+        prop_assert_eq!(content_type(&scanned), content_type(&full));
+        Ok(())
+    }
+
+    /// MIME-ish bytes with nested multiparts, broken boundaries, digests and bad encodings.
+    fn nested_mime_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let token = prop::sample::select(vec![
+            &b"Content-Type: multipart/mixed; boundary=b\r\n"[..],
+            b"Content-Type: multipart/alternative; boundary=\"c\"\r\n",
+            b"Content-Type: multipart/digest; boundary=d\r\n",
+            b"Content-Type: multipart/related\r\n",
+            b"Content-Type: text/plain; charset=iso-8859-1\r\n",
+            b"Content-Type: text/html; charset=utf-8\r\n",
+            b"Content-Type: message/rfc822\r\n",
+            b"Content-Type: application/pdf; name=a.pdf\r\n",
+            b"Content-Transfer-Encoding: base64\r\n",
+            b"Content-Transfer-Encoding: Quoted-Printable\r\n",
+            b"Subject: =?utf-8?q?caf=C3=A9?=\r\n",
+            b"\r\n",
+            b"\n",
+            b"--b\r\n",
+            b"--b--\r\n",
+            b"--c\r\n",
+            b"--c--\r\n",
+            b"--d\n",
+            b"--d--",
+            b"---b \t\r\n",
+            b"SGVsbG8=\r\n",
+            b"=E9==\r\n",
+            b"caf\xe9 \x00\xff\xc3",
+        ]);
+        prop::collection::vec(
+            prop_oneof![
+                4 => token.prop_map(<[u8]>::to_vec),
+                1 => prop::collection::vec(any::<u8>(), 0..8)
+            ],
+            0..60,
+        )
+        .prop_map(|chunks| chunks.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn scan_matches_full_parse_on_random_mime(data in nested_mime_bytes()) {
+            assert_scan_matches_full_parse(&data)?;
+        }
+    }
+
+    #[test]
+    fn scan_matches_full_parse_on_fixtures() {
+        let dir = format!("{}/src/email/fixtures", env!("CARGO_MANIFEST_DIR"));
+        let mut scanned = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("fixtures directory") {
+            let path = entry.expect("fixture entry").path();
+            let whole = std::fs::read(&path).expect("fixture");
+            // Whole fixtures and prefixes cut anywhere (Sync fetches a prefix).
+            for cut in [whole.len(), whole.len() / 2, whole.len() / 3, 40] {
+                let data = &whole[..cut.min(whole.len())];
+                assert_scan_matches_full_parse(data)
+                    .unwrap_or_else(|e| panic!("{} cut at {cut}: {e}", path.display()));
+                if cut == whole.len() && scan::scan(data).is_some() {
+                    scanned.push(path.file_name().map(|n| n.to_string_lossy().into_owned()));
+                }
+            }
+        }
+        // Only the embedded message (parsed in place by mail-parser) needs the full parse.
+        assert_eq!(scanned.len(), 15, "whole fixtures scanned: {scanned:?}");
+    }
+
+    #[test]
+    fn scan_declines_an_unencoded_embedded_message() {
+        let data = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nhi\r\n--b--\r\n";
+        assert!(scan::scan(data).is_none());
+        assert!(ParsedMessage::scan(data, true).is_full_parse);
+    }
+
+    #[test]
+    fn scanned_text_is_decoded_only_when_asked() {
+        let parsed = ParsedMessage::scan(NESTED, true);
+        assert!(!parsed.is_full_parse);
+        assert_eq!(parsed.part_text("1.2").map(|t| t.text), Some("<p>html</p>".to_owned()));
+        assert_eq!(parsed.part_body("2"), Some(&b"JVBERg=="[..]));
+        // Describing parts needs the full parse; it gives the same structure.
+        assert_eq!(
+            parsed.derived_structure(),
+            ParsedMessage::parse(NESTED, true).derived_structure()
+        );
+    }
 
     const NESTED: &[u8] = b"Content-Type: multipart/mixed; boundary=outer\r\n\r\n\
 --outer\r\nContent-Type: multipart/alternative; boundary=inner\r\n\r\n\
