@@ -31,6 +31,8 @@ pub struct FakeHost {
     /// The next compare-and-swap of a key starting with this prefix loses a race: another
     /// writer stores something else first.
     pub race_next_swap: RefCell<Option<String>>,
+    /// The clock (`now_ms`); tests move it forward.
+    pub now_ms: Cell<u64>,
 }
 
 impl FakeHost {
@@ -45,7 +47,7 @@ impl FakeHost {
 
 impl Capabilities for FakeHost {
     fn now_ms(&self) -> u64 {
-        0
+        self.now_ms.get()
     }
 
     fn log(&self, _: Level, _: &str) {}

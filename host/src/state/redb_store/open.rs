@@ -39,7 +39,21 @@ pub(super) fn open_database(
             );
         },
     );
-    let db = builder.create(path).map_err(|error| open_error(path, error))?;
+    let db = match builder.create(path) {
+        Ok(db) => db,
+        // A process killed while it created the file (before redb wrote its header) leaves a
+        // file of zeros: it never held an entry, so it is started afresh instead of refused.
+        Err(error) if holds_only_zeros(path) => {
+            tracing::warn!(
+                path = %path.display(),
+                "the state file was left empty by a crash while it was created; creating it again ({error})"
+            );
+            std::fs::remove_file(path)
+                .map_err(|io| open_error(path, DatabaseError::Storage(io.into())))?;
+            builder.create(path).map_err(|error| open_error(path, error))?
+        }
+        Err(error) => return Err(open_error(path, error)),
+    };
     let previous_shutdown = start_session(&db, path)?;
     match previous_shutdown.as_deref() {
         // Expected on first start only: elsewhere it means the state was lost or moved.
@@ -58,6 +72,20 @@ pub(super) fn open_database(
         "state store open"
     );
     Ok(db)
+}
+
+/// Whether the file exists and every byte of it is zero (a creation cut short).
+fn holds_only_zeros(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else { return false };
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(read) if buffer[..read].iter().all(|&byte| byte == 0) => {}
+            Ok(_) | Err(_) => return false,
+        }
+    }
 }
 
 /// Checks the format, marks the file `running` and makes sure the entries table exists.

@@ -104,6 +104,17 @@ async fn a_file_that_is_not_redb_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_left_as_zeros_by_a_creation_cut_short_is_created_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.redb");
+    std::fs::write(&path, vec![0; 64 * 1024]).expect("write zeros");
+    let store = RedbStore::open(&path, immediate()).await.expect("opened afresh");
+    let namespace = Namespace::device("t", "u", "d");
+    store.put(&namespace, "k", b"v".to_vec()).await.expect("put");
+    assert_eq!(store.get(&namespace, "k").await.expect("get"), Some(b"v".to_vec()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_programs_redb_file_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("other.redb");

@@ -39,6 +39,7 @@ use mail_parser::MessageParser;
 use crate::ashttp::CommonStatus;
 use crate::capabilities::{Capabilities, Level};
 use crate::folders::{self, FolderEntry};
+use crate::mailbox::SearchQuery;
 use crate::submission::{RefusedRecipient, SubmissionError};
 use build::Boundaries;
 use header_block::{HeaderBlock, normalize_line_endings};
@@ -190,6 +191,39 @@ pub async fn submit_with(
     })
 }
 
+/// The Sent copy of a submission presumed sent (see [`dedupe`]): its request died after the
+/// SMTP server took the message, possibly before the APPEND to Sent. Appended now unless Sent
+/// already holds the message's Message-ID. A message without a Message-ID of its own is left
+/// alone: the one made up for the first attempt is unknown, and a second copy is worse than
+/// none.
+pub async fn restore_sent_copy(
+    caps: &impl Capabilities,
+    identity: &str,
+    message: &[u8],
+) -> SentCopy {
+    let stamp = Stamp { now_ms: caps.now_ms(), random: caps.random_u64() };
+    let prepared = match prepare(message, Some(identity), &[], &stamp) {
+        Ok(prepared) if prepared.kept_message_id => prepared,
+        Ok(_) => return SentCopy::NotAsked,
+        Err(error) => return SentCopy::Failed(error.to_string()),
+    };
+    let folder = match folder_of_type(caps, SENT_ITEMS_TYPE).await {
+        Ok(folder) => folder,
+        Err(why) => return SentCopy::Failed(why),
+    };
+    let query = SearchQuery {
+        header: Some(("Message-ID".to_owned(), format!("<{}>", prepared.message_id))),
+        ..SearchQuery::default()
+    };
+    match caps.search(&folder.imap_name, &query).await {
+        Ok(found) if !found.is_empty() => {
+            SentCopy::Saved { folder: folder.imap_name, uid: found.last().copied() }
+        }
+        Ok(_) => save_to_sent(caps, &prepared.sent_copy(), stamp.now_ms).await,
+        Err(error) => SentCopy::Failed(error.to_string()),
+    }
+}
+
 /// A seed for boundaries and Message-IDs: the capabilities' random source, else the clock
 /// mixed with the message (an adapter without randomness still gets distinct values).
 fn seed(random: Option<u64>, now_ms: u64, material: &[u8]) -> u64 {
@@ -219,6 +253,8 @@ struct Prepared<'m> {
     body_start: usize,
     recipients: Vec<String>,
     message_id: String,
+    /// The Message-ID is the message's own, not one made up here.
+    kept_message_id: bool,
     /// Decoded, for the non-delivery notice.
     subject: String,
     /// Whom a non-delivery notice goes to: the user, else the message's From.
@@ -326,6 +362,7 @@ fn prepare<'m>(
         .message_id()
         .map(|id| id.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
         .filter(|id| !id.is_empty() && id.is_ascii() && !id.contains(char::is_whitespace));
+    let kept_message_id = existing_id.is_some();
     let message_id = match existing_id {
         Some(id) => id,
         None => {
@@ -349,7 +386,16 @@ fn prepare<'m>(
     let sender = user
         .or_else(|| parsed.from().and_then(|from| from.first()).and_then(|addr| addr.address()))
         .map(str::to_owned);
-    Ok(Prepared { block, normalized, body_start, recipients, message_id, subject, sender })
+    Ok(Prepared {
+        block,
+        normalized,
+        body_start,
+        recipients,
+        message_id,
+        kept_message_id,
+        subject,
+        sender,
+    })
 }
 
 fn add_recipient(recipients: &mut Vec<String>, address: &str) -> Result<(), SendError> {

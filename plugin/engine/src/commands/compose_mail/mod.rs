@@ -86,6 +86,15 @@ pub async fn run(
                     "{identity} device {device}: {command} resubmitted ({claim:?}): not sent again"
                 ),
             );
+            // The request that sent it died; it may not have saved the Sent copy yet.
+            // (A reply's or forward's message is rebuilt from its original: not attempted.)
+            if claim == Claim::PresumedSent
+                && parsed.save_in_sent
+                && let (None, Some(mime)) = (smart_kind(request), parsed.mime.as_deref())
+            {
+                let copy = compose::restore_sent_copy(caps, identity, mime).await;
+                caps.log(Level::Info, &format!("{command} presumed sent: Sent copy {copy:?}"));
+            }
             return if compose::DUPLICATE_IS_SUCCESS {
                 success()
             } else {
@@ -129,11 +138,7 @@ async fn send(
 ) -> Result<(), CommonStatus> {
     let device = request.device_id.as_str();
     let command = request.command.name();
-    let kind = match request.command {
-        Command::SmartReply => Some(SmartKind::Reply),
-        Command::SmartForward => Some(SmartKind::Forward),
-        _ => None,
-    };
+    let kind = smart_kind(request);
     let mut original = None;
     let message: Cow<'_, [u8]> = match kind {
         None => Cow::Borrowed(parsed.mime.as_deref().ok_or(CommonStatus::InvalidXml)?),
@@ -182,6 +187,15 @@ async fn send(
         }
     }
     Ok(())
+}
+
+/// Which answer a SmartReply or SmartForward is; `None` for SendMail.
+fn smart_kind(request: &EasRequest) -> Option<SmartKind> {
+    match request.command {
+        Command::SmartReply => Some(SmartKind::Reply),
+        Command::SmartForward => Some(SmartKind::Forward),
+        _ => None,
+    }
 }
 
 /// The original of a reply or forward, fetched whole.

@@ -182,6 +182,36 @@ fn a_resend_while_the_first_is_still_sending_is_told_to_retry() {
 }
 
 #[test]
+fn a_send_presumed_sent_gets_its_missing_sent_copy_once() {
+    const WITH_ID: &[u8] = b"From: jane@example.test\r\nTo: bob@example.test\r\n\
+Subject: Lunch\r\nMessage-ID: <lunch-1@example.test>\r\n\r\nSee you at noon.\r\n";
+    let host = provisioned_host();
+    // The request that claimed it died after the SMTP server took it, before the APPEND.
+    let key = SubmissionKey::ClientId("died-1".into());
+    assert_eq!(run_to_completion(dedupe::claim(&host, DEVICE, &key)), Some(Ok(Claim::Claimed)));
+    host.now_ms.set(dedupe::IN_FLIGHT_STALE_MS + 1);
+    let request = send_mail("died-1", true, WITH_ID);
+    assert_success(&post(&host, "SendMail", "16.1", &request));
+    assert!(host.sent.borrow().is_empty(), "sent again");
+    let copies = sent_folder_copies(&host);
+    assert_eq!(copies.len(), 1);
+    assert!(text(&copies[0]).contains("Message-ID: <lunch-1@example.test>"));
+    // a further retry finds the copy in Sent
+    assert_success(&post(&host, "SendMail", "16.1", &request));
+    assert_eq!(sent_folder_copies(&host).len(), 1);
+    assert!(host.sent.borrow().is_empty());
+
+    // without a Message-ID of its own the copy cannot be told apart: none is made
+    let host = provisioned_host();
+    let key = SubmissionKey::ClientId("died-2".into());
+    assert_eq!(run_to_completion(dedupe::claim(&host, DEVICE, &key)), Some(Ok(Claim::Claimed)));
+    host.now_ms.set(dedupe::IN_FLIGHT_STALE_MS + 1);
+    assert_success(&post(&host, "SendMail", "16.1", &send_mail("died-2", true, NEW_MAIL)));
+    assert!(sent_folder_copies(&host).is_empty());
+    assert!(host.sent.borrow().is_empty());
+}
+
+#[test]
 fn smtp_down_fails_and_nothing_lands_in_sent() {
     let host = provisioned_host();
     *host.submission_failure.borrow_mut() =
