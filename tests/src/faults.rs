@@ -61,7 +61,10 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// A proxy on a free loopback port forwarding to `upstream`.
     pub fn start(upstream: SocketAddr) -> anyhow::Result<FaultProxy> {
-        let listener = TcpListener::bind("127.0.0.1:0").context("binding the fault proxy")?;
+        // not port 0: the proxy binds its port again after `Fault::Down`, and a port of the
+        // ephemeral range may have gone to an outgoing connection by then
+        let port = crate::process::free_port()?;
+        let listener = TcpListener::bind(("127.0.0.1", port)).context("binding the fault proxy")?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
             upstream,

@@ -4,6 +4,7 @@ use anyhow::{Context, bail};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// A server process killed on drop, with its output in a log file for failure messages.
@@ -82,7 +83,35 @@ impl Drop for ServerProcess {
     }
 }
 
-/// A loopback port that was free a moment ago.
+/// The ports [`free_port`] hands out: below 20,000, where `tests/mailstack.sh` starts picking its
+/// own, and so below the kernel's ephemeral range, where any outgoing connection (a gateway's IMAP
+/// login, a test client) may take a port between our check and the server's bind: CI once saw a
+/// gateway fail with "Address already in use" on a port that `bind(0)` had just called free.
+const PORT_RANGE: std::ops::Range<u32> = 10_000..20_000;
+
+/// A loopback port that nobody listens on, outside the ephemeral range.  Threads of one test
+/// process walk the range from a per-process random start without ever sharing a port.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = PORT_RANGE.end - PORT_RANGE.start;
+    let _ =
+        NEXT.compare_exchange(u32::MAX, process_seed() % span, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) % span;
+        let port = u16::try_from(PORT_RANGE.start + offset).expect("range below 65536");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free loopback port in {PORT_RANGE:?}")
+}
+
+/// Differs between test processes, so that two binaries run side by side (a bench beside a test)
+/// start in different parts of [`PORT_RANGE`].
+fn process_seed() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or(0);
+    std::process::id().wrapping_mul(7919) ^ nanos
 }
