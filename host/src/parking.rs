@@ -3,6 +3,7 @@
 //! and no IMAP connection is held while the phone waits (docs/architecture.md, "Push").
 
 use crate::accounts::Account;
+use crate::packed_headers::PackedHeaders;
 use crate::push::{self, AccountKey, Connector, Hold, PushHub, WAKE_HEADER, WakeReason};
 use crate::runtime::{PluginFault, PluginResponse};
 use crate::tenants::TenantRuntime;
@@ -18,7 +19,7 @@ use tracing::Instrument as _;
 pub struct PluginRequest {
     pub method: http::Method,
     pub uri: http::Uri,
-    pub headers: http::HeaderMap,
+    pub headers: PackedHeaders,
     pub body: Bytes,
 }
 
@@ -27,7 +28,7 @@ impl PluginRequest {
         let mut request = http::Request::new(Full::new(self.body.clone()));
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.uri.clone();
-        *request.headers_mut() = self.headers.clone();
+        *request.headers_mut() = self.headers.unpack();
         if wake {
             request.headers_mut().insert(WAKE_HEADER, HeaderValue::from_static("changed"));
         }
@@ -68,6 +69,8 @@ pub async fn answer(
                 return Ok(server_error());
             }
         };
+        // the hold's own answer is not kept while parked (`hold` has what is needed of it)
+        drop(response);
         let Some((key, device, account)) = &parker else {
             // a hold needs an account and a device to watch for; the plugin never holds
             // without them, but if it did the timeout answer is still correct
@@ -77,13 +80,16 @@ pub async fn answer(
         if fruitless_wakes >= 3 {
             let pause = std::time::Duration::from_millis(250u64 << fruitless_wakes.min(8));
             tracing::warn!(tenant = %tenant.config.name, device = %device, "parked request keeps waking without changes; backing off {pause:?}");
-            tokio::time::sleep_until(until.min(Instant::now() + pause)).await;
+            // boxed: rare, and a `Sleep` inline would enlarge every parked request's future
+            Box::pin(tokio::time::sleep_until(until.min(Instant::now() + pause))).await;
         }
         let connector = watcher_login(account.clone());
         // no plugin instance and no IMAP session held from here: only the parked future
         tracing::debug!(device = %device, "parked");
-        let parked = hub.park(key.clone(), device, &hold, until, connector);
-        let woken = parked.instrument(tracing::debug_span!("parked", device = %device)).await;
+        let woken = hub
+            .park(key.clone(), device, &hold, until, connector)
+            .instrument(tracing::debug_span!("parked", device = %device))
+            .await;
         tracing::debug!(reason = ?woken, "parked request woken");
         match woken {
             WakeReason::Changed => {
@@ -98,7 +104,7 @@ pub async fn answer(
 
 fn timeout_answer(hold: Hold) -> PluginResponse {
     let (status, headers, body) = hold.timeout_response;
-    PluginResponse { status, headers, body }
+    PluginResponse { status, headers: headers.unpack(), body }
 }
 
 fn server_error() -> PluginResponse {

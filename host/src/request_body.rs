@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 use std::time::Duration;
 
 /// Every body gets this long, whatever its size.
@@ -35,8 +35,14 @@ impl BodyError {
     }
 }
 
+/// What a body's errors must convert into to be limited ([`Limited`]).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The whole body, at most `limit` bytes, within [`deadline`] of its declared size.
-pub async fn read(body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+pub async fn read<B>(body: B, limit: usize) -> Result<Bytes, BodyError>
+where
+    B: Body<Data = Bytes, Error: Into<BoxError>>,
+{
     let declared = body.size_hint().upper().unwrap_or(limit as u64);
     if declared > limit as u64 {
         return Err(BodyError::TooLarge);

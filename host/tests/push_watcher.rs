@@ -20,7 +20,7 @@ use eas_edge_tests::imap::{AppendOptions, ImapClient};
 use eas_edge_tests::mailstack::MailStack;
 use eas_edge_tests::messages::MessageGenerator;
 use eas_edge_tests::seed::seed_mailbox;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -105,7 +105,7 @@ impl Fixture {
         Ok(Hold {
             channels,
             timeout,
-            timeout_response: (StatusCode::OK, HeaderMap::new(), Bytes::from_static(b"ping 1")),
+            timeout_response: (StatusCode::OK, Default::default(), Bytes::from_static(b"ping 1")),
         })
     }
 

@@ -93,6 +93,20 @@ fn phones_reach_the_gateway_over_tls_and_renewed_certificates_are_served() {
         "{out}"
     );
 
+    // both protocols a phone may pick in ALPN, and h2c with prior knowledge on the plain
+    // listener: HTTP/1.1 is the host's own server, HTTP/2 hyper's
+    for (version, flag, url) in [
+        ("HTTP/2 200", "--http2", endpoint.clone()),
+        ("HTTP/1.1 200", "--http1.1", endpoint.clone()),
+        ("HTTP/2 200", "--http2-prior-knowledge", gateway.url()),
+    ] {
+        let (code, out) =
+            curl(&first.join("cert.pem"), &["-i", flag, "-X", "OPTIONS", "-u", &credentials, &url]);
+        assert_eq!(code, 0, "{flag}: {out}\n{}", gateway.log());
+        assert!(out.starts_with(version), "{flag}: {out}");
+        assert!(out.to_ascii_lowercase().contains("ms-asprotocolversions"), "{flag}: {out}");
+    }
+
     // Autodiscover names the https URL: the scheme comes from the listener, not the client
     let (code, out) = curl(
         &first.join("cert.pem"),

@@ -179,6 +179,7 @@ impl Account {
         }
         // pushed news from the last operation concerns nobody: pool sessions do not watch
         session.discard_unsolicited();
+        session.release_buffer();
         let mut state = self.state();
         if state.idle.len() + others < self.backend.limits.max_sessions {
             state.idle.push(IdleSession { session, since: Instant::now() });

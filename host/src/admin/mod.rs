@@ -18,30 +18,30 @@ pub mod metrics;
 use crate::runtime::{PluginFault, PluginResponse};
 use crate::tenants::TenantRuntime;
 use http::{Method, Uri};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The request path's one hook: wraps the plugin call of a phone's request (`server.rs`),
-/// counts its answer by tenant, EAS command and status, times it (the plugin's work and any
-/// parked wait; the login check before it is not included), counts plugin faults, and notes
-/// when the device was seen.
-pub async fn observe(
+/// The request path's one hook, called with the answer to a phone's request (`server.rs`):
+/// counts it by tenant, EAS command and status, with its time (the plugin's work and any parked
+/// wait; the login check before it is not included), counts plugin faults, and notes when the
+/// device was seen. A function called after the answer rather than a wrapper around its future:
+/// a future passed into another one takes its room twice in the caller's state, and this one is
+/// alive for as long as a phone's request is parked.
+pub fn observe(
     tenant: &TenantRuntime,
     user: Option<&str>,
     method: &Method,
     uri: &Uri,
-    answer: impl Future<Output = Result<PluginResponse, PluginFault>>,
-) -> Result<PluginResponse, PluginFault> {
-    let started = Instant::now();
-    let result = answer.await;
-    let status = match &result {
+    result: &Result<PluginResponse, PluginFault>,
+    elapsed: Duration,
+) {
+    let status = match result {
         Ok(response) => response.status.as_u16(),
         Err(fault) => {
             metrics::global().plugin_fault(&tenant.config.name, fault);
             fault.http_status()
         }
     };
-    record(tenant, user, method, uri, status, started.elapsed());
-    result
+    record(tenant, user, method, uri, status, elapsed);
 }
 
 fn record(

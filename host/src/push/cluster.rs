@@ -151,7 +151,7 @@ mod tests {
     use std::sync::Mutex;
 
     use bytes::Bytes;
-    use http::{HeaderMap, StatusCode};
+    use http::StatusCode;
 
     use super::*;
     use crate::imap::ImapError;
@@ -253,7 +253,7 @@ mod tests {
         let hold = Hold {
             channels: vec![(folder.to_string(), "1.1.0.0".to_string())],
             timeout: Duration::from_secs(600),
-            timeout_response: (StatusCode::OK, HeaderMap::new(), Bytes::new()),
+            timeout_response: (StatusCode::OK, Default::default(), Bytes::new()),
         };
         tokio::spawn(async move {
             let deadline = Instant::now() + Duration::from_secs(600);

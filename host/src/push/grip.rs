@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use crate::packed_headers::PackedHeaders;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, StatusCode};
 
@@ -23,8 +24,9 @@ pub struct Hold {
     /// (IMAP folder name as on the wire, prev-id token), in header order.
     pub channels: Vec<(String, String)>,
     pub timeout: Duration,
-    /// The plugin's status, headers (without `Grip-*`) and body.
-    pub timeout_response: (StatusCode, HeaderMap, Bytes),
+    /// The plugin's status, headers (without `Grip-*`) and body, in allocations of their own:
+    /// kept for as long as the request is parked.
+    pub timeout_response: (StatusCode, PackedHeaders, Bytes),
 }
 
 /// A hold the host cannot follow: a plugin bug. Answer 500 and log it.
@@ -97,7 +99,8 @@ fn parse(status: StatusCode, headers: &HeaderMap, body: &Bytes) -> Result<Hold, 
 
     let mut kept = headers.clone();
     strip_grip_headers(&mut kept);
-    Ok(Hold { channels, timeout, timeout_response: (status, kept, body.clone()) })
+    let timeout_response = (status, PackedHeaders::pack(&kept), Bytes::copy_from_slice(body));
+    Ok(Hold { channels, timeout, timeout_response })
 }
 
 /// `channel; prev-id=token[; other=param]`
@@ -233,6 +236,7 @@ mod tests {
         );
         assert_eq!(parsed.timeout, Duration::from_secs(480));
         let (status, kept, body) = &parsed.timeout_response;
+        let kept = kept.unpack();
         assert_eq!(*status, StatusCode::OK);
         assert_eq!(body.as_ref(), b"body");
         assert!(kept.contains_key("content-type"));

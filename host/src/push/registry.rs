@@ -472,7 +472,7 @@ mod tests {
     use std::time::Duration;
 
     use bytes::Bytes;
-    use http::{HeaderMap, StatusCode};
+    use http::StatusCode;
 
     use super::*;
     use crate::imap::ImapError;
@@ -498,7 +498,7 @@ mod tests {
         Hold {
             channels: folders.iter().map(|f| (f.to_string(), "1.1.0.0.0".to_string())).collect(),
             timeout: Duration::from_secs(60),
-            timeout_response: (StatusCode::OK, HeaderMap::new(), Bytes::new()),
+            timeout_response: (StatusCode::OK, Default::default(), Bytes::new()),
         }
     }
 

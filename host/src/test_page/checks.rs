@@ -381,7 +381,7 @@ async fn eas(
     let request = crate::parking::PluginRequest {
         method: http::Method::OPTIONS,
         uri: http::Uri::from_static("/Microsoft-Server-ActiveSync"),
-        headers: request_headers,
+        headers: crate::packed_headers::PackedHeaders::pack(&request_headers),
         body: bytes::Bytes::new(),
     };
     let call = crate::parking::answer(tenant, &gateway.push, request, Some(account.clone()));

@@ -262,6 +262,11 @@ impl Session {
         self.unsolicited_overflowed = false;
     }
 
+    /// For a session about to wait unused (pooled): see [`Connection::release_buffer`].
+    pub fn release_buffer(&mut self) {
+        self.connection.release_buffer();
+    }
+
     /// NOOP: lets the server report pending changes (queued as unsolicited data) and checks
     /// that the session is alive.
     pub async fn noop(&mut self) -> Result<(), ImapError> {
