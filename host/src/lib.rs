@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod connection_cap;
 pub mod http1;
+pub mod http2_limits;
 pub mod imap;
 pub mod logging;
 pub mod packed_headers;

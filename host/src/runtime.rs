@@ -72,6 +72,11 @@ impl PluginRuntime {
             .memory_reservation(WASM32_ADDRESS_SPACE)
             .memory_guard_size(MEMORY_GUARD_BYTES)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // `perf` cannot name JIT-compiled plugin functions on its own; with this set, wasmtime
+        // writes /tmp/perf-<pid>.map (docs/benchmarks.md, "Read path", shows its use).
+        if std::env::var_os("EAS_EDGE_PERF_MAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("creating the wasmtime engine")?;

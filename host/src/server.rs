@@ -96,17 +96,41 @@ async fn serve_http2<S>(stream: S, peer: SocketAddr, gateway: Arc<Gateway>, secu
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let activity = crate::http2_limits::Activity::new();
+    let requests = Arc::clone(&activity);
     let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+        let in_flight = requests.begin();
         // boxed: a parked request's future must not sit inside hyper's stream state
         let response = Box::pin(gateway.handle(request, peer, secure));
-        async move { Ok::<_, std::convert::Infallible>(response.await) }
+        async move {
+            let response = response.await;
+            drop(in_flight);
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder.timer(hyper_util::rt::TokioTimer::new());
-    if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = activity.expired() => {
+            tracing::debug!(%peer, "phone HTTP/2 connection without a request in time: closing");
+            // GOAWAY; no stream is open, so only a peer that does not read can delay the end
+            connection.as_mut().graceful_shutdown();
+            match tokio::time::timeout(HTTP2_SHUTDOWN_GRACE, connection.as_mut()).await {
+                Ok(ended) => ended,
+                Err(_) => return,
+            }
+        }
+    };
+    if let Err(error) = ended {
         tracing::debug!(%peer, "phone HTTP/2 connection ended: {error}");
     }
 }
+
+/// How long an HTTP/2 connection closed for idleness may take to say goodbye.
+const HTTP2_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Accepts connections forever, one task per connection (HTTP/1.1 and h2c on hyper), each
 /// request answered by `handle`: Envoy's capability listener and the admin listener.

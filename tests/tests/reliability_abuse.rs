@@ -427,15 +427,24 @@ fn slow_senders_and_connection_floods_do_not_starve_others() {
             ),
         );
 
-        // Slowloris: headers a byte at a time, and a body a byte at a time
+        // Slowloris: headers a byte at a time (HTTP/1.1, and HTTP/2 frames), and a body a byte
+        // at a time
         let slow = if full_form() { 500 } else { 100 };
         let started = Instant::now();
         let mut header_senders = Vec::new();
+        let mut h2_senders = Vec::new();
         let mut body_senders = Vec::new();
         for n in 0..slow {
             let mut stream = TcpStream::connect(address)?;
             stream.set_nonblocking(false)?;
-            if n % 2 == 0 {
+            if n % 4 == 2 {
+                // h2c: the preface, empty SETTINGS, then a 4,000-byte HEADERS frame that only
+                // ever gets its frame header and the trickled bytes
+                stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")?;
+                stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])?;
+                stream.write_all(&[0, 0x0f, 0xa0, 1, 4, 0, 0, 0, 1])?;
+                h2_senders.push(stream);
+            } else if n % 2 == 0 {
                 stream.write_all(b"POST /Microsoft-Server-ActiveSync HTTP/1.1\r\nHost: x\r\n")?;
                 header_senders.push(stream);
             } else {
@@ -457,8 +466,11 @@ fn slow_senders_and_connection_floods_do_not_starve_others() {
         // trickle one byte per second per connection for at most 150 s; count when each is cut
         let limit = Duration::from_secs(150);
         let mut header_cut = None;
+        let mut h2_cut = None;
         let mut body_cut = None;
-        while started.elapsed() < limit && (header_cut.is_none() || body_cut.is_none()) {
+        while started.elapsed() < limit
+            && (header_cut.is_none() || h2_cut.is_none() || body_cut.is_none())
+        {
             thread::sleep(Duration::from_secs(1));
             let trickle = |streams: &mut Vec<TcpStream>, byte: &[u8]| {
                 streams.retain_mut(|stream| stream.write_all(byte).is_ok() && !closed(stream));
@@ -467,6 +479,9 @@ fn slow_senders_and_connection_floods_do_not_starve_others() {
             if header_cut.is_none() && trickle(&mut header_senders, b"X") {
                 header_cut = Some(started.elapsed());
             }
+            if h2_cut.is_none() && trickle(&mut h2_senders, b"x") {
+                h2_cut = Some(started.elapsed());
+            }
             if body_cut.is_none() && trickle(&mut body_senders, b"x") {
                 body_cut = Some(started.elapsed());
             }
@@ -474,17 +489,25 @@ fn slow_senders_and_connection_floods_do_not_starve_others() {
         world.healthy(&alice).context("after slowloris")?;
         let describe = |cut: Option<Duration>, left: usize| match cut {
             Some(after) => format!("all cut by the gateway within {:.0?}", after),
-            None => format!("{left} of {} still open after {limit:?}", slow / 2),
+            None => format!("{left} still open after {limit:?}"),
         };
         figure(
-            &format!("slowloris, {} connections sending headers at 1 byte/s", slow / 2),
+            &format!("slowloris, {} connections sending headers at 1 byte/s", slow / 4),
             &format!("{}; gateway during: {during}", describe(header_cut, header_senders.len())),
+        );
+        figure(
+            &format!(
+                "HTTP/2 slowloris, {} h2c connections sending a HEADERS frame at 1 byte/s",
+                slow / 4
+            ),
+            &describe(h2_cut, h2_senders.len()),
         );
         figure(
             &format!("slow body, {} connections sending a body at 1 byte/s", slow / 2),
             &describe(body_cut, body_senders.len()),
         );
         ensure!(header_cut.is_some(), "slow header senders were never cut off");
+        ensure!(h2_cut.is_some(), "slow HTTP/2 header senders were never cut off");
         ensure!(body_cut.is_some(), "slow body senders were never cut off");
         Ok(())
     });

@@ -3,14 +3,11 @@
 use crate::bindings::wasi::http::types::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
-use crate::bindings::wasi::io::streams::StreamError;
+use crate::bindings::wasi::io::streams::{OutputStream, StreamError};
 use eas_engine::http::{Request, Response};
 
 /// Largest body the plugin reads; the host enforces its own, usually smaller, limit first.
 const MAX_BODY: usize = 64 * 1024 * 1024;
-
-/// Bytes per write call; `wasi:io` streams accept at most 4096 per blocking write.
-const WRITE_CHUNK: usize = 4096;
 
 pub fn read_request(request: IncomingRequest) -> Result<Request, String> {
     let method = match request.method() {
@@ -95,12 +92,27 @@ pub fn write_response(response: Response, out: ResponseOutparam) {
     };
     ResponseOutparam::set(out, Ok(outgoing));
     if let Ok(stream) = body.write() {
-        for chunk in response.body.chunks(WRITE_CHUNK) {
-            if stream.blocking_write_and_flush(chunk).is_err() {
-                // The client went away; nothing more to do.
-                break;
-            }
-        }
+        // An error means the client went away; nothing more to do.
+        let _ = write_all(&stream, &response.body);
     }
     let _ = OutgoingBody::finish(body, None);
+}
+
+/// Writes `bytes` in as few pieces as the host permits. `blocking-write-and-flush` takes at
+/// most 4096 bytes a call, and each call waited for the host to hand its piece on: a 1 MB
+/// Sync page was ~250 round trips between the guest and the serving threads, about a fifth
+/// of the gateway's CPU in an initial sync (docs/benchmarks.md, "Read path").
+fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
+    while !bytes.is_empty() {
+        let permitted = stream.check_write()?;
+        if permitted == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let take = usize::try_from(permitted).unwrap_or(usize::MAX).min(bytes.len());
+        let (piece, rest) = bytes.split_at(take);
+        stream.write(piece)?;
+        bytes = rest;
+    }
+    stream.blocking_flush()
 }

@@ -5,7 +5,12 @@
 //! cargo xtask build
 //! cargo run --release -p eas-edge-tests --bin bench-read-path            # 2,000 and 10,000
 //! cargo run --release -p eas-edge-tests --bin bench-read-path -- 500 2000  # other sizes
+//! cargo run --release -p eas-edge-tests --bin bench-read-path -- --body 1:255 2000
 //! ```
+//!
+//! `--body TYPE:TRUNCATION` sets the phone's BodyPreference (default `2:200000`, whole HTML
+//! bodies as iOS Mail asks for them); `1:255` asks for what the IMAP reference fetches, the
+//! headers and a 255-byte plain-text preview.
 //!
 //! With `CARGO_TARGET_DIR` set (CI keeps it in /var/tmp/eas-edge-target), point the harness at
 //! the artifacts as `cargo xtask test` does: `EAS_EDGE_BIN=$CARGO_TARGET_DIR/release/eas-edge
@@ -67,24 +72,53 @@ struct Row {
     imap_full: Duration,
 }
 
+/// The phone's one BodyPreference.
+#[derive(Clone, Copy)]
+struct Body {
+    body_type: u8,
+    truncation_size: u32,
+}
+
+impl Body {
+    fn parse(text: &str) -> Result<Body> {
+        let (body_type, truncation_size) = text
+            .split_once(':')
+            .with_context(|| format!("--body {text:?}: want TYPE:TRUNCATION"))?;
+        Ok(Body {
+            body_type: body_type.parse().with_context(|| format!("bad body type {body_type:?}"))?,
+            truncation_size: truncation_size
+                .parse()
+                .with_context(|| format!("bad truncation size {truncation_size:?}"))?,
+        })
+    }
+}
+
 fn main() -> Result<()> {
-    let sizes: Vec<usize> = match std::env::args().skip(1).collect::<Vec<_>>() {
-        args if args.is_empty() => vec![2_000, 10_000],
-        args => args
-            .iter()
-            .map(|a| a.replace(['_', ','], "").parse().with_context(|| format!("bad size {a:?}")))
-            .collect::<Result<_>>()?,
-    };
+    let mut body = Body { body_type: 2, truncation_size: 200_000 };
+    let mut sizes = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--body" {
+            body = Body::parse(&args.next().context("--body wants TYPE:TRUNCATION")?)?;
+        } else {
+            sizes.push(
+                arg.replace(['_', ','], "").parse().with_context(|| format!("bad size {arg:?}"))?,
+            );
+        }
+    }
+    if sizes.is_empty() {
+        sizes = vec![2_000, 10_000];
+    }
     let mut rows = Vec::new();
     for size in sizes {
         eprintln!("bench-read-path: {size} messages …");
-        rows.push(run(size).with_context(|| format!("benchmark with {size} messages"))?);
+        rows.push(run(size, body).with_context(|| format!("benchmark with {size} messages"))?);
     }
-    print_table(&rows);
+    print_table(&rows, body);
     Ok(())
 }
 
-fn run(size: usize) -> Result<Row> {
+fn run(size: usize, body: Body) -> Result<Row> {
     let stack = MailStack::start()?;
     let user = format!("bench@{TEST_DOMAIN}");
     stack.add_user(&user, PASSWORD)?;
@@ -100,7 +134,7 @@ fn run(size: usize) -> Result<Row> {
 
     let gateway = Gateway::start(&stack)?;
     let cpu_before = process_cpu(gateway.pid())?;
-    let (eas, eas_requests, eas_bytes) = eas_initial_sync(&gateway, &user, size)
+    let (eas, eas_requests, eas_bytes) = eas_initial_sync(&gateway, &user, size, body)
         .with_context(|| format!("gateway log:\n{}", tail(&gateway.log(), 40)))?;
     let eas_gateway_cpu = process_cpu(gateway.pid())?.saturating_sub(cpu_before);
     eprintln!(
@@ -133,6 +167,7 @@ fn eas_initial_sync(
     gateway: &Gateway,
     user: &str,
     expected: usize,
+    body: Body,
 ) -> Result<(Duration, usize, usize)> {
     let mut device = Device::new(&gateway.url(), user, PASSWORD, "BENCH0001", Version::V16_1);
     let started = Instant::now();
@@ -147,7 +182,7 @@ fn eas_initial_sync(
     let key = device.sync_start(&inbox)?;
     let options = SyncOptions {
         filter_type: Some(0),
-        body_preferences: vec![BodyPreference::truncated(2, 200_000)],
+        body_preferences: vec![BodyPreference::truncated(body.body_type, body.truncation_size)],
         ..SyncOptions::default()
     };
     let mut requests = 4;
@@ -219,7 +254,7 @@ fn process_cpu(pid: u32) -> Result<Duration> {
     Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
-fn print_table(rows: &[Row]) {
+fn print_table(rows: &[Row], body: Body) {
     println!(
         "| messages | mailbox | with attachments | seed (MULTIAPPEND) | EAS initial sync | EAS msg/s \
          | gateway CPU | EAS requests | EAS response bytes | IMAP fetch | IMAP msg/s | IMAP FETCH commands \
@@ -248,9 +283,10 @@ fn print_table(rows: &[Row]) {
         );
     }
     println!(
-        "\nEAS 16.1, WindowSize {WINDOW}, BodyPreference Type 2 TruncationSize 200000, FilterType 0; \
+        "\nEAS 16.1, WindowSize {WINDOW}, BodyPreference Type {} TruncationSize {}, FilterType 0; \
          IMAP UID FETCH {IMAP_ITEMS} in batches of {IMAP_BATCH}; \
-         \"whole messages\": the same with BODY.PEEK[]."
+         \"whole messages\": the same with BODY.PEEK[].",
+        body.body_type, body.truncation_size
     );
 }
 

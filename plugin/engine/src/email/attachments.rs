@@ -19,7 +19,10 @@ pub fn attachments(
     file_reference_prefix: &str,
     html: &str,
 ) -> Vec<Attachment> {
-    let referenced_cids = cid_references(html);
+    let referenced_cids = match any_has_content_id(parts, layout) {
+        true => cid_references(html),
+        false => Vec::new(),
+    };
     layout
         .attachments
         .iter()
@@ -36,6 +39,17 @@ pub fn attachments(
             Some(describe(part, parent_is_related, file_reference_prefix, &referenced_cids))
         })
         .collect()
+}
+
+/// Whether any attachment has a Content-ID, the only way to be shown inline: without one, the
+/// HTML body need not be searched for `cid:` references.
+pub fn any_has_content_id(parts: &[BodyPart], layout: &MimeLayout) -> bool {
+    layout
+        .attachments
+        .iter()
+        .take(MAX_ATTACHMENTS)
+        .filter_map(|&index| parts.get(index))
+        .any(|part| part.content_id.as_deref().is_some_and(|id| !id.trim().is_empty()))
 }
 
 fn describe(

@@ -2,6 +2,8 @@
 //! to send for a client's BodyPreference list, truncated how, with which preview, and whether
 //! the bytes we have are enough or the full message must be fetched first.
 
+use std::borrow::Cow;
+
 use super::html_text::{html_to_text, text_to_html};
 use super::item::NativeBodyType;
 use super::limits::MAX_PREVIEW_CHARS;
@@ -44,6 +46,34 @@ pub struct BodyPreference {
 impl BodyPreference {
     pub fn new(body_type: BodyType) -> Self {
         Self { body_type, truncation_size: None, all_or_none: false, preview: None }
+    }
+}
+
+/// Which decoded bodies a conversion produces. Decoding a part (transfer encoding, charset,
+/// cleaning) is most of a conversion's cost, so a Sync decodes only the kinds its client's
+/// preferences can select; [`BodyNeeds::ALL`] keeps every choice open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyNeeds {
+    /// The plain-text body (Type 1, previews, and the fallback when nothing else is usable).
+    pub text: bool,
+    /// The HTML body (Type 2).
+    pub html: bool,
+}
+
+impl BodyNeeds {
+    pub const ALL: BodyNeeds = BodyNeeds { text: true, html: true };
+
+    /// What [`BodySource::select_body`] can touch for `preferences`: Type 4 is served from the
+    /// raw bytes, RTF is skipped, and without a usable preference the body is plain text.
+    pub fn for_preferences(preferences: &[BodyPreference]) -> BodyNeeds {
+        let wants = |body_type: BodyType| preferences.iter().any(|p| p.body_type == body_type);
+        let usable = preferences.iter().any(|p| p.body_type != BodyType::Rtf);
+        BodyNeeds {
+            text: !usable
+                || wants(BodyType::PlainText)
+                || preferences.iter().any(|p| p.preview.is_some_and(|chars| chars > 0)),
+            html: wants(BodyType::Html),
+        }
     }
 }
 
@@ -268,14 +298,19 @@ fn render_parts<'a>(parts: &[BodyText], as_html: bool) -> Rendered<'a> {
             continue;
         }
         let converted = match (part.is_html, as_html) {
-            (true, false) => html_to_text(&part.text),
-            (false, true) => text_to_html(&part.text),
-            _ => part.text.clone(),
+            (true, false) => Cow::Owned(html_to_text(&part.text)),
+            (false, true) => Cow::Owned(text_to_html(&part.text)),
+            _ => Cow::Borrowed(part.text.as_str()),
         };
-        if !text.is_empty() && !as_html {
-            text.push('\n');
+        if text.is_empty() {
+            // The usual single part: one copy at most.
+            text = converted.into_owned();
+        } else {
+            if !as_html {
+                text.push('\n');
+            }
+            text.push_str(&converted);
         }
-        text.push_str(&converted);
         if !part.is_complete {
             is_complete = false;
             missing_bytes += part.missing_bytes;

@@ -35,7 +35,9 @@ mod tests;
 
 use std::borrow::Cow;
 
-pub use body::{Body, BodyData, BodyPreference, BodySelection, BodySource, BodyType, MimeSupport};
+pub use body::{
+    Body, BodyData, BodyNeeds, BodyPreference, BodySelection, BodySource, BodyType, MimeSupport,
+};
 pub use dates::format_eas_datetime;
 pub use flags::{flag_keywords, is_category_keyword, is_flag_keyword, keyword_for_category};
 pub use input::{BodyPart, MessageSummary};
@@ -63,6 +65,16 @@ pub struct ConvertedEmail<'a> {
 /// Converts one message. `file_reference_prefix` is the caller's opaque prefix for attachment
 /// FileReferences (e.g. `"5:1234"` gives `"5:1234:2.1"`); see `attachments.rs`.
 pub fn convert<'a>(summary: &'a MessageSummary, file_reference_prefix: &str) -> ConvertedEmail<'a> {
+    convert_for(summary, file_reference_prefix, BodyNeeds::ALL)
+}
+
+/// [`convert`], decoding only the bodies in `needs`: its body source then serves only the
+/// preferences `needs` was made for ([`BodyNeeds::for_preferences`]).
+pub fn convert_for<'a>(
+    summary: &'a MessageSummary,
+    file_reference_prefix: &str,
+    needs: BodyNeeds,
+) -> ConvertedEmail<'a> {
     let holds_whole_message = summary.holds_whole_message();
     let parse_limit = summary.prefix.len().min(MAX_PARSED_MESSAGE_BYTES);
     let parsed_bytes = charset::header_block_as_utf8(&summary.prefix[..parse_limit]);
@@ -71,16 +83,27 @@ pub fn convert<'a>(summary: &'a MessageSummary, file_reference_prefix: &str) -> 
     let parsed = ParsedMessage::scan(&parsed_bytes, parsed_everything);
 
     let (structure, layout) = choose_structure(summary, &parsed, parsed_everything);
-    let text_parts = body_texts(&structure, &layout.text_body, &parsed);
-    let html_parts = body_texts(&structure, &layout.html_body, &parsed);
+    let text_parts = match needs.text {
+        true => body_texts(&structure, &layout.text_body, None, &parsed),
+        false => Vec::new(),
+    };
+    // The HTML also tells which attachments are shown inline (`cid:` references).
+    let html_parts = if needs.html || attachments::any_has_content_id(&structure, &layout) {
+        let decoded = needs.text.then_some((&layout.text_body[..], &text_parts[..]));
+        body_texts(&structure, &layout.html_body, decoded, &parsed)
+    } else {
+        Vec::new()
+    };
     let native = if layout.has_html_body(&structure) {
         NativeBodyType::Html
     } else {
         NativeBodyType::PlainText
     };
 
-    let html_we_have: String =
-        html_parts.iter().filter(|p| p.is_html).map(|p| p.text.as_str()).collect();
+    let html_we_have: String = match attachments::any_has_content_id(&structure, &layout) {
+        true => html_parts.iter().filter(|p| p.is_html).map(|p| p.text.as_str()).collect(),
+        false => String::new(),
+    };
     let item = build_item(
         summary,
         &parsed,
@@ -138,11 +161,32 @@ fn choose_structure<'s>(
     (Cow::Owned(derived), layout)
 }
 
-fn body_texts(structure: &[Part], indices: &[usize], parsed: &ParsedMessage<'_>) -> Vec<BodyText> {
+/// The decoded text of the parts at `indices` of `structure`. A part already in `decoded`
+/// (an earlier call's indices and result: a plain-text message's one part is both its text and
+/// its HTML body) is copied, not decoded again.
+fn body_texts(
+    structure: &[Part],
+    indices: &[usize],
+    decoded: Option<(&[usize], &[BodyText])>,
+    parsed: &ParsedMessage<'_>,
+) -> Vec<BodyText> {
+    // `decoded`'s texts are in the order of its indices that name a part, as made below.
+    let known: Vec<(usize, &BodyText)> = match decoded {
+        Some((indices, texts)) => indices
+            .iter()
+            .copied()
+            .filter(|&index| structure.get(index).is_some())
+            .zip(texts)
+            .collect(),
+        None => Vec::new(),
+    };
     indices
         .iter()
-        .filter_map(|&index| structure.get(index))
-        .map(|part| {
+        .filter_map(|&index| Some((index, structure.get(index)?)))
+        .map(|(index, part)| {
+            if let Some((_, text)) = known.iter().find(|(other, _)| *other == index) {
+                return (*text).clone();
+            }
             let full_size = TransferEncoding::from_header(part.encoding.as_deref())
                 .estimated_decoded_size(u64::from(part.size));
             match parsed.part_text(&part.section) {
@@ -246,7 +290,7 @@ fn build_item(
 /// Undoes a part's Content-Transfer-Encoding (`encoding` as in [`BodyPart::encoding`]), leniently:
 /// a part fetched as stored becomes the attachment's bytes.
 pub(crate) fn decode_transfer_encoding(encoding: Option<&str>, encoded: &[u8]) -> Vec<u8> {
-    TransferEncoding::from_header(encoding).decode(encoded)
+    TransferEncoding::from_header(encoding).decode(encoded).into_owned()
 }
 
 /// The structure of a whole raw message with IMAP section numbers, as BODYSTRUCTURE gives it,

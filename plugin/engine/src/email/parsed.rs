@@ -91,14 +91,12 @@ impl<'m> ParsedMessage<'m> {
         let encoded = self.data.get(start..end).unwrap_or_default();
         // A part that stops before the end of the data was closed by its boundary.
         let is_complete = self.is_whole_message || end < self.data.len();
-        let mut decoded = TransferEncoding::from_header(part.encoding.as_deref()).decode(encoded);
-        if !is_complete {
-            drop_cut_utf8_sequence(&mut decoded);
-        }
+        let decoded = TransferEncoding::from_header(part.encoding.as_deref()).decode(encoded);
+        let usable = if is_complete { &decoded[..] } else { without_cut_utf8_sequence(&decoded) };
         Some(PartText {
-            text: decode_to_utf8(&decoded, part.charset.as_deref()),
+            text: decode_to_utf8(usable, part.charset.as_deref()),
             is_complete,
-            decoded_bytes: decoded.len() as u64,
+            decoded_bytes: usable.len() as u64,
         })
     }
 
@@ -208,12 +206,12 @@ fn describe_part(part: &MessagePart<'_>, section: &str, depth: u32) -> BodyPart 
 
 /// Text cut by the end of the prefix may end inside a UTF-8 sequence; drop that partial
 /// character rather than let it turn the whole text into latin-1.
-fn drop_cut_utf8_sequence(bytes: &mut Vec<u8>) {
-    if let Err(error) = std::str::from_utf8(bytes)
-        && error.error_len().is_none()
-        && bytes.len() - error.valid_up_to() < 4
-    {
-        bytes.truncate(error.valid_up_to());
+fn without_cut_utf8_sequence(bytes: &[u8]) -> &[u8] {
+    match std::str::from_utf8(bytes) {
+        Err(error) if error.error_len().is_none() && bytes.len() - error.valid_up_to() < 4 => {
+            bytes.get(..error.valid_up_to()).unwrap_or_default()
+        }
+        _ => bytes,
     }
 }
 

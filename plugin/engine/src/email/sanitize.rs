@@ -38,12 +38,11 @@ pub fn clean_body_text(text: String) -> String {
 /// `is_allowed_in_body` drops (Unicode Cc: U+0000–U+001F, U+007F–U+009F) are single bytes
 /// below 0x20 and 0x7F, or 0xC2 0x80–0x9F in UTF-8.
 fn has_control_bytes(bytes: &[u8]) -> bool {
-    bytes.iter().enumerate().any(|(index, &byte)| match byte {
-        b'\t' | b'\n' | b'\r' => false,
-        0..=0x1F | 0x7F => true,
-        0xC2 => bytes.get(index + 1).is_some_and(|next| (0x80..=0x9F).contains(next)),
-        _ => false,
-    })
+    let single_byte_control =
+        |byte: u8| matches!(byte, 0..=0x1F | 0x7F) && !matches!(byte, b'\t' | b'\n' | b'\r');
+    bytes.iter().any(|&byte| single_byte_control(byte))
+        || memchr::memchr_iter(0xC2, bytes)
+            .any(|index| bytes.get(index + 1).is_some_and(|next| (0x80..=0x9F).contains(next)))
 }
 
 fn is_allowed_in_body(ch: char) -> bool {

@@ -460,6 +460,58 @@ fn absurd_declared_sizes_and_empty_input() {
     assert!(!select(&email, &[pref(BodyType::Html)]).needs_full_fetch);
 }
 
+/// The preference lists whose decoding needs differ: each type alone, with and without a
+/// preview and truncation, the usual pairs, and nothing usable.
+fn preference_lists() -> Vec<Vec<BodyPreference>> {
+    let with_preview = |p: BodyPreference| BodyPreference { preview: Some(100), ..p };
+    let mut lists = Vec::new();
+    for body_type in [BodyType::PlainText, BodyType::Html, BodyType::Rtf, BodyType::Mime] {
+        lists.push(vec![pref(body_type)]);
+        lists.push(vec![truncated(body_type, 200)]);
+        lists.push(vec![with_preview(truncated(body_type, 50))]);
+    }
+    lists.push(vec![pref(BodyType::Html), pref(BodyType::PlainText)]);
+    lists.push(vec![truncated(BodyType::Mime, 100), pref(BodyType::Html)]);
+    lists.push(Vec::new());
+    lists
+}
+
+/// Decoding only what the preferences need selects exactly what decoding everything does.
+fn assert_needs_preserve_selection(summary: &MessageSummary, what: &str) {
+    let everything = convert(summary, "f");
+    for preferences in preference_lists() {
+        let needs = BodyNeeds::for_preferences(&preferences);
+        let partial = convert_for(summary, "f", needs);
+        assert_eq!(partial.item, everything.item, "{what}: item with {preferences:?}");
+        for mime_support in [MimeSupport::Never, MimeSupport::Always] {
+            assert_eq!(
+                partial.body.select_body(&preferences, mime_support),
+                everything.body.select_body(&preferences, mime_support),
+                "{what}: body for {preferences:?}, {mime_support:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn decoding_only_the_needed_bodies_selects_the_same() {
+    let names = std::fs::read_dir(format!("{}/src/email/fixtures", env!("CARGO_MANIFEST_DIR")))
+        .expect("fixtures")
+        .map(|entry| entry.expect("fixture").file_name().into_string().expect("name"))
+        .collect::<Vec<_>>();
+    assert!(names.len() >= 10, "fixtures found: {names:?}");
+    for name in names {
+        assert_needs_preserve_selection(full(&name, &[]), &name);
+        let length = fixture(&name).len();
+        for cut in [200, length / 2, length.saturating_sub(10)] {
+            assert_needs_preserve_selection(
+                summary_with_prefix(&name, cut),
+                &format!("{name} cut at {cut}"),
+            );
+        }
+    }
+}
+
 fn arbitrary_part() -> impl Strategy<Value = BodyPart> {
     let mime = prop::sample::select(vec![
         ("multipart", "mixed"),
@@ -539,6 +591,7 @@ proptest! {
     ) {
         let summary = MessageSummary { uid: 1, flags, internal_date: i64::from(size) * 1000, size, body_structure: structure, prefix };
         let email = convert(&summary, "f");
+        assert_needs_preserve_selection(&summary, "generated");
         for body_type in [BodyType::PlainText, BodyType::Html, BodyType::Rtf, BodyType::Mime] {
             let preference = BodyPreference { body_type, truncation_size: truncation, all_or_none, preview };
             let alone = email.body.select_body(&[preference], MimeSupport::SmimeOnly);

@@ -12,7 +12,7 @@ use super::render;
 use super::request::status;
 use crate::ashttp::ProtocolVersion;
 use crate::capabilities::{Capabilities, Level};
-use crate::email::{self, BodyPreference, MessageSummary, wbxml};
+use crate::email::{self, BodyNeeds, BodyPreference, MessageSummary, wbxml};
 use crate::mailbox::{MailboxError, MailboxResult};
 use eas_wbxml::Element;
 
@@ -143,7 +143,8 @@ async fn render_add<C: Capabilities>(
 ) -> AddOutcome {
     let server_id = render::server_id(context.collection_id, summary.uid);
     let mime_support = context.options.mime_support();
-    let converted = email::convert(summary, &server_id);
+    let needs = BodyNeeds::for_preferences(preferences);
+    let converted = email::convert_for(summary, &server_id, needs);
     let selection = converted.body.select_body(preferences, mime_support);
     let size = u64::from(summary.size);
     if selection.needs_full_fetch
@@ -158,7 +159,7 @@ async fn render_add<C: Capabilities>(
         *full_fetch_budget -= size;
         match whole(context, summary.uid, MAX_FULL_FETCH_BYTES).await {
             Ok(Some(full)) => {
-                let converted = email::convert(&full, &server_id);
+                let converted = email::convert_for(&full, &server_id, needs);
                 let selection = converted.body.select_body(preferences, mime_support);
                 let data = wbxml::application_data(
                     &converted.item,
