@@ -57,7 +57,8 @@ where
     }
 }
 
-/// How long a body of `length` bytes may take (for a body of unknown length: the limit).
+/// How long a body of `length` bytes may take (for a body of unknown length: the limit); the
+/// phones' HTTP/1.1 server gives a response the same time to be written.
 pub fn deadline(length: u64) -> Duration {
     BASE + Duration::from_secs(length / BYTES_PER_SECOND)
 }

@@ -45,10 +45,6 @@ const BODY_READ_SIZE: usize = 64 * 1024;
 /// if this little is left of it; a longer one, or a chunked one, closes the connection instead.
 const DRAIN_LIMIT: u64 = 64 * 1024;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-/// A response is written within this, plus one second per [`WRITE_BYTES_PER_SECOND`]: a client
-/// that stops reading must not hold its response in memory for ever.
-const WRITE_BASE: Duration = Duration::from_secs(30);
-const WRITE_BYTES_PER_SECOND: u64 = 8 * 1024;
 /// Responses up to this size go out in one write with their head (no Nagle wait between two).
 const COALESCE_LIMIT: usize = 256 * 1024;
 
@@ -292,7 +288,9 @@ where
     let send_body = !head_request && allows_body(parts.status) && !body.is_empty();
     let mut out = Vec::with_capacity(512);
     write_head(&parts, framed, &httpdate::fmt_http_date(std::time::SystemTime::now()), &mut out);
-    let limit = WRITE_BASE + Duration::from_secs(body.len() as u64 / WRITE_BYTES_PER_SECOND);
+    // A client that stops reading must not hold its response in memory for ever: it gets the
+    // time a request body of that size would get.
+    let limit = crate::request_body::deadline(body.len() as u64);
     let written = timeout(limit, async {
         if send_body && body.len() <= COALESCE_LIMIT {
             out.extend_from_slice(&body);

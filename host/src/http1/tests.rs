@@ -36,15 +36,20 @@ async fn read_to_close(client: &mut DuplexStream) -> String {
     String::from_utf8_lossy(&all).into_owned()
 }
 
-/// Reads one response with a content-length body.
-async fn read_response(client: &mut DuplexStream) -> String {
+/// Reads one response head, a byte at a time (nothing after it is consumed).
+async fn read_head(client: &mut DuplexStream) -> String {
     let mut seen = Vec::new();
     let mut byte = [0_u8; 1];
     while !seen.ends_with(b"\r\n\r\n") {
         assert_eq!(client.read(&mut byte).await.expect("read"), 1, "closed mid-head: {seen:?}");
         seen.push(byte[0]);
     }
-    let head = String::from_utf8_lossy(&seen).into_owned();
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// Reads one response with a content-length body.
+async fn read_response(client: &mut DuplexStream) -> String {
+    let head = read_head(client).await;
     let length = head
         .lines()
         .find_map(|line| line.strip_prefix("content-length: "))
@@ -155,13 +160,7 @@ async fn an_unread_long_body_closes_the_connection() {
 async fn head_requests_get_a_length_and_no_body() {
     let (mut client, _server) = start(echo);
     client.write_all(b"HEAD /h HTTP/1.1\r\n\r\nGET /g HTTP/1.1\r\n\r\n").await.expect("write");
-    let mut seen = Vec::new();
-    let mut byte = [0_u8; 1];
-    while !seen.ends_with(b"\r\n\r\n") {
-        client.read_exact(&mut byte).await.expect("read");
-        seen.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&seen).into_owned();
+    let head = read_head(&mut client).await;
     assert!(head.contains("content-length: 8\r\n"), "{head}");
     // the next bytes are the GET's response, not a HEAD body
     assert!(read_response(&mut client).await.starts_with("HTTP/1.1 200 OK"));

@@ -34,12 +34,16 @@ pub fn html_to_text(html: &str) -> String {
 pub fn text_to_html(text: &str) -> String {
     let mut html = String::with_capacity(text.len() + text.len() / 8 + 32);
     html.push_str("<div>");
-    // Every character replaced is ASCII, so the text is scanned as bytes and copied in runs
-    // between them (a run always starts and ends on a character boundary): a Sync converts
-    // every plain-text message this way, char-by-char pushing was a tenth of its CPU time.
+    // Every character replaced is ASCII, so the text is scanned as bytes, one table lookup
+    // each, and copied in runs between them (a run always starts and ends on a character
+    // boundary): a Sync converts every plain-text message this way for a client that wants
+    // HTML, and a `match` per byte was a sixth of its conversion time.
+    let bytes = text.as_bytes();
     let mut run_start = 0;
-    let mut previous_was_space = false;
-    for (index, &byte) in text.as_bytes().iter().enumerate() {
+    for (index, &byte) in bytes.iter().enumerate() {
+        if !MAY_NEED_ESCAPE[usize::from(byte)] {
+            continue;
+        }
         let replacement = match byte {
             b'&' => "&amp;",
             b'<' => "&lt;",
@@ -47,14 +51,10 @@ pub fn text_to_html(text: &str) -> String {
             b'"' => "&quot;",
             b'\r' => "",
             b'\n' => "<br>\n",
-            // Keep runs of spaces (indentation, ASCII art) visible.
-            b' ' if previous_was_space => "&nbsp;",
-            _ => {
-                previous_was_space = byte == b' ';
-                continue;
-            }
+            // Keep runs of spaces (indentation, ASCII art) visible: every space after a space.
+            _ if index > 0 && bytes.get(index - 1) == Some(&b' ') => "&nbsp;",
+            _ => continue,
         };
-        previous_was_space = byte == b' ';
         html.push_str(text.get(run_start..index).unwrap_or_default());
         html.push_str(replacement);
         run_start = index + 1;
@@ -63,6 +63,19 @@ pub fn text_to_html(text: &str) -> String {
     html.push_str("</div>");
     html
 }
+
+/// The bytes `text_to_html` may replace: `& < > "`, line ends, and spaces (a space after a
+/// space).
+const MAY_NEED_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut index = 0;
+    let special = b"&<>\"\r\n ";
+    while index < special.len() {
+        table[special[index] as usize] = true;
+        index += 1;
+    }
+    table
+};
 
 /// Elements whose content is not text for a reader.
 const SKIPPED_ELEMENTS: &[&str] = &["script", "style", "head", "title", "noscript", "template"];
@@ -356,6 +369,35 @@ mod tests {
         assert_eq!(html_to_text("<"), "<");
         assert_eq!(html_to_text("&"), "&");
         assert_eq!(html_to_text("<a href='x'"), "");
+    }
+
+    /// `text_to_html` one character at a time, the rules as stated: the oracle for the table-driven
+    /// version.
+    fn text_to_html_oracle(text: &str) -> String {
+        let mut html = String::from("<div>");
+        let mut previous = None;
+        for ch in text.chars() {
+            match ch {
+                '&' => html.push_str("&amp;"),
+                '<' => html.push_str("&lt;"),
+                '>' => html.push_str("&gt;"),
+                '"' => html.push_str("&quot;"),
+                '\r' => {}
+                '\n' => html.push_str("<br>\n"),
+                ' ' if previous == Some(' ') => html.push_str("&nbsp;"),
+                other => html.push(other),
+            }
+            previous = Some(ch);
+        }
+        html.push_str("</div>");
+        html
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn text_to_html_matches_the_oracle(text in "[ a&<>\"\r\néü€🙂]{0,40}") {
+            proptest::prop_assert_eq!(text_to_html(&text), text_to_html_oracle(&text));
+        }
     }
 
     #[test]
