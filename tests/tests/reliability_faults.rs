@@ -22,6 +22,7 @@ use eas_edge_tests::eas::{CommandKind, Device, SyncAnswer, SyncCollection, SyncR
 use eas_edge_tests::faults::{
     AdminMetrics, Fault, FaultProxy, Rng, Usage, figure, full_form, runs,
 };
+use eas_edge_tests::front::{Front, FrontEnd};
 use eas_edge_tests::gateway::{Gateway, GatewayOptions, TEST_DOMAIN};
 use eas_edge_tests::imap::{AppendOptions, ImapClient};
 use eas_edge_tests::mailstack::MailStack;
@@ -889,20 +890,33 @@ fn imap_down_under_load_fails_cleanly_answers_every_parked_ping_and_leaks_nothin
 
 #[test]
 fn imap_slow_hung_or_cut_mid_fetch_gives_a_status_and_the_retry_is_complete() {
+    imap_faults_during_a_sync_page(FrontEnd::Host);
+}
+
+/// The same faults with Envoy in front (the proxy-wasm filter reaching the host's mailbox
+/// capability by HTTP callouts): the phone still gets a status, not a hang, and nothing is lost.
+#[test]
+fn imap_faults_behind_envoy_give_a_status_and_the_retry_is_complete() {
+    imap_faults_during_a_sync_page(FrontEnd::Envoy);
+}
+
+fn imap_faults_during_a_sync_page(kind: FrontEnd) {
     let stack = MailStack::start().expect("mail stack");
     let proxy = FaultProxy::start(stack.imap_addr().expect("imap")).expect("proxy");
     let options = GatewayOptions { imap_addr: Some(proxy.address()), ..GatewayOptions::default() };
-    let gateway = Gateway::start_with(&stack, options).expect("gateway");
-    World { gateway, stack }.run(|world| {
-        let alice = world.user("alice");
-        let mut imap = world.imap(&alice)?;
+    let front = Front::start(kind, &stack, options).expect("gateway");
+    let url = front.url();
+    let outcome = (|| -> Result<()> {
+        let alice = format!("alice@{TEST_DOMAIN}");
+        stack.add_user(&alice, PASSWORD)?;
+        let mut imap = stack.imap_login(&alice, PASSWORD)?;
         append(
             &mut imap,
             "INBOX",
             &alice,
             &(0..30).map(|n| format!("Fetched {n}")).collect::<Vec<_>>(),
         )?;
-        let mut device = world.device(&alice, "SLOWIMAP");
+        let mut device = Device::new(&url, &alice, PASSWORD, "SLOWIMAP", Version::V16_1);
         let (inbox, _) = inbox_of(&mut device)?;
         let mut key = device.sync_start(&inbox)?;
         let mut view = View::default();
@@ -918,7 +932,7 @@ fn imap_slow_hung_or_cut_mid_fetch_gives_a_status_and_the_retry_is_complete() {
                 .document(Version::V16_1),
             )?;
             let started = Instant::now();
-            let mut phone = twin(&device, &world.gateway.url());
+            let mut phone = twin(&device, &url);
             let reply = phone.post("Sync", Some("application/vnd.ms-sync.wbxml"), &body);
             let took = started.elapsed();
             let outcome = match &reply {
@@ -949,11 +963,20 @@ fn imap_slow_hung_or_cut_mid_fetch_gives_a_status_and_the_retry_is_complete() {
         // the same SyncKey afterwards: everything, once
         view.drain(&mut device, &inbox, &key)?;
         ensure_same(&view, imap_subjects(&mut imap, "INBOX")?, "after the IMAP faults")?;
+        let through = match kind {
+            FrontEnd::Host => "IMAP fault during a Sync page",
+            FrontEnd::Envoy => "IMAP fault during a Sync page, Envoy in front",
+        };
         for result in &results {
-            figure("IMAP fault during a Sync page", result);
+            figure(through, result);
         }
         Ok(())
-    });
+    })();
+    if let Err(error) = outcome {
+        let logs = front.logs();
+        let lines: Vec<&str> = logs.lines().collect();
+        panic!("{error:#}\n--- logs:\n{}", lines[lines.len().saturating_sub(120)..].join("\n"));
+    }
 }
 
 #[test]
