@@ -22,6 +22,8 @@ use eas_edge_tests::seed::seed_mailbox;
 const USER: &str = "pat@example.test";
 const PASSWORD: &str = "s3cret pässword";
 const MEMORY: usize = 64 << 20;
+/// A plugin call's budget (`limits.cpu_ms`), as a tenant has it by default.
+const CALL_BUDGET: Duration = Duration::from_secs(10);
 
 fn stack() -> Result<MailStack> {
     let stack = MailStack::start()?;
@@ -46,7 +48,7 @@ fn seed(stack: &MailStack, mailbox: &str, seed: u64, count: usize) -> Result<Vec
 }
 
 fn capability(account: &Arc<Account>) -> MailboxCapability {
-    MailboxCapability::new("test".into(), Some(account.clone()), MEMORY)
+    MailboxCapability::new("test".into(), Some(account.clone()), MEMORY, CALL_BUDGET)
 }
 
 fn uids(ranges: &[wit::UidRange]) -> Vec<u32> {
@@ -153,7 +155,8 @@ async fn every_mailbox_operation_through_the_pool() -> Result<()> {
     );
     ensure!(!third.body_structure.is_empty());
     // an answer over the host's limit (half the plugin's memory: 16 KiB here)
-    let mut small = MailboxCapability::new("test".into(), Some(account.clone()), 32 << 10);
+    let mut small =
+        MailboxCapability::new("test".into(), Some(account.clone()), 32 << 10, CALL_BUDGET);
     match small.fetch_summaries("INBOX".into(), (1..=30).collect(), 4096).await {
         Err(Error::TooLarge(_)) => {}
         other => bail!("an oversized answer gave {:?}", other.map(|s| s.len())),
@@ -198,7 +201,7 @@ async fn every_mailbox_operation_through_the_pool() -> Result<()> {
     ensure!(accounts.logins() == 1, "{} LOGINs", accounts.logins());
     ensure!(account.idle_sessions() == 1);
 
-    let mut anonymous = MailboxCapability::new("test".into(), None, MEMORY);
+    let mut anonymous = MailboxCapability::new("test".into(), None, MEMORY, CALL_BUDGET);
     ensure!(matches!(anonymous.list_folders().await, Err(Error::Unauthenticated)));
     Ok(())
 }

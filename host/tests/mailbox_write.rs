@@ -25,6 +25,8 @@ use tokio::net::tcp::OwnedReadHalf;
 const USER: &str = "pat@example.test";
 const PASSWORD: &str = "s3cret pässword";
 const MEMORY: usize = 64 << 20;
+/// A plugin call's budget (`limits.cpu_ms`), as a tenant has it by default.
+const CALL_BUDGET: Duration = Duration::from_secs(10);
 
 fn stack() -> Result<MailStack> {
     let stack = MailStack::start()?;
@@ -45,7 +47,7 @@ fn seed(stack: &MailStack, mailbox: &str, seed: u64, count: usize) -> Result<Vec
 }
 
 fn capability(account: &Arc<Account>) -> MailboxCapability {
-    MailboxCapability::new("test".into(), Some(account.clone()), MEMORY)
+    MailboxCapability::new("test".into(), Some(account.clone()), MEMORY, CALL_BUDGET)
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -293,7 +295,7 @@ async fn every_write_operation_through_the_pool() -> Result<()> {
 
     // all of it on the session the login left in the pool
     ensure!(accounts.logins() == 1, "{} LOGINs", accounts.logins());
-    let mut anonymous = MailboxCapability::new("test".into(), None, MEMORY);
+    let mut anonymous = MailboxCapability::new("test".into(), None, MEMORY, CALL_BUDGET);
     ensure!(matches!(
         anonymous.expunge("INBOX".into(), vec![1]).await,
         Err(Error::Unauthenticated)

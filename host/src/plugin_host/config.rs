@@ -16,14 +16,18 @@ pub struct TenantServices {
     pub submitter: Arc<Submitter>,
     /// `None`: the tenant has no ManageSieve server, out-of-office is not available.
     pub sieve: Option<Arc<SieveEndpoint>>,
+    /// How long one plugin call may take (`limits.cpu_ms`, wall time): the host's own work for
+    /// a call ends before it, so the plugin can still answer with an EAS status.
+    pub call_budget: std::time::Duration,
 }
 
 impl TenantServices {
     pub fn new(tenant: &Tenant) -> anyhow::Result<Self> {
+        let call_budget = std::time::Duration::from_millis(tenant.limits.cpu_ms);
         let submitter = Submitter::new(&tenant.smtp)
             .with_context(|| format!("tenant {:?}: SMTP settings", tenant.name))?
             // a plugin call is cut after cpu_ms of wall time: a submission ends before that
-            .with_budget(std::time::Duration::from_millis(tenant.limits.cpu_ms));
+            .with_budget(call_budget);
         let sieve = match &tenant.sieve {
             Some(endpoint) => Some(Arc::new(
                 SieveEndpoint::new(endpoint)
@@ -31,7 +35,12 @@ impl TenantServices {
             )),
             None => None,
         };
-        Ok(TenantServices { settings: settings(tenant), submitter: Arc::new(submitter), sieve })
+        Ok(TenantServices {
+            settings: settings(tenant),
+            submitter: Arc::new(submitter),
+            sieve,
+            call_budget,
+        })
     }
 
     /// The settings the plugin sees.

@@ -7,10 +7,16 @@ use super::mailbox_convert as convert;
 use crate::accounts::Account;
 use crate::imap::{ImapError, Session};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// STATUS commands per round trip. All of a batch is written before its answers are read,
 /// so it must fit the socket buffers both ways (about 60 bytes out and 120 back each).
 const STATUS_BATCH: usize = 200;
+
+/// The share of a plugin call's budget its mailbox reads may use, as for a submission: a read
+/// still waiting for a slow or hung IMAP server then fails as `unavailable`, and the plugin
+/// answers with its transient-error status (Sync: 111) before the call is cut (HTTP 503).
+const READ_SHARE_OF_BUDGET: f64 = 0.8;
 
 /// What a summary costs besides its prefix (flags, date, flattened BODYSTRUCTURE), roughly,
 /// for the size check of an answer.
@@ -22,12 +28,37 @@ pub struct MailboxCapability {
     /// The most one answer may carry: half the plugin's memory, which also has to hold the
     /// plugin's own copy of it.
     answer_limit: u32,
+    /// When reads stop waiting for IMAP (see [`READ_SHARE_OF_BUDGET`]).
+    read_deadline: Instant,
 }
 
 impl MailboxCapability {
-    pub fn new(tenant: Arc<str>, account: Option<Arc<Account>>, memory_bytes: usize) -> Self {
+    /// `call_budget`: how long the request's plugin call may take, from now.
+    pub fn new(
+        tenant: Arc<str>,
+        account: Option<Arc<Account>>,
+        memory_bytes: usize,
+        call_budget: Duration,
+    ) -> Self {
         let answer_limit = u32::try_from(memory_bytes / 2).unwrap_or(u32::MAX);
-        MailboxCapability { tenant, account, answer_limit }
+        let read_deadline = Instant::now() + call_budget.mul_f64(READ_SHARE_OF_BUDGET);
+        MailboxCapability { tenant, account, answer_limit, read_deadline }
+    }
+
+    /// Runs a read on one of the account's sessions, until the read deadline. A read cut there
+    /// drops its session (never returned to the pool mid-command) and is `Unavailable`; writes
+    /// (`mailbox_write`) are not cut, since a change may already have been made.
+    async fn read<T, F>(&self, account: &Account, op: F) -> Result<T, ImapError>
+    where
+        F: AsyncFnMut(&mut Session) -> Result<T, ImapError>,
+    {
+        let deadline = tokio::time::Instant::from_std(self.read_deadline);
+        match tokio::time::timeout_at(deadline, account.run(op)).await {
+            Ok(result) => result,
+            Err(_) => Err(ImapError::Unavailable(
+                "the IMAP server did not answer within the request's time".to_string(),
+            )),
+        }
     }
 
     pub(super) fn account(&self) -> Result<Arc<Account>, Error> {
@@ -67,8 +98,8 @@ impl MailboxCapability {
 impl wit::Host for MailboxCapability {
     async fn list_folders(&mut self) -> Result<Vec<wit::Folder>, Error> {
         let account = self.account()?;
-        let folders = account
-            .run(async |session: &mut Session| session.list_folders().await)
+        let folders = self
+            .read(&account, async |session: &mut Session| session.list_folders().await)
             .await
             .map_err(|error| self.error(None, error))?;
         Ok(folders.into_iter().map(convert::folder).collect())
@@ -82,8 +113,8 @@ impl wit::Host for MailboxCapability {
         let mut answers = Vec::with_capacity(folders.len());
         for batch in folders.chunks(STATUS_BATCH) {
             let names = batch.to_vec();
-            let results = account
-                .run(async move |session: &mut Session| {
+            let results = self
+                .read(&account, async move |session: &mut Session| {
                     let names: Vec<&str> = names.iter().map(String::as_str).collect();
                     session.status_many_current(&names).await
                 })
@@ -104,8 +135,8 @@ impl wit::Host for MailboxCapability {
         let account = self.account()?;
         let since = since.map(convert::sync_point);
         let name = folder.clone();
-        let changes = account
-            .run(async move |session: &mut Session| session.changes(&name, since).await)
+        let changes = self
+            .read(&account, async move |session: &mut Session| session.changes(&name, since).await)
             .await
             .map_err(|error| self.error(Some(&folder), error))?;
         Ok(convert::changes(changes))
@@ -118,8 +149,10 @@ impl wit::Host for MailboxCapability {
     ) -> Result<Vec<wit::UidRange>, Error> {
         let account = self.account()?;
         let name = folder.clone();
-        let ranges = account
-            .run(async move |session: &mut Session| session.uids_since(&name, since).await)
+        let ranges = self
+            .read(&account, async move |session: &mut Session| {
+                session.uids_since(&name, since).await
+            })
             .await
             .map_err(|error| self.error(Some(&folder), error))?;
         Ok(ranges.into_iter().map(convert::range).collect())
@@ -133,8 +166,8 @@ impl wit::Host for MailboxCapability {
     ) -> Result<Vec<wit::MessageSummary>, Error> {
         let account = self.account()?;
         let name = folder.clone();
-        let summaries = account
-            .run(async move |session: &mut Session| {
+        let summaries = self
+            .read(&account, async move |session: &mut Session| {
                 session.fetch_summaries(&name, &uids, prefix_bytes).await
             })
             .await
@@ -163,8 +196,8 @@ impl wit::Host for MailboxCapability {
         let account = self.account()?;
         let max_bytes = self.answer_bytes(max_bytes);
         let name = folder.clone();
-        let message = account
-            .run(async move |session: &mut Session| {
+        let message = self
+            .read(&account, async move |session: &mut Session| {
                 session.fetch_message(&name, uid, max_bytes).await
             })
             .await
@@ -182,11 +215,10 @@ impl wit::Host for MailboxCapability {
         let account = self.account()?;
         let max_bytes = self.answer_bytes(max_bytes);
         let name = folder.clone();
-        account
-            .run(async move |session: &mut Session| {
-                session.fetch_part(&name, uid, &section, max_bytes).await
-            })
-            .await
-            .map_err(|error| self.error(Some(&folder), error))
+        self.read(&account, async move |session: &mut Session| {
+            session.fetch_part(&name, uid, &section, max_bytes).await
+        })
+        .await
+        .map_err(|error| self.error(Some(&folder), error))
     }
 }

@@ -90,8 +90,13 @@ impl RequestState {
                 account.clone(),
                 services.sieve.clone(),
             ),
+            mailbox: MailboxCapability::new(
+                tenant.clone(),
+                account,
+                memory_bytes,
+                services.call_budget,
+            ),
             services,
-            mailbox: MailboxCapability::new(tenant.clone(), account, memory_bytes),
             tenant,
             store,
             limits: StoreLimitsBuilder::new()
