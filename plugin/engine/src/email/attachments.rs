@@ -19,10 +19,7 @@ pub fn attachments(
     file_reference_prefix: &str,
     html: &str,
 ) -> Vec<Attachment> {
-    let referenced_cids = match any_has_content_id(parts, layout) {
-        true => cid_references(html),
-        false => Vec::new(),
-    };
+    let referenced_cids = cid_references(html);
     layout
         .attachments
         .iter()
@@ -42,7 +39,7 @@ pub fn attachments(
 }
 
 /// Whether any attachment has a Content-ID, the only way to be shown inline: without one, the
-/// HTML body need not be searched for `cid:` references.
+/// caller need not decode the HTML body nor pass it for `cid:` references.
 pub fn any_has_content_id(parts: &[BodyPart], layout: &MimeLayout) -> bool {
     layout
         .attachments

@@ -88,7 +88,8 @@ pub fn convert_for<'a>(
         false => Vec::new(),
     };
     // The HTML also tells which attachments are shown inline (`cid:` references).
-    let html_parts = if needs.html || attachments::any_has_content_id(&structure, &layout) {
+    let inline_possible = attachments::any_has_content_id(&structure, &layout);
+    let html_parts = if needs.html || inline_possible {
         let decoded = needs.text.then_some((&layout.text_body[..], &text_parts[..]));
         body_texts(&structure, &layout.html_body, decoded, &parsed)
     } else {
@@ -100,7 +101,7 @@ pub fn convert_for<'a>(
         NativeBodyType::PlainText
     };
 
-    let html_we_have: String = match attachments::any_has_content_id(&structure, &layout) {
+    let html_we_have: String = match inline_possible {
         true => html_parts.iter().filter(|p| p.is_html).map(|p| p.text.as_str()).collect(),
         false => String::new(),
     };
