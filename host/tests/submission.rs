@@ -1,7 +1,8 @@
 //! The `submission` capability against the real Postfix of the `eas-edge-tests` mail stack:
 //! delivery to another local user (checked over IMAP), refused recipients, AUTH with the
 //! password the IMAP server accepted, STARTTLS and implicit TLS, and the failures the phone
-//! must tell apart (server down, every recipient refused, too large).
+//! must tell apart (server down, every recipient refused, too large, a connection lost after
+//! the message's end).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,8 +14,9 @@ use eas_edge::config::TlsMode as ConfigTls;
 use eas_edge::imap::{Endpoint, TlsMode, TlsSettings};
 use eas_edge::plugin_host::SubmissionCapability;
 use eas_edge::plugin_host::eas_edge::gateway::submission::{Error, Host as _};
-use eas_edge::smtp::{SmtpAuth, SmtpConfig, Submitter};
+use eas_edge::smtp::{Credentials, SmtpAuth, SmtpConfig, SmtpError, Submitter};
 use eas_edge::state::{RedbOptions, RedbStore, StateStore};
+use eas_edge_tests::faults::{Fault, FaultProxy};
 use eas_edge_tests::mailstack::MailStack;
 
 const USER: &str = "pat@example.test";
@@ -245,5 +247,69 @@ async fn a_server_that_is_down_or_refuses_the_password_is_unavailable() -> Resul
         Err(Error::Unavailable(_)) => {}
         other => bail!("a stopped server gave {other:?}"),
     }
+    Ok(())
+}
+
+/// Whether `user`'s INBOX holds a message with subject `token` right now.
+fn in_inbox(stack: &MailStack, user: &str, password: &str, token: &str) -> Result<bool> {
+    let mut imap = stack.imap_login(user, password)?;
+    imap.examine("INBOX")?;
+    Ok(!imap.uid_search(&format!("HEADER Subject {token}"))?.is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_claim_is_recorded_before_the_final_dot_and_a_failed_record_sends_nothing() -> Result<()>
+{
+    let fixture = fixture().await?;
+    let smtp = config(fixture.stack.submission_addr()?, ConfigTls::None, SmtpAuth::User);
+    let submitter = Submitter::new(&smtp)?;
+    let credentials = Credentials { login: USER, password: PASSWORD.as_bytes() };
+    let recipients = vec![FRIEND.to_owned()];
+
+    // the record fails: the connection ends without the final dot, the server drops the message
+    let outcome = submitter
+        .send(None, USER, Some(&credentials), &recipients, &message("unrecorded-41c7"), || async {
+            Err("the state store is full".to_owned())
+        })
+        .await;
+    match outcome {
+        Err(SmtpError::Unavailable(text)) if text.contains("could not be recorded") => {}
+        other => bail!("a failed record gave {other:?}"),
+    }
+
+    // the record succeeds: it runs once, before the server has the message
+    let recorded = std::sync::atomic::AtomicUsize::new(0);
+    let refused = submitter
+        .send(None, USER, Some(&credentials), &recipients, &message("recorded-8e02"), || async {
+            recorded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
+        .await?;
+    ensure!(refused.is_empty(), "refused: {refused:?}");
+    ensure!(recorded.load(std::sync::atomic::Ordering::SeqCst) == 1, "recorded {recorded:?}");
+    delivered(&fixture.stack, FRIEND, FRIEND_PASSWORD, "recorded-8e02")?;
+    // Postfix delivers in order: the dropped one would be there by now
+    ensure!(
+        !in_inbox(&fixture.stack, FRIEND, FRIEND_PASSWORD, "unrecorded-41c7")?,
+        "a message whose submission could not be recorded was delivered"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_lost_after_the_final_dot_is_possibly_sent() -> Result<()> {
+    let fixture = fixture().await?;
+    let proxy = FaultProxy::start(fixture.stack.submission_addr()?)?;
+    proxy.set(Fault::CutAfterDataEnd)?;
+    let smtp = config(proxy.address(), ConfigTls::None, SmtpAuth::User);
+    let outcome =
+        capability(&fixture, &smtp)?.send(message("cut-after-dot-5a1f"), vec![FRIEND.into()]).await;
+    match outcome {
+        Err(Error::OutcomeUnknown(_)) => {}
+        other => bail!("a connection cut after the final dot gave {other:?}"),
+    }
+    ensure!(proxy.counters().cut.load(std::sync::atomic::Ordering::Relaxed) == 1, "not cut");
+    // RFC 1047: the server had the whole message, and delivers it
+    delivered(&fixture.stack, FRIEND, FRIEND_PASSWORD, "cut-after-dot-5a1f")?;
     Ok(())
 }

@@ -24,6 +24,10 @@ pub enum Fault {
     DropOnFetch,
     /// Accept connections but pass nothing either way and never answer (a hung backend).
     Blackhole,
+    /// SMTP: pass the message's end (DATA's final dot) to the server, then cut the connection
+    /// before the server's reply reaches the client: the server has the message and the client
+    /// cannot know it (the window of RFC 1047).
+    CutAfterDataEnd,
     /// Refuse new connections (the port is closed) and cut the open ones (backend stopped).
     Down,
 }
@@ -171,24 +175,44 @@ fn connect_and_pump(client: TcpStream, shared: Arc<Shared>) {
     lock(&shared.live).push((id, client_side));
     shared.counters.open.fetch_add(1, Ordering::Relaxed);
     let upstream_shared = shared.clone();
-    let upstream = std::thread::spawn(move || pump(client, server_out, &upstream_shared, true));
-    pump(server, client_out, &shared, false);
+    let data_ended = Arc::new(AtomicBool::new(false));
+    let upstream_data_ended = data_ended.clone();
+    let upstream = std::thread::spawn(move || {
+        pump(client, server_out, &upstream_shared, Direction::ToServer(&upstream_data_ended))
+    });
+    pump(server, client_out, &shared, Direction::ToClient(&data_ended));
     let _ = upstream.join();
     lock(&shared.live).retain(|(live, _)| *live != id);
     shared.counters.open.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Which way a pump copies; both know whether the client has sent an SMTP message's end.
+#[derive(Clone, Copy)]
+enum Direction<'a> {
+    ToServer(&'a AtomicBool),
+    ToClient(&'a AtomicBool),
+}
+
 /// Copies `from` to `to` under the current fault until either side closes; then closes both.
-fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared, client_to_server: bool) {
+fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared, direction: Direction<'_>) {
+    let client_to_server = matches!(direction, Direction::ToServer(_));
     let mut buffer = vec![0u8; 16 * 1024];
+    // the last bytes sent to the server, for a message end split across chunks
+    let mut tail: Vec<u8> = Vec::new();
     loop {
         let read = match from.read(&mut buffer) {
             Ok(0) | Err(_) => break,
             Ok(read) => read,
         };
         let chunk = &buffer[..read];
-        if client_to_server {
+        if let Direction::ToServer(data_ended) = direction {
             shared.counters.logins.fetch_add(count_logins(chunk), Ordering::Relaxed);
+            tail.extend_from_slice(chunk);
+            // dot-stuffing keeps this sequence out of a message: it only ever ends one
+            if contains(&tail, b"\r\n.\r\n") {
+                data_ended.store(true, Ordering::SeqCst);
+            }
+            tail.drain(..tail.len().saturating_sub(4));
         }
         match *lock(&shared.fault) {
             Fault::Pass => {}
@@ -206,6 +230,14 @@ fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared, client_to_serve
                 }
             }
             Fault::Blackhole => continue,
+            Fault::CutAfterDataEnd => {
+                if let Direction::ToClient(data_ended) = direction
+                    && data_ended.load(Ordering::SeqCst)
+                {
+                    shared.counters.cut.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+            }
             Fault::Down => break,
         }
         if to.write_all(chunk).is_err() {
@@ -450,5 +482,46 @@ mod tests {
         assert!(closed, "the port should be closed");
         proxy.set(Fault::Pass).expect("up");
         assert_eq!(echo(&proxy).expect("echo after restart"), b"ping");
+    }
+
+    #[test]
+    fn cuts_the_reply_to_a_message_end_split_across_writes() {
+        let backend = TcpListener::bind("127.0.0.1:0").expect("backend");
+        let backend_addr = backend.local_addr().expect("address");
+        let (received_tx, received_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut stream, _) = backend.accept().expect("accept");
+            let mut received = Vec::new();
+            let mut buffer = [0u8; 64];
+            // answers each line; reports what it got once the client's message has ended
+            while let Ok(read) = stream.read(&mut buffer) {
+                if read == 0 {
+                    break;
+                }
+                received.extend_from_slice(&buffer[..read]);
+                if stream.write_all(b"250 ok\r\n").is_err() {
+                    break;
+                }
+                if received.ends_with(b"\r\n.\r\n") {
+                    let _ = received_tx.send(received.clone());
+                }
+            }
+        });
+        let proxy = FaultProxy::start(backend_addr).expect("proxy");
+        proxy.set(Fault::CutAfterDataEnd).expect("fault");
+        let mut client = TcpStream::connect(proxy.address()).expect("connect");
+        client.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let mut reply = [0u8; 8];
+        client.write_all(b"DATA\r\n").expect("write");
+        client.read_exact(&mut reply).expect("the reply before the message end passes");
+        client.write_all(b"Subject: x\r\n\r\n.. stuffed\r\n").expect("write");
+        client.read_exact(&mut reply).expect("a stuffed dot is no message end");
+        client.write_all(b".\r\n").expect("write");
+        let received = received_rx.recv_timeout(Duration::from_secs(5)).expect("server got it");
+        assert!(received.ends_with(b".. stuffed\r\n.\r\n"));
+        let mut rest = Vec::new();
+        let cut = client.read_to_end(&mut rest).map(|_| rest.is_empty()).unwrap_or(true);
+        assert!(cut, "the reply to the message end reached the client: {rest:?}");
+        assert_eq!(proxy.counters().cut.load(Ordering::Relaxed), 1);
     }
 }

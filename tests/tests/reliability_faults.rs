@@ -563,9 +563,6 @@ fn kill_9_mid_move_items_then_retry_keeps_each_message_exactly_once() {
 }
 
 #[test]
-#[ignore = "finding (docs/reliability.md): a kill in the few milliseconds between SMTP's 250 and \
-            the resend claim reaching disk still sends twice, so a short run can fail at random; \
-            `cargo xtask reliability` runs it"]
 fn kill_9_mid_send_mail_then_retry_with_the_same_client_id_sends_once() {
     World::start(GatewayOptions::default()).run(|world| {
         let alice = world.user("alice");
@@ -605,9 +602,9 @@ fn kill_9_mid_send_mail_then_retry_with_the_same_client_id_sends_once() {
             if outcome.as_ref().map_or(true, |o| !o.is_success()) {
                 lost += 1;
                 let retry = device.compose(&request).context("the retried SendMail")?;
-                // 111: the first attempt's claim reached disk, which it does only once SMTP
-                // accepted the message; it is not sent again, and the phone is told "sent"
-                // once the claim is stale (compose::dedupe)
+                // 111: the first attempt's claim reached disk, which it does just before the
+                // message's final dot; it is not sent again, and the phone is told "sent" once
+                // the claim is stale (compose::dedupe)
                 ensure!(
                     retry.is_success() || matches!(retry.status, Some(118 | 111)),
                     "run {run}: retried SendMail: {}",
@@ -1040,6 +1037,83 @@ fn smtp_refusing_hung_or_down_fails_the_send_and_saves_nothing() {
         }
         Ok(())
     });
+}
+
+#[test]
+fn smtp_cut_after_the_message_end_delivers_once_and_the_retry_is_not_sent_again() {
+    smtp_cut_after_the_message_end(FrontEnd::Host);
+}
+
+#[test]
+fn smtp_cut_after_the_message_end_behind_envoy_delivers_once() {
+    smtp_cut_after_the_message_end(FrontEnd::Envoy);
+}
+
+/// SendMail whose SMTP connection is cut between the message's final dot and the server's
+/// reply (RFC 1047: the server has the message, the gateway cannot know), then retried.
+fn smtp_cut_after_the_message_end(kind: FrontEnd) {
+    let stack = MailStack::start().expect("mail stack");
+    let proxy = FaultProxy::start(stack.submission_addr().expect("submission")).expect("proxy");
+    let options = GatewayOptions { smtp: Some(proxy.address()), ..GatewayOptions::default() };
+    let front = Front::start(kind, &stack, options).expect("gateway");
+    let outcome = (|| -> Result<()> {
+        let alice = format!("alice@{TEST_DOMAIN}");
+        let bob = format!("bob@{TEST_DOMAIN}");
+        stack.add_user(&alice, PASSWORD)?;
+        stack.add_user(&bob, PASSWORD)?;
+        let mut device = Device::new(&front.url(), &alice, PASSWORD, "SMTPCUT", Version::V16_1);
+        device.bootstrap()?;
+        let request = ComposeRequest {
+            kind: ComposeKind::SendMail,
+            client_id: Some("smtp-cut-after-dot".to_owned()),
+            save_in_sent: true,
+            source: None,
+            mime: format!(
+                "From: <{alice}>\r\nTo: <{bob}>\r\nSubject: Cut after the dot\r\n\
+                 Message-ID: <cut-after-dot@{TEST_DOMAIN}>\r\n\r\nmaybe sent\r\n"
+            )
+            .into_bytes(),
+        };
+        proxy.set(Fault::CutAfterDataEnd)?;
+        let first = device.compose(&request).context("SendMail cut after the dot")?;
+        ensure!(first.status == Some(111), "cut after the dot: {}", first.describe());
+        // the phone retries once SMTP works again: the message may have left, so it is not
+        // sent again ("retry later" until the claim is stale, then "sent")
+        proxy.set(Fault::Pass)?;
+        let retry = device.compose(&request).context("the retried SendMail")?;
+        ensure!(retry.status == Some(111), "retry: {}", retry.describe());
+        let mut bob_imap = stack.imap_login(&bob, PASSWORD)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while imap_subjects(&mut bob_imap, "INBOX")?.is_empty() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(200));
+        }
+        // a second copy still in Postfix's queue would land within this
+        thread::sleep(Duration::from_secs(3));
+        let received = imap_subjects(&mut bob_imap, "INBOX")?;
+        ensure!(
+            received == BTreeMap::from([("Cut after the dot".to_owned(), 1)]),
+            "Bob received {received:?}"
+        );
+        let through = match kind {
+            FrontEnd::Host => "SMTP cut after the message's end (RFC 1047), SendMail retried",
+            FrontEnd::Envoy => {
+                "SMTP cut after the message's end (RFC 1047), SendMail retried, Envoy in front"
+            }
+        };
+        figure(
+            through,
+            &format!(
+                "first answer Status {:?}, retry Status {:?} (not sent again); delivered once",
+                first.status, retry.status
+            ),
+        );
+        Ok(())
+    })();
+    if let Err(error) = outcome {
+        let logs = front.logs();
+        let lines: Vec<&str> = logs.lines().collect();
+        panic!("{error:#}\n--- logs:\n{}", lines[lines.len().saturating_sub(120)..].join("\n"));
+    }
 }
 
 #[test]

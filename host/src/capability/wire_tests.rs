@@ -154,6 +154,7 @@ fn other_interfaces_errors() {
         submission::Error::Unavailable("a".into()),
         submission::Error::Rejected("b".into()),
         submission::Error::TooLarge("c".into()),
+        submission::Error::OutcomeUnknown("d".into()),
     ] {
         same_shape::<eas_engine::submission::SubmissionError>(error);
     }

@@ -13,7 +13,7 @@ pub struct SubmissionCapability {
     tenant: Arc<str>,
     account: Option<Arc<Account>>,
     submitter: Arc<Submitter>,
-    /// The request's state store: flushed as soon as a message has left (see `send`).
+    /// The request's state store: flushed just before a message may leave (see `send`).
     store: Arc<dyn StateStore>,
     /// When the request's plugin call started: a submission must end within its budget.
     started: Instant,
@@ -51,8 +51,18 @@ impl wit::Host for SubmissionCapability {
         };
         let credentials = password.as_deref().map(|password| Credentials { login, password });
         let deadline = self.submitter.deadline(self.started);
-        let result =
-            self.submitter.send(deadline, login, credentials.as_ref(), &recipients, &message).await;
+        // The plugin claimed this submission in its resend ledger before sending; a request's
+        // writes are normally made durable once, at its end. Made durable just before the
+        // final dot, the claim survives any crash after which the server may have the
+        // message, so the phone's retry is not sent a second time (the plugin answers it
+        // "retry later", then "sent"). A crash before leaves no claim, and the retry sends
+        // the message that never left.
+        let store = &self.store;
+        let record_claim = || async move { store.flush().await.map_err(|error| error.to_string()) };
+        let result = self
+            .submitter
+            .send(deadline, login, credentials.as_ref(), &recipients, &message, record_claim)
+            .await;
         let size = message.len();
         let count = recipients.len();
         let server = self.submitter.address();
@@ -62,15 +72,6 @@ impl wit::Host for SubmissionCapability {
                     tenant, %login, %server, size, recipients = count, refused = refused.len(),
                     "message submitted"
                 );
-                // The plugin claimed this submission in its resend ledger before sending; a
-                // request's writes are normally made durable once, at its end. Made durable
-                // now, a crash before the end still leaves the claim, so the phone's retry is
-                // not sent a second time (the plugin answers it "retry later", then "sent").
-                // Before the server accepted, nothing is flushed: a crash then leaves no
-                // claim, and the retry sends the message that never left.
-                if let Err(error) = self.store.flush().await {
-                    tracing::error!(tenant, %login, "message sent, but its resend record is not durable: {error}");
-                }
                 Ok(refused
                     .into_iter()
                     .map(|refusal| RefusedRecipient {
@@ -83,6 +84,10 @@ impl wit::Host for SubmissionCapability {
                 match &error {
                     SmtpError::Rejected(_) | SmtpError::TooLarge(_) => tracing::info!(
                         tenant, %login, %server, size, recipients = count, "message not sent: {error}"
+                    ),
+                    SmtpError::OutcomeUnknown(_) => tracing::warn!(
+                        tenant, %login, %server, size, recipients = count,
+                        "message possibly sent, not to be sent again: {error}"
                     ),
                     _ => tracing::warn!(
                         tenant, %login, %server, size, recipients = count, "message not sent: {error}"
@@ -99,6 +104,7 @@ fn plugin_error(error: SmtpError) -> Error {
     match error {
         SmtpError::Rejected(text) => Error::Rejected(text),
         SmtpError::TooLarge(text) => Error::TooLarge(text),
+        SmtpError::OutcomeUnknown(text) => Error::OutcomeUnknown(text),
         // the IMAP server accepted the password: an SMTP server that does not, or a TLS setup
         // that fails, is the operator's to fix, and the phone keeps the message meanwhile
         SmtpError::Unavailable(_) | SmtpError::AuthFailed(_) | SmtpError::Tls(_) => {

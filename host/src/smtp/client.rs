@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::reply::{Extensions, Reply, ReplyLine};
-use super::{Credentials, Offer, Refusal, SmtpError, Submitter, tls_error};
+use super::{Credentials, FinalDot, Offer, Refusal, SmtpError, Submitter, tls_error};
 use crate::imap::{TlsClient, TlsMode};
 
 /// Longest reply line accepted (RFC 5321 §4.5.3.1.5 allows 512 bytes; servers exceed it).
@@ -23,16 +23,26 @@ const MAX_LINE: usize = 8 * 1024;
 /// Most lines of one reply (an EHLO lists a dozen keywords).
 const MAX_LINES: usize = 256;
 
+/// The line that ends DATA, after the message's own last line end.
+const FINAL_DOT: &[u8] = b".\r\n";
+
 /// How long QUIT may take: the message is sent, this is courtesy only.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(super) async fn submit(
+/// Submits `message`; `before_final_dot` and `final_dot` as for [`Submitter::send`].
+pub(super) async fn submit<Record, Recorded>(
     submitter: &Submitter,
     sender: &str,
     credentials: Option<&Credentials<'_>>,
     recipients: &[String],
     message: &[u8],
-) -> Result<Vec<Refusal>, SmtpError> {
+    before_final_dot: Record,
+    final_dot: &FinalDot,
+) -> Result<Vec<Refusal>, SmtpError>
+where
+    Record: FnOnce() -> Recorded,
+    Recorded: Future<Output = Result<(), String>>,
+{
     if !is_address(sender) {
         return Err(SmtpError::Rejected(format!("{sender:?} is not a mail address")));
     }
@@ -41,9 +51,12 @@ pub(super) async fn submit(
     if let Some(credentials) = credentials {
         connection.authenticate(&extensions, credentials).await?;
     }
-    let outcome = connection.transaction(&extensions, sender, recipients, message).await;
-    // after a lost or timed-out connection there is nobody to say goodbye to
-    if !matches!(outcome, Err(SmtpError::Unavailable(_))) {
+    let outcome = connection
+        .transaction(&extensions, sender, recipients, message, before_final_dot, final_dot)
+        .await;
+    // after a lost or timed-out connection there is nobody to say goodbye to (and in the middle
+    // of DATA, a QUIT would be read as part of the message)
+    if !matches!(outcome, Err(SmtpError::Unavailable(_) | SmtpError::OutcomeUnknown(_))) {
         connection.quit().await;
     }
     outcome
@@ -206,13 +219,19 @@ impl Connection {
     }
 
     /// MAIL FROM, RCPT TO for each recipient, DATA and the message.
-    async fn transaction(
+    async fn transaction<Record, Recorded>(
         &mut self,
         extensions: &Extensions,
         sender: &str,
         recipients: &[String],
         message: &[u8],
-    ) -> Result<Vec<Refusal>, SmtpError> {
+        before_final_dot: Record,
+        final_dot: &FinalDot,
+    ) -> Result<Vec<Refusal>, SmtpError>
+    where
+        Record: FnOnce() -> Recorded,
+        Recorded: Future<Output = Result<(), String>>,
+    {
         let size = message.len();
         if let Some(limit) = extensions.size.filter(|&limit| limit > 0)
             && u64::try_from(size).unwrap_or(u64::MAX) > limit
@@ -296,12 +315,25 @@ impl Connection {
             return Err(refusal("DATA", &reply));
         }
         let data = data_bytes(message);
+        let (body, dot) = data.split_at(data.len() - FINAL_DOT.len());
         let timeout = self.data_timeout;
+        within(timeout, "the message", self.write(body)).await?;
+        // Up to here the server discards the message if the connection ends; from the dot on,
+        // it may deliver it whatever happens to us. What the caller records now (durably)
+        // tells a retry after a crash that the message may have gone out.
+        before_final_dot().await.map_err(|why| {
+            SmtpError::Unavailable(format!("not sent: the submission could not be recorded: {why}"))
+        })?;
+        final_dot.mark_sent();
         let reply = within(timeout, "the message", async {
-            self.write(&data).await?;
+            self.write(dot).await?;
             self.read_reply().await
         })
-        .await?;
+        .await
+        .map_err(|error| match error {
+            SmtpError::Unavailable(why) => SmtpError::OutcomeUnknown(why),
+            other => SmtpError::OutcomeUnknown(other.to_string()),
+        })?;
         if !reply.is_positive() {
             return Err(refusal("the message", &reply));
         }
@@ -491,7 +523,7 @@ fn data_bytes(message: &[u8]) -> Vec<u8> {
     if !line_start {
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b".\r\n");
+    out.extend_from_slice(FINAL_DOT);
     out
 }
 

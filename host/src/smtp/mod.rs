@@ -11,7 +11,9 @@
 mod client;
 mod reply;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -74,10 +76,14 @@ impl Default for Timeouts {
 /// The share of a plugin call's budget a submission may use (see [`Submitter::deadline`]).
 const SUBMISSION_SHARE_OF_BUDGET: f64 = 0.8;
 
-/// Why a message was not sent. In every case nothing was sent, except that a connection lost
-/// after the final dot leaves it unknown (RFC 1047): that is `Unavailable` too.
+/// Why a message was not sent. In every case nothing was sent, except for `OutcomeUnknown`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SmtpError {
+    /// The message's final dot was sent, and then the connection was lost or the reply did not
+    /// come in time: the server may have accepted the message (RFC 1047). Sending it again
+    /// could deliver it twice.
+    #[error("the SMTP server did not confirm the message, and may have accepted it: {0}")]
+    OutcomeUnknown(String),
     /// Unreachable, timed out, closed, or a transient (4xx) refusal: worth retrying.
     #[error("SMTP server unavailable: {0}")]
     Unavailable(String),
@@ -206,14 +212,24 @@ impl Submitter {
     /// `credentials` when the tenant asks for AUTH. Ok: the message was accepted for the
     /// recipients not in the returned list. A transient refusal of any recipient (4xx) fails
     /// the whole submission as unavailable, so that a retry reaches everyone.
-    pub async fn send(
+    ///
+    /// `before_final_dot` runs when everything but DATA's final dot has been sent, the last
+    /// moment at which the message has certainly not left: it must make durable whatever tells
+    /// a later retry that the message may have gone out (see [`FinalDot`]). If it fails, the
+    /// connection is dropped without the dot, so the server discards the message.
+    pub async fn send<Record, Recorded>(
         &self,
         deadline: Option<Instant>,
         sender: &str,
         credentials: Option<&Credentials<'_>>,
         recipients: &[String],
         message: &[u8],
-    ) -> Result<Vec<Refusal>, SmtpError> {
+        before_final_dot: Record,
+    ) -> Result<Vec<Refusal>, SmtpError>
+    where
+        Record: FnOnce() -> Recorded,
+        Recorded: Future<Output = Result<(), String>>,
+    {
         let credentials = match (self.auth, credentials) {
             (SmtpAuth::None, _) => None,
             (SmtpAuth::User, Some(credentials)) => Some(credentials),
@@ -221,16 +237,32 @@ impl Submitter {
                 return Err(SmtpError::AuthFailed("no credentials to authenticate with".into()));
             }
         };
-        let submission = client::submit(self, sender, credentials, recipients, message);
+        let final_dot = FinalDot::default();
+        let submission = client::submit(
+            self,
+            sender,
+            credentials,
+            recipients,
+            message,
+            before_final_dot,
+            &final_dot,
+        );
         let Some(deadline) = deadline else { return submission.await };
         // Dropped at the deadline, the connection closes without QUIT: before DATA's final dot
         // nothing was sent; after it the outcome is unknown, as with any connection lost then.
         match tokio::time::timeout_at(deadline.into(), submission).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(SmtpError::Unavailable(format!(
-                "{} did not complete the submission within the request's time budget",
-                self.address()
-            ))),
+            Err(_) => {
+                let why = format!(
+                    "{} did not complete the submission within the request's time budget",
+                    self.address()
+                );
+                Err(if final_dot.sent() {
+                    SmtpError::OutcomeUnknown(why)
+                } else {
+                    SmtpError::Unavailable(why)
+                })
+            }
         }
     }
 
@@ -238,6 +270,22 @@ impl Submitter {
     /// whether the server is reachable and what it offers. Sends no mail.
     pub async fn probe(&self) -> Result<Offer, SmtpError> {
         client::probe(self).await
+    }
+}
+
+/// Whether a submission got as far as sending DATA's final dot, the point after which the server
+/// may have the message whatever becomes of the connection. Set just before the dot is written,
+/// so that a submission cut while writing it counts as possibly sent.
+#[derive(Debug, Default)]
+pub(crate) struct FinalDot(AtomicBool);
+
+impl FinalDot {
+    fn mark_sent(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn sent(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
     }
 }
 

@@ -227,6 +227,9 @@ impl Capabilities for HostImports {
             Err(submission::Error::Unavailable(why)) => Err(SubmissionError::Unavailable(why)),
             Err(submission::Error::Rejected(why)) => Err(SubmissionError::Rejected(why)),
             Err(submission::Error::TooLarge(why)) => Err(SubmissionError::TooLarge(why)),
+            Err(submission::Error::OutcomeUnknown(why)) => {
+                Err(SubmissionError::OutcomeUnknown(why))
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 //! The submission capability's types (`submission` in `wit/gateway.wit`).
 
-/// Why a message was not sent. Every variant means nothing was sent.
+/// Why a message was not sent. Every variant but `OutcomeUnknown` means nothing was sent.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SubmissionError {
     Unauthenticated,
@@ -9,6 +9,16 @@ pub enum SubmissionError {
     /// The server refused the message or every recipient.
     Rejected(String),
     TooLarge(String),
+    /// The connection was lost after the message's end was sent and before the server
+    /// confirmed it: possibly sent, and not to be sent again (RFC 1047).
+    OutcomeUnknown(String),
+}
+
+impl SubmissionError {
+    /// Whether the message may have gone out although the submission failed.
+    pub fn maybe_sent(&self) -> bool {
+        matches!(self, SubmissionError::OutcomeUnknown(_))
+    }
 }
 
 impl std::fmt::Display for SubmissionError {
@@ -18,6 +28,9 @@ impl std::fmt::Display for SubmissionError {
             SubmissionError::Unavailable(why) => write!(f, "submission unavailable: {why}"),
             SubmissionError::Rejected(why) => write!(f, "message refused: {why}"),
             SubmissionError::TooLarge(why) => write!(f, "message too large: {why}"),
+            SubmissionError::OutcomeUnknown(why) => {
+                write!(f, "possibly sent, the server did not confirm: {why}")
+            }
         }
     }
 }

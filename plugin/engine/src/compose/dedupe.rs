@@ -8,18 +8,23 @@
 //! 1. Before sending, the submission is *claimed*: written as in flight with a
 //!    compare-and-swap, so of two concurrent requests for one message only one sends.
 //! 2. After the SMTP server accepted it, it is marked sent; after a failure it is forgotten,
-//!    so the phone's retry sends it afresh. (The host makes the claim durable as soon as the
-//!    server accepted the message, not only at the request's end: a crash in between then
-//!    leaves the claim, and the retry is not sent twice.)
+//!    so the phone's retry sends it afresh. A failure after which the server may have the
+//!    message all the same (the connection lost between DATA's final dot and the reply,
+//!    RFC 1047) leaves the claim in flight. (The host makes the claim durable just before it
+//!    sends the final dot, not only at the request's end: a crash after that point leaves the
+//!    claim, and the retry is not sent twice; a crash before it leaves none, and the retry
+//!    sends the message that never left.)
 //!
 //! A repeated submission is answered without sending:
 //! * marked sent → success (the message did go out; see [`super::DUPLICATE_IS_SUCCESS`]);
 //! * in flight for less than [`IN_FLIGHT_STALE_MS`] → "retry later": the first request is
 //!   still sending, and only its outcome tells whether a resend is needed;
-//! * in flight for longer → the request that claimed it died between sending and recording
-//!   (or while sending). Whether the message left is unknown; it is *presumed sent* and not
-//!   sent again. We prefer losing a message in that rare crash window (the user sees it
-//!   missing from Sent and can resend) to delivering it twice, which cannot be undone.
+//! * in flight for longer → the request that claimed it died after the final dot and before
+//!   recording the outcome, or its connection was lost there. The server probably has the
+//!   message; it is *presumed sent* and not sent again (its Sent copy is made then). What is
+//!   left is a crash in the microseconds between the claim reaching disk and the dot being
+//!   written (or a server that refused the message after its end, unheard): the message is
+//!   then lost, which we prefer to delivering it twice, which cannot be undone.
 
 use serde::{Deserialize, Serialize};
 

@@ -55,7 +55,8 @@ pub const DUPLICATE_IS_SUCCESS: bool = true;
 /// small enough that a hostile message cannot make the SMTP conversation endless.
 const MAX_RECIPIENTS: usize = 500;
 
-/// Why a message was not sent. Nothing was sent and nothing was stored in Sent.
+/// Why a message was not sent. Nothing was stored in Sent, and nothing was sent unless
+/// [`SendError::maybe_sent`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendError {
     /// The bytes are not a message we can send.
@@ -82,6 +83,11 @@ impl std::fmt::Display for SendError {
 }
 
 impl SendError {
+    /// Whether the message may have gone out although the send failed.
+    pub fn maybe_sent(&self) -> bool {
+        matches!(self, SendError::Submission(error) if error.maybe_sent())
+    }
+
     /// The common status that tells the phone (MS-ASCMD §2.2.2, EAS-NOTES §4.9, §5); the
     /// request's version turns it into an HTTP code for 12.1.
     pub fn status(&self) -> CommonStatus {
@@ -91,10 +97,11 @@ impl SendError {
             SendError::InvalidRecipient(_) | SendError::TooManyRecipients(_) => {
                 CommonStatus::MessageRecipientUnresolved
             }
-            // Down, timing out or answering 4xx: the phone keeps the message and retries.
-            SendError::Submission(SubmissionError::Unavailable(_)) => {
-                CommonStatus::ServerErrorRetryLater
-            }
+            // Down, timing out or answering 4xx: the phone keeps the message and retries. (Its
+            // retry of a message that may have gone out is not sent again: compose::dedupe.)
+            SendError::Submission(
+                SubmissionError::Unavailable(_) | SubmissionError::OutcomeUnknown(_),
+            ) => CommonStatus::ServerErrorRetryLater,
             SendError::Submission(SubmissionError::TooLarge(_)) => {
                 CommonStatus::AttachmentIsTooLarge
             }

@@ -114,13 +114,35 @@ pub async fn run(
         }
     }
     let outcome = send(caps, identity, request, &parsed).await;
-    if let Err(error) = dedupe::settle(caps, device, &key, outcome.is_ok()).await {
+    // A message that may have gone out keeps its claim in flight: the phone's retries are told
+    // "retry later" and then, once the claim is stale, "sent"; it is never sent a second time.
+    let settled = match &outcome {
+        Ok(()) => Some(true),
+        Err(not_sent) if not_sent.maybe_sent => None,
+        Err(_) => Some(false),
+    };
+    if let Some(sent) = settled
+        && let Err(error) = dedupe::settle(caps, device, &key, sent).await
+    {
         // A claim left in flight turns into "presumed sent" later: never a second send.
         caps.log(Level::Error, &format!("{command}: recording the outcome: {error}"));
     }
     match outcome {
         Ok(()) => success(),
-        Err(status) => answer_common_status(request, status),
+        Err(not_sent) => answer_common_status(request, not_sent.status),
+    }
+}
+
+/// Why [`send`] failed: what the phone is told, and whether the message may have gone out
+/// all the same (the submission was cut after the server got the message's end).
+struct NotSent {
+    status: CommonStatus,
+    maybe_sent: bool,
+}
+
+impl From<CommonStatus> for NotSent {
+    fn from(status: CommonStatus) -> Self {
+        NotSent { status, maybe_sent: false }
     }
 }
 
@@ -135,7 +157,7 @@ async fn send(
     identity: &str,
     request: &EasRequest,
     parsed: &ComposeRequest<'_>,
-) -> Result<(), CommonStatus> {
+) -> Result<(), NotSent> {
     let device = request.device_id.as_str();
     let command = request.command.name();
     let kind = smart_kind(request);
@@ -164,7 +186,7 @@ async fn send(
     };
     let outcome = outcome.map_err(|error| {
         caps.log(Level::Info, &format!("{identity} device {device}: {command} not sent: {error}"));
-        error.status()
+        NotSent { status: error.status(), maybe_sent: error.maybe_sent() }
     })?;
     let sent_copy = match &outcome.sent_copy {
         SentCopy::NotAsked => "no copy asked".to_owned(),

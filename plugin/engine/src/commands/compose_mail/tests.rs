@@ -238,6 +238,32 @@ fn smtp_down_fails_and_nothing_lands_in_sent() {
 }
 
 #[test]
+fn a_send_cut_after_the_final_dot_is_never_sent_again() {
+    const WITH_ID: &[u8] = b"From: jane@example.test\r\nTo: bob@example.test\r\n\
+Subject: Cut\r\nMessage-ID: <cut-1@example.test>\r\n\r\nThe server has it, maybe.\r\n";
+    let host = provisioned_host();
+    // the connection was lost between the message's end and the server's reply
+    *host.submission_failure.borrow_mut() =
+        Some(SubmissionError::OutcomeUnknown("the server closed the connection".into()));
+    let request = send_mail("cut-1", true, WITH_ID);
+    let response = post(&host, "SendMail", "16.1", &request);
+    assert_eq!(status_of(&response).as_deref(), Some("111"));
+    assert!(sent_folder_copies(&host).is_empty());
+
+    // SMTP is fine again; the phone's retry is not sent while the claim is fresh...
+    host.submission_failure.borrow_mut().take();
+    let response = post(&host, "SendMail", "16.1", &request);
+    assert_eq!(status_of(&response).as_deref(), Some("111"));
+    assert!(host.sent.borrow().is_empty(), "sent again");
+
+    // ...and then is told "sent", with the Sent copy the cut submission never made
+    host.now_ms.set(host.now_ms.get() + dedupe::IN_FLIGHT_STALE_MS + 1);
+    assert_success(&post(&host, "SendMail", "16.1", &request));
+    assert!(host.sent.borrow().is_empty(), "sent again");
+    assert_eq!(sent_folder_copies(&host).len(), 1);
+}
+
+#[test]
 fn refused_recipients_and_missing_recipients() {
     let host = provisioned_host();
     *host.submission_failure.borrow_mut() =
