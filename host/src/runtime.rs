@@ -2,10 +2,12 @@
 //! fresh instance per request under memory and CPU limits.
 //!
 //! Guest code runs on threads of its own (`guest_threads`), yields to them at every epoch tick,
-//! and a tenant runs at most `limits.concurrent_calls` calls at once (`tenant_slots`): a
-//! spinning plugin costs its tenant its CPU budget, and other tenants little latency.
+//! a tenant runs at most `limits.concurrent_calls` calls at once (`tenant_slots`), and fewer of
+//! its long ones while another tenant is served (`hot_calls`): a spinning plugin costs its
+//! tenant its CPU budget, and other tenants little latency.
 
 mod guest_threads;
+mod hot_calls;
 mod tenant_slots;
 
 pub use guest_threads::default_concurrent_calls;
@@ -183,6 +185,8 @@ pub struct Plugin {
     /// At most `limits.concurrent_calls` calls at once; a call waits for a slot at most its
     /// CPU budget, then fails as busy (503).
     slots: tenant_slots::TenantSlots,
+    /// How many of its long calls run while other tenants are served.
+    hot_calls: hot_calls::HotCalls,
     /// The tenant's settings and servers, shared by its requests.
     pub services: Arc<TenantServices>,
 }
@@ -210,6 +214,10 @@ impl Plugin {
             memory_bytes: limits.memory_mib as usize * 1024 * 1024,
             cpu_budget: Duration::from_millis(limits.cpu_ms).max(EPOCH_TICK),
             slots: tenant_slots::TenantSlots::new(limits.concurrent_calls),
+            hot_calls: hot_calls::HotCalls::new(
+                hot_calls::TenantMix::global(),
+                guest_threads::cores(),
+            ),
         }
     }
 
@@ -242,14 +250,16 @@ impl Plugin {
         // The budget is wall-clock time from the start of the call (as the epoch deadline
         // alone enforced it), checked at every tick the guest runs through; until it is spent
         // the guest yields at each tick, so a spinning guest gives its thread to the other
-        // calls queued on it every 10 ms instead of holding it for the whole budget.
+        // calls queued on it every 10 ms instead of holding it for the whole budget (and a
+        // long call may wait for its turn, see `hot_calls`).
         let budget_end = std::time::Instant::now() + self.cpu_budget;
+        let mut hot_call = self.hot_calls.call_started();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             Ok(if std::time::Instant::now() >= budget_end {
                 UpdateDeadline::Interrupt
             } else {
-                UpdateDeadline::Yield(1)
+                hot_call.at_tick(budget_end)
             })
         });
 

@@ -346,12 +346,49 @@ fn kill_point(rng: &mut Rng, typical: Duration) -> Duration {
 
 #[test]
 fn kill_9_mid_sync_then_retry_with_the_same_sync_key_loses_and_duplicates_nothing() {
-    World::start(GatewayOptions::default()).run(|world| {
-        let alice = world.user("alice");
-        let mut imap = world.imap(&alice)?;
+    kill_9_mid_sync(FrontEnd::Host);
+}
+
+#[test]
+fn kill_9_mid_sync_behind_envoy_then_retry_loses_and_duplicates_nothing() {
+    kill_9_mid_sync(FrontEnd::Envoy);
+}
+
+/// The phone's retry of a Sync page after the gateway came back: again after "server error,
+/// retry later" (110, 111), as phones do, while the front end reconnects (Envoy's callouts
+/// may fail for a moment after the gateway behind it restarted).
+fn retry_until_served(
+    device: &mut Device,
+    request: &SyncCollection,
+    collection: &str,
+) -> Result<SyncAnswer> {
+    let mut last = String::new();
+    for _ in 0..10 {
+        match device.sync_one(request.clone()) {
+            Ok(answer) if !matches!(answer.status_of(collection), Some(110 | 111)) => {
+                return Ok(answer);
+            }
+            Ok(answer) => last = format!("Status {:?}", answer.status_of(collection)),
+            Err(error) => last = format!("{error:#}"),
+        }
+        thread::sleep(Duration::from_millis(300));
+    }
+    bail!("the retry with the same SyncKey still failed after 10 attempts: {last}");
+}
+
+/// The gateway killed during a Sync page (with Envoy in front: the gateway behind it, which
+/// holds the state and the mailbox capabilities), restarted, and the page retried.
+fn kill_9_mid_sync(kind: FrontEnd) {
+    let stack = MailStack::start().expect("mail stack");
+    let mut front = Front::start(kind, &stack, GatewayOptions::default()).expect("gateway");
+    let outcome = (|| -> Result<()> {
+        let alice = format!("alice@{TEST_DOMAIN}");
+        stack.add_user(&alice, PASSWORD)?;
+        let mut imap = stack.imap_login(&alice, PASSWORD)?;
         let seed: Vec<String> = (0..60).map(|n| format!("Seed {n}")).collect();
         append(&mut imap, "INBOX", &alice, &seed)?;
-        let mut device = world.device(&alice, "KILLSYNC");
+        let url = front.url();
+        let mut device = Device::new(&url, &alice, PASSWORD, "KILLSYNC", Version::V16_1);
         let (inbox, _) = inbox_of(&mut device)?;
         let mut key = device.sync_start(&inbox)?;
         let mut view = View::default();
@@ -362,6 +399,7 @@ fn kill_9_mid_sync_then_retry_with_the_same_sync_key_loses_and_duplicates_nothin
         let typical = started.elapsed();
         key = view.apply(&answer, &inbox)?.context("no SyncKey")?;
         let (mut lost, mut restarts_ms, mut recovered) = (0, Vec::new(), 0);
+        let mut failed_statuses = BTreeMap::new();
         for run in 0..runs {
             // the mailbox changes between syncs: 3 new, 1 expunged
             append(
@@ -376,25 +414,33 @@ fn kill_9_mid_sync_then_retry_with_the_same_sync_key_loses_and_duplicates_nothin
             imap.uid_store(&victim.to_string(), "+FLAGS", &["\\Deleted"])?;
             imap.uid_expunge(&victim.to_string())?;
             // a page of 5 in flight, the gateway killed 0-150 ms into it
-            let mut phone = twin(&device, &world.gateway.url());
+            let mut phone = twin(&device, &url);
             let request = SyncCollection::new(key.clone(), &inbox).window(5);
             let sent = request.clone();
             let in_flight = thread::spawn(move || phone.sync_one(sent));
             thread::sleep(kill_point(&mut rng, typical));
             let restart = Instant::now();
-            world.gateway.restart()?;
+            front.gateway.restart()?;
             restarts_ms.push(restart.elapsed().as_millis());
             // redb rolls back to the last commit; the store says so when it opens
-            recovered += usize::from(world.gateway.log().contains("not shut down cleanly"));
-            let answer =
-                match in_flight.join().map_err(|_| anyhow::anyhow!("sync thread panicked"))? {
-                    Ok(answer) => answer,
-                    Err(_) => {
-                        // the answer was lost: the phone resends the same request, same SyncKey
-                        lost += 1;
-                        device.sync_one(request).context("the retry with the same SyncKey")?
-                    }
-                };
+            recovered += usize::from(front.gateway.log().contains("not shut down cleanly"));
+            let answer = match in_flight
+                .join()
+                .map_err(|_| anyhow::anyhow!("sync thread panicked"))?
+            {
+                Ok(answer) if answer.status_of(&inbox).is_none_or(|status| status == 1) => answer,
+                outcome => {
+                    // the answer was lost, or (Envoy in front) the page failed when the
+                    // gateway behind it went away: the phone resends the same request
+                    lost += 1;
+                    let why = match outcome {
+                        Ok(answer) => format!("Status {:?}", answer.status_of(&inbox)),
+                        Err(_) => "no answer".to_owned(),
+                    };
+                    *failed_statuses.entry(why).or_insert(0) += 1;
+                    retry_until_served(&mut device, &request, &inbox)?
+                }
+            };
             if let Some(new_key) =
                 view.apply(&answer, &inbox).with_context(|| format!("run {run}"))?
             {
@@ -405,18 +451,30 @@ fn kill_9_mid_sync_then_retry_with_the_same_sync_key_loses_and_duplicates_nothin
         let _ = key;
         ensure_same(&view, imap_subjects(&mut imap, "INBOX")?, "after the kills")?;
         restarts_ms.sort();
+        let through = match kind {
+            FrontEnd::Host => {
+                "kill -9 mid-Sync (window 5, mailbox changing), retry with the same SyncKey"
+            }
+            FrontEnd::Envoy => {
+                "kill -9 of the gateway behind Envoy mid-Sync (window 5, mailbox changing), retry \
+                 with the same SyncKey"
+            }
+        };
         figure(
-            "kill -9 mid-Sync (window 5, mailbox changing), retry with the same SyncKey",
+            through,
             &format!(
                 "{runs}/{runs} runs consistent (device view == IMAP, no ServerId twice); \
-                 {lost} answers lost and replayed; the state store reported an unclean shutdown \
-                 and recovered on {recovered}/{runs} restarts; kill points uniform in \
-                 0..1.5 x {typical:.0?}; restart to listening p50 {} ms",
+                 {lost} pages failed or lost and replayed ({failed_statuses:?}); the state store \
+                 reported an unclean shutdown and recovered on {recovered}/{runs} restarts; kill \
+                 points uniform in 0..1.5 x {typical:.0?}; restart to listening p50 {} ms",
                 restarts_ms[restarts_ms.len() / 2]
             ),
         );
         Ok(())
-    });
+    })();
+    if let Err(error) = outcome {
+        fail_with_logs(&front, &error);
+    }
 }
 
 #[test]
@@ -973,21 +1031,36 @@ fn imap_faults_during_a_sync_page(kind: FrontEnd) {
         Ok(())
     })();
     if let Err(error) = outcome {
-        let logs = front.logs();
-        let lines: Vec<&str> = logs.lines().collect();
-        panic!("{error:#}\n--- logs:\n{}", lines[lines.len().saturating_sub(120)..].join("\n"));
+        fail_with_logs(&front, &error);
     }
 }
 
 #[test]
 fn smtp_refusing_hung_or_down_fails_the_send_and_saves_nothing() {
+    smtp_refusing_hung_or_down(FrontEnd::Host);
+}
+
+#[test]
+fn smtp_refusing_hung_or_down_behind_envoy_fails_the_send_and_saves_nothing() {
+    smtp_refusing_hung_or_down(FrontEnd::Envoy);
+}
+
+/// Fails the test with `error` and the end of the front end's logs.
+fn fail_with_logs(front: &Front, error: &anyhow::Error) -> ! {
+    let logs = front.logs();
+    let lines: Vec<&str> = logs.lines().collect();
+    panic!("{error:#}\n--- logs:\n{}", lines[lines.len().saturating_sub(120)..].join("\n"));
+}
+
+fn smtp_refusing_hung_or_down(kind: FrontEnd) {
     let stack = MailStack::start().expect("mail stack");
     let proxy = FaultProxy::start(stack.submission_addr().expect("submission")).expect("proxy");
     let options = GatewayOptions { smtp: Some(proxy.address()), ..GatewayOptions::default() };
-    let gateway = Gateway::start_with(&stack, options).expect("gateway");
-    World { gateway, stack }.run(|world| {
-        let alice = world.user("alice");
-        let mut device = world.device(&alice, "SMTPFAULT");
+    let front = Front::start(kind, &stack, options).expect("gateway");
+    let outcome = (|| -> Result<()> {
+        let alice = format!("alice@{TEST_DOMAIN}");
+        stack.add_user(&alice, PASSWORD)?;
+        let mut device = Device::new(&front.url(), &alice, PASSWORD, "SMTPFAULT", Version::V16_1);
         device.bootstrap()?;
         let mut results = Vec::new();
         let cases: [(&str, Fault, &str); 3] = [
@@ -1030,13 +1103,20 @@ fn smtp_refusing_hung_or_down_fails_the_send_and_saves_nothing() {
             proxy.set(Fault::Down)?;
             proxy.set(Fault::Pass)?;
         }
-        let sent = imap_subjects(&mut world.imap(&alice)?, "Sent")?;
+        let sent = imap_subjects(&mut stack.imap_login(&alice, PASSWORD)?, "Sent")?;
         ensure!(sent.is_empty(), "Sent holds {sent:?} although nothing was sent");
+        let through = match kind {
+            FrontEnd::Host => "SMTP fault during SendMail",
+            FrontEnd::Envoy => "SMTP fault during SendMail, Envoy in front",
+        };
         for result in &results {
-            figure("SMTP fault during SendMail", &format!("{result}; nothing saved in Sent"));
+            figure(through, &format!("{result}; nothing saved in Sent"));
         }
         Ok(())
-    });
+    })();
+    if let Err(error) = outcome {
+        fail_with_logs(&front, &error);
+    }
 }
 
 #[test]
@@ -1110,9 +1190,7 @@ fn smtp_cut_after_the_message_end(kind: FrontEnd) {
         Ok(())
     })();
     if let Err(error) = outcome {
-        let logs = front.logs();
-        let lines: Vec<&str> = logs.lines().collect();
-        panic!("{error:#}\n--- logs:\n{}", lines[lines.len().saturating_sub(120)..].join("\n"));
+        fail_with_logs(&front, &error);
     }
 }
 

@@ -11,7 +11,8 @@
 //! guest also yields at every epoch tick (`runtime.rs`), runs at a lower priority than the
 //! serving threads ([`GUEST_NICE`]), and a tenant has at most
 //! `limits.concurrent_calls` calls running (`tenant_slots.rs`), fewer than there are threads,
-//! so one tenant cannot occupy them all.
+//! so one tenant cannot occupy them all; its long calls take turns while other tenants are
+//! served (`hot_calls.rs`).
 
 use std::sync::OnceLock;
 
@@ -29,7 +30,7 @@ pub fn default_concurrent_calls() -> u32 {
     u32::try_from(cores() * 2).unwrap_or(u32::MAX).max(2)
 }
 
-fn cores() -> usize {
+pub(super) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
