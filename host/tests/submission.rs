@@ -268,9 +268,14 @@ async fn the_claim_is_recorded_before_the_final_dot_and_a_failed_record_sends_no
 
     // the record fails: the connection ends without the final dot, the server drops the message
     let outcome = submitter
-        .send(None, USER, Some(&credentials), &recipients, &message("unrecorded-41c7"), || async {
-            Err("the state store is full".to_owned())
-        })
+        .send(
+            None,
+            USER,
+            Some(&credentials),
+            &recipients,
+            &message("unrecorded-41c7"),
+            Box::pin(async { Err("the state store is full".to_owned()) }),
+        )
         .await;
     match outcome {
         Err(SmtpError::Unavailable(text)) if text.contains("could not be recorded") => {}
@@ -280,10 +285,17 @@ async fn the_claim_is_recorded_before_the_final_dot_and_a_failed_record_sends_no
     // the record succeeds: it runs once, before the server has the message
     let recorded = std::sync::atomic::AtomicUsize::new(0);
     let refused = submitter
-        .send(None, USER, Some(&credentials), &recipients, &message("recorded-8e02"), || async {
-            recorded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
-        })
+        .send(
+            None,
+            USER,
+            Some(&credentials),
+            &recipients,
+            &message("recorded-8e02"),
+            Box::pin(async {
+                recorded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }),
+        )
         .await?;
     ensure!(refused.is_empty(), "refused: {refused:?}");
     ensure!(recorded.load(std::sync::atomic::Ordering::SeqCst) == 1, "recorded {recorded:?}");

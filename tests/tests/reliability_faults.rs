@@ -956,12 +956,8 @@ fn imap_faults_behind_envoy_give_a_status_and_the_retry_is_complete() {
 }
 
 fn imap_faults_during_a_sync_page(kind: FrontEnd) {
-    let stack = MailStack::start().expect("mail stack");
-    let proxy = FaultProxy::start(stack.imap_addr().expect("imap")).expect("proxy");
-    let options = GatewayOptions { imap_addr: Some(proxy.address()), ..GatewayOptions::default() };
-    let front = Front::start(kind, &stack, options).expect("gateway");
-    let url = front.url();
-    let outcome = (|| -> Result<()> {
+    with_fault_proxy(kind, Backend::Imap, |stack, proxy, front| {
+        let url = front.url();
         let alice = format!("alice@{TEST_DOMAIN}");
         stack.add_user(&alice, PASSWORD)?;
         let mut imap = stack.imap_login(&alice, PASSWORD)?;
@@ -1029,10 +1025,7 @@ fn imap_faults_during_a_sync_page(kind: FrontEnd) {
             figure(through, result);
         }
         Ok(())
-    })();
-    if let Err(error) = outcome {
-        fail_with_logs(&front, &error);
-    }
+    });
 }
 
 #[test]
@@ -1045,6 +1038,37 @@ fn smtp_refusing_hung_or_down_behind_envoy_fails_the_send_and_saves_nothing() {
     smtp_refusing_hung_or_down(FrontEnd::Envoy);
 }
 
+/// The backend the fault proxy stands in front of.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Imap,
+    Smtp,
+}
+
+/// A mail stack whose `backend` the gateway reaches through a fault proxy, the gateway (with
+/// Envoy in front for [`FrontEnd::Envoy`]), and `body` run against them; a failure shows the
+/// logs.
+fn with_fault_proxy(
+    kind: FrontEnd,
+    backend: Backend,
+    body: impl FnOnce(&MailStack, &FaultProxy, &Front) -> Result<()>,
+) {
+    let stack = MailStack::start().expect("mail stack");
+    let upstream = match backend {
+        Backend::Imap => stack.imap_addr(),
+        Backend::Smtp => stack.submission_addr(),
+    };
+    let proxy = FaultProxy::start(upstream.expect("backend address")).expect("proxy");
+    let options = match backend {
+        Backend::Imap => GatewayOptions { imap_addr: Some(proxy.address()), ..Default::default() },
+        Backend::Smtp => GatewayOptions { smtp: Some(proxy.address()), ..Default::default() },
+    };
+    let front = Front::start(kind, &stack, options).expect("gateway");
+    if let Err(error) = body(&stack, &proxy, &front) {
+        fail_with_logs(&front, &error);
+    }
+}
+
 /// Fails the test with `error` and the end of the front end's logs.
 fn fail_with_logs(front: &Front, error: &anyhow::Error) -> ! {
     let logs = front.logs();
@@ -1053,11 +1077,7 @@ fn fail_with_logs(front: &Front, error: &anyhow::Error) -> ! {
 }
 
 fn smtp_refusing_hung_or_down(kind: FrontEnd) {
-    let stack = MailStack::start().expect("mail stack");
-    let proxy = FaultProxy::start(stack.submission_addr().expect("submission")).expect("proxy");
-    let options = GatewayOptions { smtp: Some(proxy.address()), ..GatewayOptions::default() };
-    let front = Front::start(kind, &stack, options).expect("gateway");
-    let outcome = (|| -> Result<()> {
+    with_fault_proxy(kind, Backend::Smtp, |stack, proxy, front| {
         let alice = format!("alice@{TEST_DOMAIN}");
         stack.add_user(&alice, PASSWORD)?;
         let mut device = Device::new(&front.url(), &alice, PASSWORD, "SMTPFAULT", Version::V16_1);
@@ -1113,10 +1133,7 @@ fn smtp_refusing_hung_or_down(kind: FrontEnd) {
             figure(through, &format!("{result}; nothing saved in Sent"));
         }
         Ok(())
-    })();
-    if let Err(error) = outcome {
-        fail_with_logs(&front, &error);
-    }
+    });
 }
 
 #[test]
@@ -1132,11 +1149,7 @@ fn smtp_cut_after_the_message_end_behind_envoy_delivers_once() {
 /// SendMail whose SMTP connection is cut between the message's final dot and the server's
 /// reply (RFC 1047: the server has the message, the gateway cannot know), then retried.
 fn smtp_cut_after_the_message_end(kind: FrontEnd) {
-    let stack = MailStack::start().expect("mail stack");
-    let proxy = FaultProxy::start(stack.submission_addr().expect("submission")).expect("proxy");
-    let options = GatewayOptions { smtp: Some(proxy.address()), ..GatewayOptions::default() };
-    let front = Front::start(kind, &stack, options).expect("gateway");
-    let outcome = (|| -> Result<()> {
+    with_fault_proxy(kind, Backend::Smtp, |stack, proxy, front| {
         let alice = format!("alice@{TEST_DOMAIN}");
         let bob = format!("bob@{TEST_DOMAIN}");
         stack.add_user(&alice, PASSWORD)?;
@@ -1188,10 +1201,7 @@ fn smtp_cut_after_the_message_end(kind: FrontEnd) {
             ),
         );
         Ok(())
-    })();
-    if let Err(error) = outcome {
-        fail_with_logs(&front, &error);
-    }
+    });
 }
 
 #[test]

@@ -58,7 +58,8 @@ impl wit::Host for SubmissionCapability {
         // "retry later", then "sent"). A crash before leaves no claim, and the retry sends
         // the message that never left.
         let store = &self.store;
-        let record_claim = || async move { store.flush().await.map_err(|error| error.to_string()) };
+        let record_claim =
+            Box::pin(async move { store.flush().await.map_err(|error| error.to_string()) });
         let result = self
             .submitter
             .send(deadline, login, credentials.as_ref(), &recipients, &message, record_claim)

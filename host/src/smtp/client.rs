@@ -14,7 +14,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::reply::{Extensions, Reply, ReplyLine};
-use super::{Credentials, FinalDot, Offer, Refusal, SmtpError, Submitter, tls_error};
+use super::{
+    BeforeFinalDot, Credentials, FinalDot, Offer, Refusal, SmtpError, Submitter, tls_error,
+};
 use crate::imap::{TlsClient, TlsMode};
 
 /// Longest reply line accepted (RFC 5321 §4.5.3.1.5 allows 512 bytes; servers exceed it).
@@ -30,19 +32,15 @@ const FINAL_DOT: &[u8] = b".\r\n";
 const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Submits `message`; `before_final_dot` and `final_dot` as for [`Submitter::send`].
-pub(super) async fn submit<Record, Recorded>(
+pub(super) async fn submit(
     submitter: &Submitter,
     sender: &str,
     credentials: Option<&Credentials<'_>>,
     recipients: &[String],
     message: &[u8],
-    before_final_dot: Record,
+    before_final_dot: BeforeFinalDot<'_>,
     final_dot: &FinalDot,
-) -> Result<Vec<Refusal>, SmtpError>
-where
-    Record: FnOnce() -> Recorded,
-    Recorded: Future<Output = Result<(), String>>,
-{
+) -> Result<Vec<Refusal>, SmtpError> {
     if !is_address(sender) {
         return Err(SmtpError::Rejected(format!("{sender:?} is not a mail address")));
     }
@@ -219,19 +217,15 @@ impl Connection {
     }
 
     /// MAIL FROM, RCPT TO for each recipient, DATA and the message.
-    async fn transaction<Record, Recorded>(
+    async fn transaction(
         &mut self,
         extensions: &Extensions,
         sender: &str,
         recipients: &[String],
         message: &[u8],
-        before_final_dot: Record,
+        before_final_dot: BeforeFinalDot<'_>,
         final_dot: &FinalDot,
-    ) -> Result<Vec<Refusal>, SmtpError>
-    where
-        Record: FnOnce() -> Recorded,
-        Recorded: Future<Output = Result<(), String>>,
-    {
+    ) -> Result<Vec<Refusal>, SmtpError> {
         let size = message.len();
         if let Some(limit) = extensions.size.filter(|&limit| limit > 0)
             && u64::try_from(size).unwrap_or(u64::MAX) > limit
@@ -321,7 +315,7 @@ impl Connection {
         // Up to here the server discards the message if the connection ends; from the dot on,
         // it may deliver it whatever happens to us. What the caller records now (durably)
         // tells a retry after a crash that the message may have gone out.
-        before_final_dot().await.map_err(|why| {
+        before_final_dot.await.map_err(|why| {
             SmtpError::Unavailable(format!("not sent: the submission could not be recorded: {why}"))
         })?;
         final_dot.mark_sent();

@@ -13,6 +13,7 @@ mod reply;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -213,23 +214,19 @@ impl Submitter {
     /// recipients not in the returned list. A transient refusal of any recipient (4xx) fails
     /// the whole submission as unavailable, so that a retry reaches everyone.
     ///
-    /// `before_final_dot` runs when everything but DATA's final dot has been sent, the last
-    /// moment at which the message has certainly not left: it must make durable whatever tells
-    /// a later retry that the message may have gone out (see [`FinalDot`]). If it fails, the
-    /// connection is dropped without the dot, so the server discards the message.
-    pub async fn send<Record, Recorded>(
+    /// `before_final_dot` is awaited when everything but DATA's final dot has been sent, the
+    /// last moment at which the message has certainly not left: it must make durable whatever
+    /// tells a later retry that the message may have gone out (see [`FinalDot`]). If it fails,
+    /// the connection is dropped without the dot, so the server discards the message.
+    pub async fn send(
         &self,
         deadline: Option<Instant>,
         sender: &str,
         credentials: Option<&Credentials<'_>>,
         recipients: &[String],
         message: &[u8],
-        before_final_dot: Record,
-    ) -> Result<Vec<Refusal>, SmtpError>
-    where
-        Record: FnOnce() -> Recorded,
-        Recorded: Future<Output = Result<(), String>>,
-    {
+        before_final_dot: BeforeFinalDot<'_>,
+    ) -> Result<Vec<Refusal>, SmtpError> {
         let credentials = match (self.auth, credentials) {
             (SmtpAuth::None, _) => None,
             (SmtpAuth::User, Some(credentials)) => Some(credentials),
@@ -272,6 +269,10 @@ impl Submitter {
         client::probe(self).await
     }
 }
+
+/// What a submission awaits just before DATA's final dot (see [`Submitter::send`]); an `async`
+/// block, which does nothing until then.
+pub type BeforeFinalDot<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
 /// Whether a submission got as far as sending DATA's final dot, the point after which the server
 /// may have the message whatever becomes of the connection. Set just before the dot is written,
