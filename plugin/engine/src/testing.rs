@@ -3,7 +3,7 @@
 
 mod mailbox;
 
-use crate::capabilities::{Capabilities, Level, StateResult, StateScope};
+use crate::capabilities::{Capabilities, Level, StateError, StateResult, StateScope};
 use crate::mailbox::SearchQuery;
 use crate::mailbox::{
     Changes, Folder, FolderStatus, MailboxResult, Message, MessageSummary, SyncPoint, UidRange,
@@ -33,6 +33,8 @@ pub struct FakeHost {
     pub race_next_swap: RefCell<Option<String>>,
     /// The clock (`now_ms`); tests move it forward.
     pub now_ms: Cell<u64>,
+    /// While set, every state call fails as unavailable (the store is down for a moment).
+    pub state_down: Cell<bool>,
 }
 
 impl FakeHost {
@@ -42,6 +44,13 @@ impl FakeHost {
 
     pub fn store(&self, scope: &StateScope, key: &str, value: &[u8]) {
         self.state.borrow_mut().insert((scope.clone(), key.to_owned()), value.to_vec());
+    }
+
+    fn state_up(&self) -> StateResult<()> {
+        if self.state_down.get() {
+            return Err(StateError::Unavailable("the state store is down".to_owned()));
+        }
+        Ok(())
     }
 }
 
@@ -63,10 +72,12 @@ impl Capabilities for FakeHost {
     }
 
     async fn state_get(&self, scope: &StateScope, key: &str) -> StateResult<Option<Vec<u8>>> {
+        self.state_up()?;
         Ok(self.stored(scope, key))
     }
 
     async fn state_put(&self, scope: &StateScope, key: &str, value: Vec<u8>) -> StateResult<()> {
+        self.state_up()?;
         self.store(scope, key, &value);
         Ok(())
     }
@@ -78,6 +89,7 @@ impl Capabilities for FakeHost {
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     ) -> StateResult<bool> {
+        self.state_up()?;
         let racing =
             self.race_next_swap.borrow().as_ref().is_some_and(|p| key.starts_with(p.as_str()));
         if racing {

@@ -21,7 +21,7 @@ mod test_support;
 mod tests;
 
 use crate::ashttp::{Command, CommonStatus, EasRequest, WireForm};
-use crate::capabilities::{Capabilities, Level};
+use crate::capabilities::{Capabilities, Level, StateError};
 use crate::http::Response;
 use eas_wbxml::{Document, Limits};
 use policy::Wipe;
@@ -128,7 +128,12 @@ async fn policy_gate(caps: &impl Capabilities, request: &EasRequest) -> Option<C
         Ok(stored) => stored.record,
         Err(error) => {
             caps.log(Level::Error, &format!("reading the policy record: {error}"));
-            return Some(CommonStatus::ServerError);
+            // a store that is down for a moment (the gateway behind Envoy restarting, the
+            // database failing over): the phone should come back, not report a broken server
+            return Some(match error {
+                StateError::Unavailable(_) => CommonStatus::ServerErrorRetryLater,
+                StateError::Unauthenticated | StateError::TooLarge(_) => CommonStatus::ServerError,
+            });
         }
     };
     if stored.blocked && stored.wipe == Wipe::None {

@@ -210,6 +210,22 @@ fn a_blocked_device_gets_129_on_every_command_until_allowed() {
 }
 
 #[test]
+fn a_state_store_down_for_a_moment_means_retry_later() {
+    let host = FakeHost::default();
+    let permanent = provision(&host, "16.1");
+    let folder_sync = || Document::new(Element::new(fh::FOLDER_SYNC).text_child(fh::SYNC_KEY, "0"));
+    host.state_down.set(true);
+    // the gate cannot read the device's policy record: 111, not 110 (a broken server)
+    let answer = decoded(&post(&host, "FolderSync", "16.1", Some(permanent), Some(folder_sync())));
+    assert_eq!(answer.text_of(fh::STATUS), Some("111"));
+    // 12.1: 503, which phones retry
+    assert_eq!(post(&host, "FolderSync", "12.1", Some(permanent), Some(folder_sync())).status, 503);
+    host.state_down.set(false);
+    let answer = decoded(&post(&host, "FolderSync", "16.1", Some(permanent), Some(folder_sync())));
+    assert_eq!(answer.text_of(fh::STATUS), Some("1"));
+}
+
+#[test]
 fn provision_keeps_the_device_information_for_the_admin_tools() {
     let host = FakeHost::default();
     decoded(&post(&host, "Provision", "16.1", None, Some(phase_one(true))));
