@@ -6,16 +6,17 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use eas_edge::accounts::{Account, Accounts, PoolSettings};
 use eas_edge::config::TlsMode as ConfigTls;
 use eas_edge::imap::{Endpoint, TlsMode, TlsSettings};
 use eas_edge::plugin_host::SubmissionCapability;
-use eas_edge::plugin_host::eas_edge::gateway::submission::{Error, Host as _};
-use eas_edge::smtp::{Credentials, SmtpAuth, SmtpConfig, SmtpError, Submitter};
-use eas_edge::state::{RedbOptions, RedbStore, StateStore};
+use eas_edge::plugin_host::eas_edge::gateway::state::Scope;
+use eas_edge::plugin_host::eas_edge::gateway::submission::{Claim, Error, Host as _};
+use eas_edge::smtp::{AfterFinalDot, Credentials, SmtpAuth, SmtpConfig, SmtpError, Submitter};
+use eas_edge::state::{Namespace, RedbOptions, RedbStore, StateStore};
 use eas_edge_tests::faults::{Fault, FaultProxy};
 use eas_edge_tests::mailstack::MailStack;
 
@@ -26,6 +27,9 @@ const FRIEND_PASSWORD: &str = "another secret";
 
 /// How long Postfix may take to hand a message to Dovecot (a bound, not a measurement).
 const DELIVERY: Duration = Duration::from_secs(60);
+
+/// How long a submission may take (a plugin call's share of its budget; generous here).
+const SUBMISSION_DEADLINE: Duration = Duration::from_secs(120);
 
 struct Fixture {
     stack: MailStack,
@@ -64,6 +68,7 @@ fn capability(fixture: &Fixture, config: &SmtpConfig) -> Result<SubmissionCapabi
         account,
         Arc::new(submitter),
         fixture.store.clone(),
+        Instant::now() + SUBMISSION_DEADLINE,
     ))
 }
 
@@ -122,7 +127,8 @@ async fn mail_reaches_a_local_user_and_refused_recipients_are_named() -> Result<
         "not an address".to_string(),
         FRIEND.to_uppercase(),
     ];
-    let refused = submission.send(sent.clone(), recipients).await.map_err(anyhow::Error::msg)?;
+    let refused =
+        submission.send(sent.clone(), recipients, None).await.map_err(anyhow::Error::msg)?;
     ensure!(
         refused_addresses(&refused) == vec!["not an address", "nobody@example.test"],
         "{refused:?}"
@@ -137,17 +143,17 @@ async fn mail_reaches_a_local_user_and_refused_recipients_are_named() -> Result<
     ensure!(text.contains(&format!("Return-Path: <{USER}>")), "envelope sender: {text}");
 
     // every recipient refused: nothing sent
-    match submission.send(message("second"), vec!["nobody@example.test".into()]).await {
+    match submission.send(message("second"), vec!["nobody@example.test".into()], None).await {
         Err(Error::Rejected(text)) if text.contains("nobody@example.test") => {}
         other => bail!("every recipient refused gave {other:?}"),
     }
-    match submission.send(message("third"), vec![]).await {
+    match submission.send(message("third"), vec![], None).await {
         Err(Error::Rejected(_)) => {}
         other => bail!("no recipients gave {other:?}"),
     }
     // over the size the server announces: refused before anything is sent
     let huge = vec![b'x'; 52_428_801];
-    match submission.send(huge, vec![FRIEND.into()]).await {
+    match submission.send(huge, vec![FRIEND.into()], None).await {
         Err(Error::TooLarge(_)) => {}
         other => bail!("an oversized message gave {:?}", other.map(|r| r.len())),
     }
@@ -157,9 +163,10 @@ async fn mail_reaches_a_local_user_and_refused_recipients_are_named() -> Result<
         None,
         Arc::new(Submitter::new(&smtp)?),
         fixture.store.clone(),
+        Instant::now() + SUBMISSION_DEADLINE,
     );
     ensure!(matches!(
-        anonymous.send(message("anon"), vec![FRIEND.into()]).await,
+        anonymous.send(message("anon"), vec![FRIEND.into()], None).await,
         Err(Error::Unauthenticated)
     ));
     Ok(())
@@ -176,7 +183,7 @@ async fn starttls_implicit_tls_and_a_trusted_relay() -> Result<()> {
         ..config(stack.submission_addr()?, ConfigTls::Starttls, SmtpAuth::User)
     };
     let refused = capability(&fixture, &starttls)?
-        .send(message("starttls-5d2e"), vec![FRIEND.into()])
+        .send(message("starttls-5d2e"), vec![FRIEND.into()], None)
         .await
         .map_err(anyhow::Error::msg)?;
     ensure!(refused.is_empty());
@@ -187,7 +194,7 @@ async fn starttls_implicit_tls_and_a_trusted_relay() -> Result<()> {
         ..config(smtps_addr(stack)?, ConfigTls::Implicit, SmtpAuth::User)
     };
     let refused = capability(&fixture, &implicit)?
-        .send(message("implicit-77aa"), vec![FRIEND.into()])
+        .send(message("implicit-77aa"), vec![FRIEND.into()], None)
         .await
         .map_err(anyhow::Error::msg)?;
     ensure!(refused.is_empty());
@@ -195,7 +202,7 @@ async fn starttls_implicit_tls_and_a_trusted_relay() -> Result<()> {
 
     // a certificate nobody vouches for: the public roots do not know the stack's
     let untrusted = config(stack.submission_addr()?, ConfigTls::Starttls, SmtpAuth::User);
-    match capability(&fixture, &untrusted)?.send(message("x"), vec![FRIEND.into()]).await {
+    match capability(&fixture, &untrusted)?.send(message("x"), vec![FRIEND.into()], None).await {
         Err(Error::Unavailable(text)) if text.contains("TLS") => {}
         other => bail!("an untrusted certificate gave {other:?}"),
     }
@@ -203,14 +210,16 @@ async fn starttls_implicit_tls_and_a_trusted_relay() -> Result<()> {
     // the plain SMTP port lets loopback clients relay without AUTH
     let relay = config(stack.smtp_addr()?, ConfigTls::None, SmtpAuth::None);
     let refused = capability(&fixture, &relay)?
-        .send(message("relay-0b9d"), vec![FRIEND.into()])
+        .send(message("relay-0b9d"), vec![FRIEND.into()], None)
         .await
         .map_err(anyhow::Error::msg)?;
     ensure!(refused.is_empty());
     delivered(stack, FRIEND, FRIEND_PASSWORD, "relay-0b9d")?;
     // the submission port does not: without AUTH every recipient is refused
     let unauthenticated = config(stack.submission_addr()?, ConfigTls::None, SmtpAuth::None);
-    match capability(&fixture, &unauthenticated)?.send(message("noauth"), vec![FRIEND.into()]).await
+    match capability(&fixture, &unauthenticated)?
+        .send(message("noauth"), vec![FRIEND.into()], None)
+        .await
     {
         Err(Error::Rejected(_)) => {}
         other => bail!("submission without AUTH gave {other:?}"),
@@ -226,7 +235,7 @@ async fn a_server_that_is_down_or_refuses_the_password_is_unavailable() -> Resul
     // the password changed on the server since the IMAP login: SMTP refuses the cached one
     fixture.stack.add_user(USER, "changed password")?;
     let smtp = config(submission_addr, ConfigTls::None, SmtpAuth::User);
-    match capability(&fixture, &smtp)?.send(message("x"), vec![FRIEND.into()]).await {
+    match capability(&fixture, &smtp)?.send(message("x"), vec![FRIEND.into()], None).await {
         Err(Error::Unavailable(text)) if text.contains("535") => {}
         other => bail!("a refused password gave {other:?}"),
     }
@@ -237,13 +246,13 @@ async fn a_server_that_is_down_or_refuses_the_password_is_unavailable() -> Resul
         listener.local_addr()?
     };
     let down = config(closed, ConfigTls::None, SmtpAuth::User);
-    match capability(&fixture, &down)?.send(message("x"), vec![FRIEND.into()]).await {
+    match capability(&fixture, &down)?.send(message("x"), vec![FRIEND.into()], None).await {
         Err(Error::Unavailable(_)) => {}
         other => bail!("a closed port gave {other:?}"),
     }
     // the stack stopped
     fixture.stack.stop().context("stopping the stack")?;
-    match capability(&fixture, &smtp)?.send(message("x"), vec![FRIEND.into()]).await {
+    match capability(&fixture, &smtp)?.send(message("x"), vec![FRIEND.into()], None).await {
         Err(Error::Unavailable(_)) => {}
         other => bail!("a stopped server gave {other:?}"),
     }
@@ -282,8 +291,11 @@ async fn the_claim_is_recorded_before_the_final_dot_and_a_failed_record_sends_no
         other => bail!("a failed record gave {other:?}"),
     }
 
-    // the record succeeds: it runs once, before the server has the message
+    // the record succeeds: it runs once, before the server has the message, and what it
+    // returns runs once the dot is written
     let recorded = std::sync::atomic::AtomicUsize::new(0);
+    let dot_written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let written = dot_written.clone();
     let refused = submitter
         .send(
             None,
@@ -293,12 +305,16 @@ async fn the_claim_is_recorded_before_the_final_dot_and_a_failed_record_sends_no
             &message("recorded-8e02"),
             Box::pin(async {
                 recorded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                Ok(())
+                let after_final_dot: AfterFinalDot = Box::new(move || {
+                    written.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                });
+                Ok(after_final_dot)
             }),
         )
         .await?;
     ensure!(refused.is_empty(), "refused: {refused:?}");
     ensure!(recorded.load(std::sync::atomic::Ordering::SeqCst) == 1, "recorded {recorded:?}");
+    ensure!(dot_written.load(std::sync::atomic::Ordering::SeqCst) == 1, "{dot_written:?}");
     delivered(&fixture.stack, FRIEND, FRIEND_PASSWORD, "recorded-8e02")?;
     // Postfix delivers in order: the dropped one would be there by now
     ensure!(
@@ -309,13 +325,59 @@ async fn the_claim_is_recorded_before_the_final_dot_and_a_failed_record_sends_no
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sends_claim_is_made_with_the_message_and_a_lost_claim_sends_nothing() -> Result<()> {
+    let fixture = fixture().await?;
+    let smtp = config(fixture.stack.submission_addr()?, ConfigTls::None, SmtpAuth::User);
+    let claim = |expected: Option<&[u8]>, value: &[u8]| Claim {
+        scope: Scope::Device("PHONE1".into()),
+        key: "compose/ledger".into(),
+        expected: expected.map(<[u8]>::to_vec),
+        value: value.to_vec(),
+    };
+    let ledger = Namespace::device("test", USER, "PHONE1");
+    let recorded = || fixture.store.get(&ledger, "compose/ledger");
+
+    // the record still holds what the plugin read: the claim is made and the message sent
+    let mut submission = capability(&fixture, &smtp)?;
+    let first =
+        submission.send(message("claimed-1c3d"), vec![FRIEND.into()], Some(claim(None, b"one")));
+    ensure!(first.await.map_err(anyhow::Error::msg)?.is_empty());
+    ensure!(recorded().await? == Some(b"one".to_vec()), "the claim was not made");
+
+    // another request changed the record meanwhile: nothing is sent, the record is theirs
+    let lost =
+        submission.send(message("lost-6b0e"), vec![FRIEND.into()], Some(claim(None, b"two")));
+    match lost.await {
+        Err(Error::ClaimLost) => {}
+        other => bail!("a claim whose record changed gave {other:?}"),
+    }
+    ensure!(recorded().await? == Some(b"one".to_vec()), "a lost claim overwrote the record");
+
+    let third = submission.send(
+        message("claimed-9f4a"),
+        vec![FRIEND.into()],
+        Some(claim(Some(b"one"), b"3")),
+    );
+    ensure!(third.await.map_err(anyhow::Error::msg)?.is_empty());
+    delivered(&fixture.stack, FRIEND, FRIEND_PASSWORD, "claimed-1c3d")?;
+    delivered(&fixture.stack, FRIEND, FRIEND_PASSWORD, "claimed-9f4a")?;
+    // Postfix delivers in order: the unsent one would be there by now
+    ensure!(
+        !in_inbox(&fixture.stack, FRIEND, FRIEND_PASSWORD, "lost-6b0e")?,
+        "a message whose claim was lost was delivered"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_lost_after_the_final_dot_is_possibly_sent() -> Result<()> {
     let fixture = fixture().await?;
     let proxy = FaultProxy::start(fixture.stack.submission_addr()?)?;
     proxy.set(Fault::CutAfterDataEnd)?;
     let smtp = config(proxy.address(), ConfigTls::None, SmtpAuth::User);
-    let outcome =
-        capability(&fixture, &smtp)?.send(message("cut-after-dot-5a1f"), vec![FRIEND.into()]).await;
+    let outcome = capability(&fixture, &smtp)?
+        .send(message("cut-after-dot-5a1f"), vec![FRIEND.into()], None)
+        .await;
     match outcome {
         Err(Error::OutcomeUnknown(_)) => {}
         other => bail!("a connection cut after the final dot gave {other:?}"),

@@ -55,8 +55,8 @@ pub async fn call(
         ("mailbox", _) => mailbox_call(&mut state.mailbox, function, &args).await?,
         ("mailbox-write", _) => write_call(&mut state.mailbox, function, &args).await?,
         ("submission", "send") => {
-            let (message, recipients) = args.parse()?;
-            json(submission::Host::send(&mut state.submission, message, recipients).await)
+            let (message, recipients, claim) = args.parse()?;
+            json(submission::Host::send(&mut state.submission, message, recipients, claim).await)
         }
         ("out-of-office", "get") => json(out_of_office::Host::get(&mut state.out_of_office).await),
         ("out-of-office", "set") => {

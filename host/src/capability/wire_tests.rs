@@ -127,6 +127,18 @@ fn arguments_the_filter_sends() {
                 .expect("the host reads a scope");
         same_shape::<eas_engine::StateScope>(host);
     }
+    for expected in [None, Some(vec![1, 2])] {
+        let claim = eas_engine::submission::SendClaim {
+            scope: eas_engine::StateScope::Device("D1".into()),
+            key: "compose/ledger".into(),
+            expected,
+            value: vec![3],
+        };
+        let host: submission::Claim =
+            serde_json::from_value(serde_json::to_value(&claim).expect("serialises"))
+                .expect("the host reads a send's claim");
+        assert_eq!(same_shape::<eas_engine::submission::SendClaim>(host), claim);
+    }
     let settings = eas_engine::out_of_office::OofSettings {
         enabled: true,
         start: Some(1),
@@ -155,6 +167,7 @@ fn other_interfaces_errors() {
         submission::Error::Rejected("b".into()),
         submission::Error::TooLarge("c".into()),
         submission::Error::OutcomeUnknown("d".into()),
+        submission::Error::ClaimLost,
     ] {
         same_shape::<eas_engine::submission::SubmissionError>(error);
     }

@@ -25,9 +25,7 @@ impl TenantServices {
     pub fn new(tenant: &Tenant) -> anyhow::Result<Self> {
         let call_budget = std::time::Duration::from_millis(tenant.limits.cpu_ms);
         let submitter = Submitter::new(&tenant.smtp)
-            .with_context(|| format!("tenant {:?}: SMTP settings", tenant.name))?
-            // a plugin call is cut after cpu_ms of wall time: a submission ends before that
-            .with_budget(call_budget);
+            .with_context(|| format!("tenant {:?}: SMTP settings", tenant.name))?;
         let sieve = match &tenant.sieve {
             Some(endpoint) => Some(Arc::new(
                 SieveEndpoint::new(endpoint)

@@ -7,16 +7,11 @@ use super::mailbox_convert as convert;
 use crate::accounts::Account;
 use crate::imap::{ImapError, Session};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// STATUS commands per round trip. All of a batch is written before its answers are read,
 /// so it must fit the socket buffers both ways (about 60 bytes out and 120 back each).
 const STATUS_BATCH: usize = 200;
-
-/// The share of a plugin call's budget its mailbox reads may use, as for a submission: a read
-/// still waiting for a slow or hung IMAP server then fails as `unavailable`, and the plugin
-/// answers with its transient-error status (Sync: 111) before the call is cut (HTTP 503).
-const READ_SHARE_OF_BUDGET: f64 = 0.8;
 
 /// What a summary costs besides its prefix (flags, date, flattened BODYSTRUCTURE), roughly,
 /// for the size check of an answer.
@@ -28,20 +23,18 @@ pub struct MailboxCapability {
     /// The most one answer may carry: half the plugin's memory, which also has to hold the
     /// plugin's own copy of it.
     answer_limit: u32,
-    /// When reads stop waiting for IMAP (see [`READ_SHARE_OF_BUDGET`]).
+    /// When reads stop waiting for IMAP (the request's backend deadline, `plugin_host`).
     read_deadline: Instant,
 }
 
 impl MailboxCapability {
-    /// `call_budget`: how long the request's plugin call may take, from now.
     pub fn new(
         tenant: Arc<str>,
         account: Option<Arc<Account>>,
         memory_bytes: usize,
-        call_budget: Duration,
+        read_deadline: Instant,
     ) -> Self {
         let answer_limit = u32::try_from(memory_bytes / 2).unwrap_or(u32::MAX);
-        let read_deadline = Instant::now() + call_budget.mul_f64(READ_SHARE_OF_BUDGET);
         MailboxCapability { tenant, account, answer_limit, read_deadline }
     }
 

@@ -10,12 +10,14 @@ mod mailbox;
 mod mailbox_convert;
 mod mailbox_write;
 mod out_of_office;
+mod send_journal;
 mod state;
 mod submission;
 
 pub use config::TenantServices;
 pub use mailbox::MailboxCapability;
 pub use out_of_office::OutOfOfficeCapability;
+pub use send_journal::SendJournal;
 pub use submission::SubmissionCapability;
 
 wasmtime::component::bindgen!({
@@ -46,6 +48,13 @@ use self::eas_edge::gateway::{clock, log};
 use crate::accounts::Account;
 use crate::state::StateStore;
 use std::sync::Arc;
+use std::time::Instant;
+
+/// The share of a plugin call's budget (`limits.cpu_ms`, wall time) that the host's work for it
+/// may use, mailbox reads and a submission alike: a backend still not answering then fails as
+/// `unavailable`, and the plugin answers with its transient-error status (111) before the call
+/// is cut (an empty HTTP 503). Mailbox writes are not cut (a change may already be made).
+const BACKEND_SHARE_OF_BUDGET: f64 = 0.8;
 
 /// Per-request store data: one plugin instance serves exactly one request.
 pub struct RequestState {
@@ -77,6 +86,8 @@ impl RequestState {
         memory_bytes: usize,
         services: Arc<TenantServices>,
     ) -> Self {
+        let backend_deadline =
+            Instant::now() + services.call_budget.mul_f64(BACKEND_SHARE_OF_BUDGET);
         RequestState {
             identity: account.as_ref().map(|account| account.login().to_string()),
             submission: SubmissionCapability::new(
@@ -84,6 +95,7 @@ impl RequestState {
                 account.clone(),
                 services.submitter.clone(),
                 store.clone(),
+                backend_deadline,
             ),
             out_of_office: OutOfOfficeCapability::new(
                 tenant.clone(),
@@ -94,7 +106,7 @@ impl RequestState {
                 tenant.clone(),
                 account,
                 memory_bytes,
-                services.call_budget,
+                backend_deadline,
             ),
             services,
             tenant,

@@ -7,12 +7,21 @@ use crate::state::{Condition, Namespace, StateError as StoreError, Write};
 impl RequestState {
     /// The namespace a plugin's scope maps to: always this request's tenant and user.
     fn namespace(&self, scope: state::Scope) -> Result<Namespace, state::Error> {
-        let user = self.identity.as_deref().ok_or(state::Error::Unauthenticated)?;
-        Ok(match scope {
-            state::Scope::Account => Namespace::user(&*self.tenant, user),
-            state::Scope::Device(device) => Namespace::device(&*self.tenant, user, device),
-        })
+        namespace(&self.tenant, self.identity.as_deref(), scope)
     }
+}
+
+/// The namespace a plugin's scope maps to for `tenant` and the authenticated `user`.
+pub(super) fn namespace(
+    tenant: &str,
+    user: Option<&str>,
+    scope: state::Scope,
+) -> Result<Namespace, state::Error> {
+    let user = user.ok_or(state::Error::Unauthenticated)?;
+    Ok(match scope {
+        state::Scope::Account => Namespace::user(tenant, user),
+        state::Scope::Device(device) => Namespace::device(tenant, user, device),
+    })
 }
 
 /// How a store failure looks to the plugin. Details stay in the host's log.

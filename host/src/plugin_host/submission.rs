@@ -3,10 +3,12 @@
 //! for a relay with `auth = "none"`). The envelope sender is the login, the user's address.
 
 use super::eas_edge::gateway::submission::{self as wit, Error, RefusedRecipient};
+use super::send_journal::{JournalClaim, SendJournal};
 use crate::accounts::Account;
-use crate::smtp::{Credentials, SmtpError, Submitter};
-use crate::state::StateStore;
+use crate::smtp::{AfterFinalDot, Credentials, SmtpError, Submitter};
+use crate::state::{Namespace, StateStore};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 pub struct SubmissionCapability {
@@ -15,8 +17,8 @@ pub struct SubmissionCapability {
     submitter: Arc<Submitter>,
     /// The request's state store: flushed just before a message may leave (see `send`).
     store: Arc<dyn StateStore>,
-    /// When the request's plugin call started: a submission must end within its budget.
-    started: Instant,
+    /// When a submission must be over (the request's backend deadline, `plugin_host`).
+    deadline: Instant,
 }
 
 impl SubmissionCapability {
@@ -25,8 +27,9 @@ impl SubmissionCapability {
         account: Option<Arc<Account>>,
         submitter: Arc<Submitter>,
         store: Arc<dyn StateStore>,
+        deadline: Instant,
     ) -> Self {
-        SubmissionCapability { tenant, account, submitter, store, started: Instant::now() }
+        SubmissionCapability { tenant, account, submitter, store, deadline }
     }
 }
 
@@ -35,6 +38,7 @@ impl wit::Host for SubmissionCapability {
         &mut self,
         message: Vec<u8>,
         recipients: Vec<String>,
+        claim: Option<wit::Claim>,
     ) -> Result<Vec<RefusedRecipient>, Error> {
         let account = self.account.clone().ok_or(Error::Unauthenticated)?;
         let login = account.login();
@@ -50,23 +54,62 @@ impl wit::Host for SubmissionCapability {
             None
         };
         let credentials = password.as_deref().map(|password| Credentials { login, password });
-        let deadline = self.submitter.deadline(self.started);
-        // The plugin claimed this submission in its resend ledger before sending; a request's
-        // writes are normally made durable once, at its end. Made durable just before the
-        // final dot, the claim survives any crash after which the server may have the
-        // message, so the phone's retry is not sent a second time (the plugin answers it
-        // "retry later", then "sent"). A crash before leaves no claim, and the retry sends
-        // the message that never left.
-        let store = &self.store;
-        let record_claim =
-            Box::pin(async move { store.flush().await.map_err(|error| error.to_string()) });
+        let claim = match claim {
+            Some(claim) => Some(Claim::new(&self.tenant, login, claim)?),
+            None => None,
+        };
+        // The plugin's claim of this submission (in its resend ledger) is made, and the
+        // request's writes made durable, just before the final dot: the claim then survives
+        // any crash after which the server may have the message, so the phone's retry is not
+        // sent a second time (the plugin answers it "retry later", then "sent"). A crash
+        // before leaves no claim, and the retry sends the message that never left; so does a
+        // crash during the SMTP conversation, which a claim written by the plugin before
+        // sending would not (behind Envoy every state call is durable at once). The send
+        // journal covers a crash between the claim's commit and the dot (`send_journal`).
+        let claim_lost = AtomicBool::new(false);
+        let (store, lost) = (&self.store, &claim_lost);
+        let record_claim = Box::pin(async move {
+            let journal = SendJournal::installed();
+            let mut noted = None;
+            if let Some(claim) = &claim {
+                noted = journal.map(|journal| (journal, journal.claiming(claim.journal_line())));
+                if !claim.make(store.as_ref()).await? {
+                    if let Some((journal, id)) = noted {
+                        journal.settled(id);
+                    }
+                    lost.store(true, Ordering::Relaxed);
+                    return Err("another request claimed the message first".to_owned());
+                }
+            }
+            store.flush().await.map_err(|error| error.to_string())?;
+            let after_final_dot: AfterFinalDot = Box::new(move || {
+                if let Some((journal, id)) = noted {
+                    journal.settled(id);
+                }
+            });
+            Ok(after_final_dot)
+        });
         let result = self
             .submitter
-            .send(deadline, login, credentials.as_ref(), &recipients, &message, record_claim)
+            .send(
+                Some(self.deadline),
+                login,
+                credentials.as_ref(),
+                &recipients,
+                &message,
+                record_claim,
+            )
             .await;
         let size = message.len();
         let count = recipients.len();
         let server = self.submitter.address();
+        if claim_lost.load(Ordering::Relaxed) {
+            tracing::info!(
+                tenant, %login, %server, size, recipients = count,
+                "message not sent: another request for it reached its end first"
+            );
+            return Err(Error::ClaimLost);
+        }
         match result {
             Ok(refused) => {
                 tracing::info!(
@@ -97,6 +140,35 @@ impl wit::Host for SubmissionCapability {
                 Err(plugin_error(error))
             }
         }
+    }
+}
+
+/// A send's claim (WIT `submission.claim`), in the store's terms.
+struct Claim {
+    namespace: Namespace,
+    key: String,
+    expected: Option<Vec<u8>>,
+    value: Vec<u8>,
+}
+
+impl Claim {
+    fn new(tenant: &str, login: &str, claim: wit::Claim) -> Result<Self, Error> {
+        let namespace = super::state::namespace(tenant, Some(login), claim.scope)
+            .map_err(|_| Error::Unauthenticated)?;
+        Ok(Claim { namespace, key: claim.key, expected: claim.expected, value: claim.value })
+    }
+
+    fn journal_line(&self) -> JournalClaim {
+        JournalClaim::new(&self.namespace, &self.key, self.expected.as_deref(), &self.value)
+    }
+
+    /// Writes the claim if its record still holds what the plugin read; false if not.
+    async fn make(&self, store: &dyn StateStore) -> Result<bool, String> {
+        let (expected, value) = (self.expected.as_deref(), Some(self.value.clone()));
+        store
+            .compare_and_swap(&self.namespace, &self.key, expected, value)
+            .await
+            .map_err(|error| format!("recording the send's claim: {error}"))
     }
 }
 

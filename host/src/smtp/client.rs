@@ -315,12 +315,13 @@ impl Connection {
         // Up to here the server discards the message if the connection ends; from the dot on,
         // it may deliver it whatever happens to us. What the caller records now (durably)
         // tells a retry after a crash that the message may have gone out.
-        before_final_dot.await.map_err(|why| {
+        let after_final_dot = before_final_dot.await.map_err(|why| {
             SmtpError::Unavailable(format!("not sent: the submission could not be recorded: {why}"))
         })?;
         final_dot.mark_sent();
         let reply = within(timeout, "the message", async {
             self.write(dot).await?;
+            after_final_dot();
             self.read_reply().await
         })
         .await

@@ -51,8 +51,8 @@ pub enum SmtpAuth {
 }
 
 /// How long each step may take; a step that takes longer fails the submission as unavailable.
-/// A submission made for a phone's request is also bounded as a whole (see
-/// [`Submitter::with_budget`]).
+/// A submission made for a phone's request is also bounded as a whole (the `deadline` of
+/// [`Submitter::send`]: a share of the plugin call's budget).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// TCP connect, the TLS handshake of implicit TLS, and the server's greeting: a server
@@ -73,9 +73,6 @@ impl Default for Timeouts {
         }
     }
 }
-
-/// The share of a plugin call's budget a submission may use (see [`Submitter::deadline`]).
-const SUBMISSION_SHARE_OF_BUDGET: f64 = 0.8;
 
 /// Why a message was not sent. In every case nothing was sent, except for `OutcomeUnknown`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,10 +141,6 @@ pub struct Submitter {
     tls: Option<TlsClient>,
     auth: SmtpAuth,
     timeouts: Timeouts,
-    /// How long one plugin call may run (the tenant's `cpu_ms`, counted in wall time): a
-    /// submission must end well within it, or the call is cut and the phone gets an empty 503
-    /// instead of ComposeMail's "retry later" (Status 111).
-    budget: Option<Duration>,
 }
 
 impl Submitter {
@@ -175,27 +168,12 @@ impl Submitter {
             tls,
             auth: config.auth,
             timeouts: Timeouts::default(),
-            budget: None,
         })
     }
 
     pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
         self.timeouts = timeouts;
         self
-    }
-
-    /// Bounds each submission made for a request to a share of `budget`, the time the request's
-    /// plugin call may take in all (see [`Submitter::deadline`]).
-    pub fn with_budget(mut self, budget: Duration) -> Self {
-        self.budget = Some(budget);
-        self
-    }
-
-    /// When a submission for a plugin call that started at `started` must be over: 80 % of the
-    /// call's budget after its start, leaving the rest for the plugin to answer "retry later"
-    /// (and for what the call did before sending). `None` without a budget.
-    pub fn deadline(&self, started: Instant) -> Option<Instant> {
-        self.budget.map(|budget| started + budget.mul_f64(SUBMISSION_SHARE_OF_BUDGET))
     }
 
     /// Whether sending needs the user's credentials (`auth = "user"`).
@@ -217,7 +195,8 @@ impl Submitter {
     /// `before_final_dot` is awaited when everything but DATA's final dot has been sent, the
     /// last moment at which the message has certainly not left: it must make durable whatever
     /// tells a later retry that the message may have gone out (see [`FinalDot`]). If it fails,
-    /// the connection is dropped without the dot, so the server discards the message.
+    /// the connection is dropped without the dot, so the server discards the message. What it
+    /// returns is called as soon as the dot has been handed to the connection.
     pub async fn send(
         &self,
         deadline: Option<Instant>,
@@ -272,7 +251,11 @@ impl Submitter {
 
 /// What a submission awaits just before DATA's final dot (see [`Submitter::send`]); an `async`
 /// block, which does nothing until then.
-pub type BeforeFinalDot<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub type BeforeFinalDot<'a> =
+    Pin<Box<dyn Future<Output = Result<AfterFinalDot, String>> + Send + 'a>>;
+
+/// What a submission calls as soon as DATA's final dot has been written to the connection.
+pub type AfterFinalDot = Box<dyn FnOnce() + Send>;
 
 /// Whether a submission got as far as sending DATA's final dot, the point after which the server
 /// may have the message whatever becomes of the connection. Set just before the dot is written,

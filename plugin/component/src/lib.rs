@@ -29,7 +29,7 @@ use eas_engine::mailbox::{
 };
 use eas_engine::out_of_office::{OofError, OofSettings};
 use eas_engine::settings::TenantSettings;
-use eas_engine::submission::{RefusedRecipient, SubmissionError};
+use eas_engine::submission::{RefusedRecipient, SendClaim, SubmissionError};
 use eas_engine::{Capabilities, Engine, Level, StateError, StateResult, StateScope};
 
 /// The host's imports, seen by the engine.
@@ -217,8 +217,15 @@ impl Capabilities for HostImports {
         &self,
         message: &[u8],
         recipients: &[String],
+        claim: Option<&SendClaim>,
     ) -> Result<Vec<RefusedRecipient>, SubmissionError> {
-        match submission::send(message, recipients) {
+        let claim = claim.map(|claim| submission::Claim {
+            scope: wit_scope(&claim.scope),
+            key: claim.key.clone(),
+            expected: claim.expected.clone(),
+            value: claim.value.clone(),
+        });
+        match submission::send(message, recipients, claim.as_ref()) {
             Ok(refused) => Ok(refused
                 .into_iter()
                 .map(|r| RefusedRecipient { address: r.address, reply: r.reply })
@@ -230,6 +237,7 @@ impl Capabilities for HostImports {
             Err(submission::Error::OutcomeUnknown(why)) => {
                 Err(SubmissionError::OutcomeUnknown(why))
             }
+            Err(submission::Error::ClaimLost) => Err(SubmissionError::ClaimLost),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::mailbox::{
 };
 use crate::out_of_office::{OofError, OofSettings};
 use crate::settings::TenantSettings;
-use crate::submission::{RefusedRecipient, SubmissionError};
+use crate::submission::{RefusedRecipient, SendClaim, SubmissionError};
 
 /// Severity of a log line, mirrored by the `log` interface in `wit/gateway.wit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -192,11 +192,13 @@ pub trait Capabilities {
     /// Removes every message of the folder.
     fn empty_folder(&self, folder: &str) -> impl Future<Output = MailboxResult<()>>;
 
-    /// Sends a complete message (Bcc removed) to the envelope recipients as the user.
+    /// Sends a complete message (Bcc removed) to the envelope recipients as the user, making
+    /// `claim` just before the message can leave (see [`SendClaim`]).
     fn send_mail(
         &self,
         message: &[u8],
         recipients: &[String],
+        claim: Option<&SendClaim>,
     ) -> impl Future<Output = Result<Vec<RefusedRecipient>, SubmissionError>>;
 
     fn out_of_office(&self) -> impl Future<Output = Result<OofSettings, OofError>>;

@@ -1,5 +1,7 @@
 //! The submission capability's types (`submission` in `wit/gateway.wit`).
 
+use crate::capabilities::StateScope;
+
 /// Why a message was not sent. Every variant but `OutcomeUnknown` means nothing was sent.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SubmissionError {
@@ -12,6 +14,9 @@ pub enum SubmissionError {
     /// The connection was lost after the message's end was sent and before the server
     /// confirmed it: possibly sent, and not to be sent again (RFC 1047).
     OutcomeUnknown(String),
+    /// Not sent: the send's claim no longer held when the message was about to leave (another
+    /// request changed its record meanwhile).
+    ClaimLost,
 }
 
 impl SubmissionError {
@@ -31,6 +36,9 @@ impl std::fmt::Display for SubmissionError {
             SubmissionError::OutcomeUnknown(why) => {
                 write!(f, "possibly sent, the server did not confirm: {why}")
             }
+            SubmissionError::ClaimLost => {
+                f.write_str("not sent: another request claimed the message first")
+            }
         }
     }
 }
@@ -40,4 +48,15 @@ impl std::fmt::Display for SubmissionError {
 pub struct RefusedRecipient {
     pub address: String,
     pub reply: String,
+}
+
+/// A state record the host makes as the last step before a message can leave, if `key` in
+/// `scope` still holds `expected` (WIT `submission.claim`): the plugin's mark that the message
+/// may have gone out, durable exactly when it may have.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SendClaim {
+    pub scope: StateScope,
+    pub key: String,
+    pub expected: Option<Vec<u8>>,
+    pub value: Vec<u8>,
 }

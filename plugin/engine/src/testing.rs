@@ -9,7 +9,7 @@ use crate::mailbox::{
     Changes, Folder, FolderStatus, MailboxResult, Message, MessageSummary, SyncPoint, UidRange,
 };
 use crate::out_of_office::{OofError, OofSettings};
-use crate::submission::{RefusedRecipient, SubmissionError};
+use crate::submission::{RefusedRecipient, SendClaim, SubmissionError};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
@@ -24,7 +24,8 @@ pub struct FakeHost {
     pub settings: RefCell<crate::settings::TenantSettings>,
     /// What the submission capability was asked to send: (message, envelope recipients).
     pub sent: RefCell<Vec<(Vec<u8>, Vec<String>)>>,
-    /// When set, sending fails with this error and nothing is recorded.
+    /// When set, sending fails with this error and nothing is recorded as sent (the claim is
+    /// made for a failure after which the message may have left, as the host makes it).
     pub submission_failure: RefCell<Option<SubmissionError>>,
     /// The vacation reply; `None`: the server offers none.
     pub out_of_office: RefCell<Option<OofSettings>>,
@@ -223,8 +224,27 @@ impl Capabilities for FakeHost {
         &self,
         message: &[u8],
         recipients: &[String],
+        claim: Option<&SendClaim>,
     ) -> Result<Vec<RefusedRecipient>, SubmissionError> {
-        if let Some(failure) = self.submission_failure.borrow().clone() {
+        // as the host: a failure before the message's end leaves no claim, one after it does
+        let failure = self.submission_failure.borrow().clone();
+        if let Some(failure) = failure.as_ref().filter(|failure| !failure.maybe_sent()) {
+            return Err(failure.clone());
+        }
+        if let Some(claim) = claim {
+            let swap = self.state_compare_and_swap(
+                &claim.scope,
+                &claim.key,
+                claim.expected.clone(),
+                Some(claim.value.clone()),
+            );
+            match swap.await {
+                Ok(true) => {}
+                Ok(false) => return Err(SubmissionError::ClaimLost),
+                Err(error) => return Err(SubmissionError::Unavailable(error.to_string())),
+            }
+        }
+        if let Some(failure) = failure {
             return Err(failure);
         }
         self.sent.borrow_mut().push((message.to_vec(), recipients.to_vec()));

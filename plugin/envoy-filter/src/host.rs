@@ -9,7 +9,7 @@ use eas_engine::mailbox::{
 };
 use eas_engine::out_of_office::{OofError, OofSettings};
 use eas_engine::settings::TenantSettings;
-use eas_engine::submission::{RefusedRecipient, SubmissionError};
+use eas_engine::submission::{RefusedRecipient, SendClaim, SubmissionError};
 use eas_engine::{Capabilities, Level, StateError, StateResult, StateScope};
 use proxy_wasm::types::LogLevel;
 use serde::Serialize;
@@ -52,7 +52,11 @@ impl FromFailure for SubmissionError {
     fn from_failure(failure: CallFailure) -> Self {
         match failure {
             CallFailure::NotGranted => SubmissionError::Unauthenticated,
-            CallFailure::Transport(why) => SubmissionError::Unavailable(why),
+            // The call may have reached the host, which may have sent the message before the
+            // answer was lost. The engine then leaves the ledger as the host left it: with the
+            // send's claim if the message reached its end, so it is never sent twice, and
+            // without it otherwise, so the phone's retry sends it.
+            CallFailure::Transport(why) => SubmissionError::OutcomeUnknown(why),
         }
     }
 }
@@ -239,8 +243,9 @@ impl Capabilities for EnvoyHost {
         &self,
         message: &[u8],
         recipients: &[String],
+        claim: Option<&SendClaim>,
     ) -> Result<Vec<RefusedRecipient>, SubmissionError> {
-        self.import("submission/send", (message, recipients)).await
+        self.import("submission/send", (message, recipients, claim)).await
     }
 
     async fn out_of_office(&self) -> Result<OofSettings, OofError> {

@@ -5,15 +5,19 @@
 //! message bytes stand in for it during a short window. Per device, one state record (the
 //! "ledger") remembers the last [`CAPACITY`] submissions:
 //!
-//! 1. Before sending, the submission is *claimed*: written as in flight with a
-//!    compare-and-swap, so of two concurrent requests for one message only one sends.
+//! 1. Before sending, the submission is *claimed*: the ledger with the submission in flight
+//!    is handed to the submission capability as its `claim`, which the host writes with a
+//!    compare-and-swap, durably, as the last step before the message can leave (just before
+//!    DATA's final dot). Of two concurrent requests for one message only one gets past that
+//!    point; the other sends nothing (`ClaimLost`) and reads the ledger again. A crash before
+//!    that point leaves no claim and no message, and the retry sends it; a crash after leaves
+//!    the claim, and the retry is not sent twice. (Written by the plugin itself before
+//!    sending, the claim would be durable at once where every state call is, behind Envoy,
+//!    and a crash during the SMTP conversation would leave it although nothing left.)
 //! 2. After the SMTP server accepted it, it is marked sent; after a failure it is forgotten,
 //!    so the phone's retry sends it afresh. A failure after which the server may have the
 //!    message all the same (the connection lost between DATA's final dot and the reply,
-//!    RFC 1047) leaves the claim in flight. (The host makes the claim durable just before it
-//!    sends the final dot, not only at the request's end: a crash after that point leaves the
-//!    claim, and the retry is not sent twice; a crash before it leaves none, and the retry
-//!    sends the message that never left.)
+//!    RFC 1047) leaves the claim in flight.
 //!
 //! A repeated submission is answered without sending:
 //! * marked sent → success (the message did go out; see [`super::DUPLICATE_IS_SUCCESS`]);
@@ -29,6 +33,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::capabilities::{Capabilities, StateError, StateResult, StateScope};
+use crate::submission::SendClaim;
 
 /// State key in the device's scope.
 const KEY: &str = "compose/ledger";
@@ -75,16 +80,26 @@ impl SubmissionKey {
 }
 
 /// The outcome of a claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// Ours to send.
-    Claimed,
+    Claimed(Claimed),
     /// Sent before.
     AlreadySent,
     /// Another request is sending it right now.
     InFlight,
     /// Claimed long ago and never settled: presumed sent (see the module docs).
     PresumedSent,
+}
+
+/// A submission that is ours to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The ledger with the submission in flight, written by the host just before the message
+    /// leaves.
+    pub record: SendClaim,
+    /// The entry it adds, which [`settle`] looks for.
+    entry: Entry,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,19 +132,28 @@ impl Ledger {
     }
 }
 
-/// What a claim finds in the ledger, decided without I/O.
-fn decide(entry: Option<&Entry>, key: &SubmissionKey, now_ms: u64) -> Claim {
-    let Some(entry) = entry else { return Claim::Claimed };
+/// What the ledger says of a submission, decided without I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Free,
+    AlreadySent,
+    InFlight,
+    PresumedSent,
+}
+
+fn decide(entry: Option<&Entry>, key: &SubmissionKey, now_ms: u64) -> Verdict {
+    let Some(entry) = entry else { return Verdict::Free };
     let age = now_ms.saturating_sub(entry.at_ms);
     match (entry.sent, key.expires()) {
-        (true, true) if age > MIME_WINDOW_MS => Claim::Claimed,
-        (true, _) => Claim::AlreadySent,
-        (false, _) if age > IN_FLIGHT_STALE_MS => Claim::PresumedSent,
-        (false, _) => Claim::InFlight,
+        (true, true) if age > MIME_WINDOW_MS => Verdict::Free,
+        (true, _) => Verdict::AlreadySent,
+        (false, _) if age > IN_FLIGHT_STALE_MS => Verdict::PresumedSent,
+        (false, _) => Verdict::InFlight,
     }
 }
 
-/// Claims `key` for sending (see the module docs).
+/// Claims `key` for sending (see the module docs): reads the ledger and, if the submission
+/// is ours to send, prepares the claim the host makes when the message is about to leave.
 pub async fn claim(
     caps: &impl Capabilities,
     device: &str,
@@ -137,43 +161,55 @@ pub async fn claim(
 ) -> StateResult<Claim> {
     let stored_key = key.stored();
     let now_ms = caps.now_ms();
-    update(caps, device, |ledger| {
-        let found = ledger.position(&stored_key);
-        let claim = decide(found.map(|index| &ledger.entries[index]), key, now_ms);
-        if claim != Claim::Claimed {
-            return (claim, false);
-        }
-        if let Some(index) = found {
-            ledger.entries.remove(index);
-        }
-        ledger.entries.push(Entry { key: stored_key.clone(), sent: false, at_ms: now_ms });
-        let excess = ledger.entries.len().saturating_sub(CAPACITY);
-        ledger.entries.drain(..excess);
-        (Claim::Claimed, true)
-    })
-    .await
+    let scope = StateScope::Device(device.to_owned());
+    let raw = caps.state_get(&scope, KEY).await?;
+    let mut ledger = read(raw.as_deref());
+    let found = ledger.position(&stored_key);
+    match decide(found.map(|index| &ledger.entries[index]), key, now_ms) {
+        Verdict::AlreadySent => return Ok(Claim::AlreadySent),
+        Verdict::InFlight => return Ok(Claim::InFlight),
+        Verdict::PresumedSent => return Ok(Claim::PresumedSent),
+        Verdict::Free => {}
+    }
+    if let Some(index) = found {
+        ledger.entries.remove(index);
+    }
+    let entry = Entry { key: stored_key, sent: false, at_ms: now_ms };
+    ledger.entries.push(entry.clone());
+    let excess = ledger.entries.len().saturating_sub(CAPACITY);
+    ledger.entries.drain(..excess);
+    let record = SendClaim { scope, key: KEY.to_owned(), expected: raw, value: ledger.encode() };
+    Ok(Claim::Claimed(Claimed { record, entry }))
+}
+
+/// The stored ledger. An unreadable one (older format) starts empty: at worst one resend goes
+/// out twice.
+fn read(raw: Option<&[u8]>) -> Ledger {
+    raw.and_then(Ledger::decode).unwrap_or_default()
 }
 
 /// Records the outcome of a claimed submission: marked sent, or forgotten so that a retry
-/// sends it.
+/// sends it. Only our own claim is forgotten: a request that failed before its message's end
+/// (its claim never made) must not erase the claim of another request sending the same
+/// message.
 pub async fn settle(
     caps: &impl Capabilities,
     device: &str,
-    key: &SubmissionKey,
+    claimed: &Claimed,
     sent: bool,
 ) -> StateResult<()> {
-    let stored_key = key.stored();
+    let ours = &claimed.entry;
     let now_ms = caps.now_ms();
-    update(caps, device, |ledger| match ledger.position(&stored_key) {
+    update(caps, device, |ledger| match ledger.position(&ours.key) {
         Some(index) if sent => {
-            ledger.entries[index] = Entry { key: stored_key.clone(), sent: true, at_ms: now_ms };
+            ledger.entries[index] = Entry { key: ours.key.clone(), sent: true, at_ms: now_ms };
             ((), true)
         }
-        Some(index) => {
+        Some(index) if ledger.entries[index] == *ours => {
             ledger.entries.remove(index);
             ((), true)
         }
-        None => ((), false),
+        _ => ((), false),
     })
     .await
 }
@@ -187,8 +223,7 @@ async fn update<T>(
     let scope = StateScope::Device(device.to_owned());
     for _ in 0..ATTEMPTS {
         let raw = caps.state_get(&scope, KEY).await?;
-        // An unreadable ledger (older format) starts empty: at worst one resend goes out twice.
-        let mut ledger = raw.as_deref().and_then(Ledger::decode).unwrap_or_default();
+        let mut ledger = read(raw.as_deref());
         let (result, changed) = change(&mut ledger);
         if !changed {
             return Ok(result);
@@ -221,25 +256,50 @@ mod tests {
         Entry { key: "k".into(), sent, at_ms }
     }
 
+    /// What the host does with a claim just before the message leaves: true if made.
+    fn make(host: &FakeHost, claimed: &Claimed) -> bool {
+        let record = &claimed.record;
+        let swap = host.state_compare_and_swap(
+            &record.scope,
+            &record.key,
+            record.expected.clone(),
+            Some(record.value.clone()),
+        );
+        run(swap).expect("state store up")
+    }
+
+    fn claimed(host: &FakeHost, device: &str, key: &SubmissionKey) -> Claimed {
+        match run(claim(host, device, key)) {
+            Ok(Claim::Claimed(claimed)) => claimed,
+            other => panic!("not ours to send: {other:?}"),
+        }
+    }
+
     #[test]
     fn decisions() {
         let client = SubmissionKey::ClientId("c1".into());
         let mime = SubmissionKey::Mime(7);
         let later = |ms: u64| 1_000_000 + ms;
-        assert_eq!(decide(None, &client, 0), Claim::Claimed);
+        assert_eq!(decide(None, &client, 0), Verdict::Free);
         assert_eq!(
             decide(Some(&entry(true, 1_000_000)), &client, later(86_400_000)),
-            Claim::AlreadySent
+            Verdict::AlreadySent
         );
-        assert_eq!(decide(Some(&entry(true, 1_000_000)), &mime, later(60_000)), Claim::AlreadySent);
+        assert_eq!(
+            decide(Some(&entry(true, 1_000_000)), &mime, later(60_000)),
+            Verdict::AlreadySent
+        );
         assert_eq!(
             decide(Some(&entry(true, 1_000_000)), &mime, later(MIME_WINDOW_MS + 1)),
-            Claim::Claimed
+            Verdict::Free
         );
-        assert_eq!(decide(Some(&entry(false, 1_000_000)), &client, later(1_000)), Claim::InFlight);
+        assert_eq!(
+            decide(Some(&entry(false, 1_000_000)), &client, later(1_000)),
+            Verdict::InFlight
+        );
         assert_eq!(
             decide(Some(&entry(false, 1_000_000)), &client, later(IN_FLIGHT_STALE_MS + 1)),
-            Claim::PresumedSent
+            Verdict::PresumedSent
         );
     }
 
@@ -247,26 +307,49 @@ mod tests {
     fn claim_settle_and_forget() {
         let host = FakeHost::default();
         let key = SubmissionKey::ClientId("abc".into());
-        assert_eq!(run(claim(&host, "d", &key)), Ok(Claim::Claimed));
+        // Claiming writes nothing: until the host makes the claim, nothing may have left.
+        let first = claimed(&host, "d", &key);
+        assert!(host.stored(&StateScope::Device("d".into()), KEY).is_none());
+        assert!(make(&host, &first));
         assert_eq!(run(claim(&host, "d", &key)), Ok(Claim::InFlight));
         // Another device's ClientIds are its own.
-        assert_eq!(run(claim(&host, "other", &key)), Ok(Claim::Claimed));
-        run(settle(&host, "d", &key, false)).expect("forgets");
-        assert_eq!(run(claim(&host, "d", &key)), Ok(Claim::Claimed));
-        run(settle(&host, "d", &key, true)).expect("records");
+        claimed(&host, "other", &key);
+        run(settle(&host, "d", &first, false)).expect("forgets");
+        let second = claimed(&host, "d", &key);
+        assert!(make(&host, &second));
+        run(settle(&host, "d", &second, true)).expect("records");
         assert_eq!(run(claim(&host, "d", &key)), Ok(Claim::AlreadySent));
     }
 
     #[test]
-    fn a_lost_race_is_retried_and_the_ledger_is_bounded() {
+    fn a_request_that_failed_before_the_end_leaves_another_requests_claim_alone() {
         let host = FakeHost::default();
-        *host.race_next_swap.borrow_mut() = Some("compose/".into());
-        // A concurrent request claims the same message first: the claim reads again, finds it
-        // in flight and leaves the sending to the other request.
-        assert_eq!(run(claim(&host, "d", &SubmissionKey::Mime(1))), Ok(Claim::InFlight));
+        let key = SubmissionKey::ClientId("twice".into());
+        let failed = claimed(&host, "d", &key);
+        host.now_ms.set(host.now_ms.get() + 1);
+        let sending = claimed(&host, "d", &key);
+        assert!(make(&host, &sending));
+        // the first request's SMTP server went away before its message's end: no claim made
+        run(settle(&host, "d", &failed, false)).expect("settles");
+        assert_eq!(run(claim(&host, "d", &key)), Ok(Claim::InFlight));
+        run(settle(&host, "d", &sending, true)).expect("records");
+        assert_eq!(run(claim(&host, "d", &key)), Ok(Claim::AlreadySent));
+    }
+
+    #[test]
+    fn of_two_requests_for_one_message_one_claim_is_made_and_the_ledger_is_bounded() {
+        let host = FakeHost::default();
+        let key = SubmissionKey::Mime(1);
+        let ours = claimed(&host, "d", &key);
+        let theirs = claimed(&host, "d", &key);
+        // The other request reaches the message's end first: ours is not made (nothing sent)
+        // and, read again, the message is in flight.
+        assert!(make(&host, &theirs));
+        assert!(!make(&host, &ours));
+        assert_eq!(run(claim(&host, "d", &key)), Ok(Claim::InFlight));
         for id in 0..(CAPACITY + 10) {
             let key = SubmissionKey::ClientId(format!("id{id}"));
-            assert_eq!(run(claim(&host, "d", &key)), Ok(Claim::Claimed));
+            assert!(make(&host, &claimed(&host, "d", &key)));
         }
         let raw = host.stored(&StateScope::Device("d".into()), KEY).expect("stored");
         let ledger = Ledger::decode(&raw).expect("decodes");

@@ -40,7 +40,7 @@ use crate::ashttp::CommonStatus;
 use crate::capabilities::{Capabilities, Level};
 use crate::folders::{self, FolderEntry};
 use crate::mailbox::SearchQuery;
-use crate::submission::{RefusedRecipient, SubmissionError};
+use crate::submission::{RefusedRecipient, SendClaim, SubmissionError};
 use build::Boundaries;
 use header_block::{HeaderBlock, normalize_line_endings};
 
@@ -99,8 +99,12 @@ impl SendError {
             }
             // Down, timing out or answering 4xx: the phone keeps the message and retries. (Its
             // retry of a message that may have gone out is not sent again: compose::dedupe.)
+            // (ClaimLost: another request is sending the same message; the phone's retry is
+            // answered from its outcome)
             SendError::Submission(
-                SubmissionError::Unavailable(_) | SubmissionError::OutcomeUnknown(_),
+                SubmissionError::Unavailable(_)
+                | SubmissionError::OutcomeUnknown(_)
+                | SubmissionError::ClaimLost,
             ) => CommonStatus::ServerErrorRetryLater,
             SendError::Submission(SubmissionError::TooLarge(_)) => {
                 CommonStatus::AttachmentIsTooLarge
@@ -137,14 +141,16 @@ pub struct SubmitOutcome {
     pub sent_copy: SentCopy,
 }
 
-/// Sends a message as `identity` (the authenticated login). See the module docs.
+/// Sends a message as `identity` (the authenticated login), making `claim` just before it
+/// can leave (`dedupe`). See the module docs.
 pub async fn submit(
     caps: &impl Capabilities,
     identity: &str,
     message: &[u8],
     save_in_sent: bool,
+    claim: Option<&SendClaim>,
 ) -> Result<SubmitOutcome, SendError> {
-    submit_with(caps, Some(identity), message, &[], save_in_sent).await
+    submit_with(caps, Some(identity), message, &[], save_in_sent, claim).await
 }
 
 /// Sends a draft the device asked to send (16.x `email2:Send`). The draft's From is kept as
@@ -155,7 +161,7 @@ pub async fn submit_draft(
     mime: &[u8],
     save_in_sent: bool,
 ) -> Result<SubmitOutcome, SendError> {
-    submit_with(caps, None, mime, &[], save_in_sent).await
+    submit_with(caps, None, mime, &[], save_in_sent, None).await
 }
 
 /// [`submit`] with extra recipients, (display name, address), added to the envelope and to
@@ -166,12 +172,13 @@ pub async fn submit_with(
     message: &[u8],
     extra_recipients: &[(Option<String>, String)],
     save_in_sent: bool,
+    claim: Option<&SendClaim>,
 ) -> Result<SubmitOutcome, SendError> {
     let stamp = Stamp { now_ms: caps.now_ms(), random: caps.random_u64() };
     let prepared = prepare(message, identity, extra_recipients, &stamp)?;
     let wire = prepared.wire();
     let refused =
-        caps.send_mail(&wire, &prepared.recipients).await.map_err(SendError::Submission)?;
+        caps.send_mail(&wire, &prepared.recipients, claim).await.map_err(SendError::Submission)?;
     drop(wire);
     for refusal in &refused {
         caps.log(

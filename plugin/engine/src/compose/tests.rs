@@ -130,7 +130,7 @@ fn extra_recipients_join_the_envelope_and_to() {
 #[test]
 fn submit_sends_and_keeps_a_seen_copy_in_sent() {
     let host = host();
-    let outcome = run(submit(&host, USER, PLAIN, true)).expect("sent");
+    let outcome = run(submit(&host, USER, PLAIN, true, None)).expect("sent");
     let sent = host.sent.borrow();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].1, outcome.recipients);
@@ -148,7 +148,7 @@ fn submit_sends_and_keeps_a_seen_copy_in_sent() {
 #[test]
 fn submit_without_save_in_sent_leaves_sent_alone() {
     let host = host();
-    let outcome = run(submit(&host, USER, PLAIN, false)).expect("sent");
+    let outcome = run(submit(&host, USER, PLAIN, false, None)).expect("sent");
     assert_eq!(outcome.sent_copy, SentCopy::NotAsked);
     assert_eq!(host.sent.borrow().len(), 1);
     assert!(host.mailbox.borrow().uids("Sent").is_empty());
@@ -163,7 +163,7 @@ fn a_failed_submission_saves_nothing() {
     ] {
         let host = host();
         *host.submission_failure.borrow_mut() = Some(failure.clone());
-        let error = run(submit(&host, USER, PLAIN, true)).expect_err("not sent");
+        let error = run(submit(&host, USER, PLAIN, true, None)).expect_err("not sent");
         assert_eq!(error, SendError::Submission(failure));
         assert!(host.mailbox.borrow().uids("Sent").is_empty());
     }
@@ -182,7 +182,7 @@ fn a_failed_submission_saves_nothing() {
 fn without_a_sent_folder_the_message_still_goes() {
     let host = FakeHost::default();
     host.mailbox.borrow_mut().add_folder("INBOX", Some(crate::mailbox::FolderRole::Inbox));
-    let outcome = run(submit(&host, USER, PLAIN, true)).expect("sent");
+    let outcome = run(submit(&host, USER, PLAIN, true, None)).expect("sent");
     assert!(matches!(outcome.sent_copy, SentCopy::Failed(_)), "{:?}", outcome.sent_copy);
     assert_eq!(host.sent.borrow().len(), 1);
 }

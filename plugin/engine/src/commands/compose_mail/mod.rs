@@ -25,10 +25,11 @@ use crate::ashttp::{Command, CommonStatus, ContentType, EasRequest, HttpReply};
 use crate::capabilities::{Capabilities, Level};
 use crate::compose::dedupe::{self, Claim, SubmissionKey};
 use crate::compose::smart::{self, SmartKind};
-use crate::compose::{self, SentCopy};
+use crate::compose::{self, SendError, SentCopy};
 use crate::folders::{self, FolderMapError, FolderType};
 use crate::http::Response;
 use crate::mailbox::MailboxError;
+use crate::submission::{SendClaim, SubmissionError};
 use eas_wbxml::tags::{air_sync_base as base, compose_mail as cm};
 use eas_wbxml::{Content, Element};
 use std::borrow::Cow;
@@ -77,52 +78,36 @@ pub async fn run(
         Some(id) => SubmissionKey::ClientId(id.clone()),
         None => SubmissionKey::for_mime(body),
     };
-    match dedupe::claim(caps, device, &key).await {
-        Ok(Claim::Claimed) => {}
-        Ok(claim @ (Claim::AlreadySent | Claim::PresumedSent)) => {
-            caps.log(
-                Level::Info,
-                &format!(
-                    "{identity} device {device}: {command} resubmitted ({claim:?}): not sent again"
-                ),
-            );
-            // The request that sent it died; it may not have saved the Sent copy yet.
-            // (A reply's or forward's message is rebuilt from its original: not attempted.)
-            if claim == Claim::PresumedSent
-                && parsed.save_in_sent
-                && let (None, Some(mime)) = (smart_kind(request), parsed.mime.as_deref())
-            {
-                let copy = compose::restore_sent_copy(caps, identity, mime).await;
-                caps.log(Level::Info, &format!("{command} presumed sent: Sent copy {copy:?}"));
+    // Claimed, then sent: a claim lost to a concurrent request for the same message (nothing
+    // sent) reads the ledger again, which then says what that request is doing.
+    let mut attempts = 0;
+    let (outcome, claim) = loop {
+        let claim = match dedupe::claim(caps, device, &key).await {
+            Ok(Claim::Claimed(claim)) => claim,
+            Ok(claim) => {
+                return answer_resubmission(caps, identity, request, &parsed, &claim).await;
             }
-            return if compose::DUPLICATE_IS_SUCCESS {
-                success()
-            } else {
-                answer_common_status(request, CommonStatus::MessagePreviouslySent)
-            };
+            Err(error) => {
+                caps.log(Level::Error, &format!("{command}: send ledger: {error}"));
+                return answer_common_status(request, CommonStatus::ServerErrorRetryLater);
+            }
+        };
+        attempts += 1;
+        match send(caps, identity, request, &parsed, &claim.record).await {
+            Err(not_sent) if not_sent.claim_lost && attempts < CLAIM_ATTEMPTS => continue,
+            outcome => break (outcome, claim),
         }
-        Ok(Claim::InFlight) => {
-            caps.log(
-                Level::Info,
-                &format!("{identity} device {device}: {command} resubmitted while still sending"),
-            );
-            return answer_common_status(request, CommonStatus::ServerErrorRetryLater);
-        }
-        Err(error) => {
-            caps.log(Level::Error, &format!("{command}: send ledger: {error}"));
-            return answer_common_status(request, CommonStatus::ServerErrorRetryLater);
-        }
-    }
-    let outcome = send(caps, identity, request, &parsed).await;
+    };
     // A message that may have gone out keeps its claim in flight: the phone's retries are told
     // "retry later" and then, once the claim is stale, "sent"; it is never sent a second time.
+    // A claim lost to another request is that request's to settle.
     let settled = match &outcome {
         Ok(()) => Some(true),
-        Err(not_sent) if not_sent.maybe_sent => None,
+        Err(not_sent) if not_sent.maybe_sent || not_sent.claim_lost => None,
         Err(_) => Some(false),
     };
     if let Some(sent) = settled
-        && let Err(error) = dedupe::settle(caps, device, &key, sent).await
+        && let Err(error) = dedupe::settle(caps, device, &claim, sent).await
     {
         // A claim left in flight turns into "presumed sent" later: never a second send.
         caps.log(Level::Error, &format!("{command}: recording the outcome: {error}"));
@@ -133,16 +118,58 @@ pub async fn run(
     }
 }
 
+/// How often a claim lost to a concurrent request is tried again before "retry later".
+const CLAIM_ATTEMPTS: u32 = 3;
+
+/// The answer to a message the ledger knows: sent, presumed sent, or being sent.
+async fn answer_resubmission(
+    caps: &impl Capabilities,
+    identity: &str,
+    request: &EasRequest,
+    parsed: &ComposeRequest<'_>,
+    claim: &Claim,
+) -> Response {
+    let device = request.device_id.as_str();
+    let command = request.command.name();
+    if *claim == Claim::InFlight {
+        caps.log(
+            Level::Info,
+            &format!("{identity} device {device}: {command} resubmitted while still sending"),
+        );
+        return answer_common_status(request, CommonStatus::ServerErrorRetryLater);
+    }
+    caps.log(
+        Level::Info,
+        &format!("{identity} device {device}: {command} resubmitted ({claim:?}): not sent again"),
+    );
+    // The request that sent it died; it may not have saved the Sent copy yet.
+    // (A reply's or forward's message is rebuilt from its original: not attempted.)
+    if *claim == Claim::PresumedSent
+        && parsed.save_in_sent
+        && let (None, Some(mime)) = (smart_kind(request), parsed.mime.as_deref())
+    {
+        let copy = compose::restore_sent_copy(caps, identity, mime).await;
+        caps.log(Level::Info, &format!("{command} presumed sent: Sent copy {copy:?}"));
+    }
+    if compose::DUPLICATE_IS_SUCCESS {
+        success()
+    } else {
+        answer_common_status(request, CommonStatus::MessagePreviouslySent)
+    }
+}
+
 /// Why [`send`] failed: what the phone is told, and whether the message may have gone out
 /// all the same (the submission was cut after the server got the message's end).
 struct NotSent {
     status: CommonStatus,
     maybe_sent: bool,
+    /// Nothing was sent because a concurrent request claimed the message first.
+    claim_lost: bool,
 }
 
 impl From<CommonStatus> for NotSent {
     fn from(status: CommonStatus) -> Self {
-        NotSent { status, maybe_sent: false }
+        NotSent { status, maybe_sent: false, claim_lost: false }
     }
 }
 
@@ -157,6 +184,7 @@ async fn send(
     identity: &str,
     request: &EasRequest,
     parsed: &ComposeRequest<'_>,
+    claim: &SendClaim,
 ) -> Result<(), NotSent> {
     let device = request.device_id.as_str();
     let command = request.command.name();
@@ -172,7 +200,7 @@ async fn send(
         }
     };
     let outcome = match kind {
-        None => compose::submit(caps, identity, &message, parsed.save_in_sent).await,
+        None => compose::submit(caps, identity, &message, parsed.save_in_sent, Some(claim)).await,
         Some(_) => {
             compose::submit_with(
                 caps,
@@ -180,13 +208,18 @@ async fn send(
                 &message,
                 &parsed.forwardees,
                 parsed.save_in_sent,
+                Some(claim),
             )
             .await
         }
     };
     let outcome = outcome.map_err(|error| {
         caps.log(Level::Info, &format!("{identity} device {device}: {command} not sent: {error}"));
-        NotSent { status: error.status(), maybe_sent: error.maybe_sent() }
+        NotSent {
+            status: error.status(),
+            maybe_sent: error.maybe_sent(),
+            claim_lost: matches!(error, SendError::Submission(SubmissionError::ClaimLost)),
+        }
     })?;
     let sent_copy = match &outcome.sent_copy {
         SentCopy::NotAsked => "no copy asked".to_owned(),

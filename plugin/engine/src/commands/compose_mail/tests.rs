@@ -171,11 +171,39 @@ fn a_retried_12_1_message_is_sent_once() {
     assert_eq!(sent_folder_copies(&host).len(), 1);
 }
 
+/// Another request's claim of the message `client_id`, made by the host as that request's
+/// message was about to leave.
+fn claim_made_elsewhere(host: &FakeHost, client_id: &str) {
+    let key = SubmissionKey::ClientId(client_id.into());
+    let Some(Ok(Claim::Claimed(claimed))) = run_to_completion(dedupe::claim(host, DEVICE, &key))
+    else {
+        panic!("{client_id} is already in the ledger");
+    };
+    let record = claimed.record;
+    let swap = host.state_compare_and_swap(
+        &record.scope,
+        &record.key,
+        record.expected,
+        Some(record.value),
+    );
+    assert_eq!(run_to_completion(swap), Some(Ok(true)));
+}
+
+#[test]
+fn a_message_claimed_by_a_concurrent_request_at_its_end_is_sent_by_that_one_only() {
+    let host = provisioned_host();
+    // another request for the same message makes its claim first, just before our final dot
+    *host.race_next_swap.borrow_mut() = Some("compose/".into());
+    let response = post(&host, "SendMail", "16.1", &send_mail("race-1", true, NEW_MAIL));
+    assert_eq!(status_of(&response).as_deref(), Some("111"));
+    assert!(host.sent.borrow().is_empty(), "sent by both");
+    assert!(sent_folder_copies(&host).is_empty());
+}
+
 #[test]
 fn a_resend_while_the_first_is_still_sending_is_told_to_retry() {
     let host = provisioned_host();
-    let key = SubmissionKey::ClientId("busy".into());
-    assert_eq!(run_to_completion(dedupe::claim(&host, DEVICE, &key)), Some(Ok(Claim::Claimed)));
+    claim_made_elsewhere(&host, "busy");
     let response = post(&host, "SendMail", "16.1", &send_mail("busy", true, NEW_MAIL));
     assert_eq!(status_of(&response).as_deref(), Some("111"));
     assert!(host.sent.borrow().is_empty());
@@ -187,8 +215,7 @@ fn a_send_presumed_sent_gets_its_missing_sent_copy_once() {
 Subject: Lunch\r\nMessage-ID: <lunch-1@example.test>\r\n\r\nSee you at noon.\r\n";
     let host = provisioned_host();
     // The request that claimed it died after the SMTP server took it, before the APPEND.
-    let key = SubmissionKey::ClientId("died-1".into());
-    assert_eq!(run_to_completion(dedupe::claim(&host, DEVICE, &key)), Some(Ok(Claim::Claimed)));
+    claim_made_elsewhere(&host, "died-1");
     host.now_ms.set(dedupe::IN_FLIGHT_STALE_MS + 1);
     let request = send_mail("died-1", true, WITH_ID);
     assert_success(&post(&host, "SendMail", "16.1", &request));
@@ -203,8 +230,7 @@ Subject: Lunch\r\nMessage-ID: <lunch-1@example.test>\r\n\r\nSee you at noon.\r\n
 
     // without a Message-ID of its own the copy cannot be told apart: none is made
     let host = provisioned_host();
-    let key = SubmissionKey::ClientId("died-2".into());
-    assert_eq!(run_to_completion(dedupe::claim(&host, DEVICE, &key)), Some(Ok(Claim::Claimed)));
+    claim_made_elsewhere(&host, "died-2");
     host.now_ms.set(dedupe::IN_FLIGHT_STALE_MS + 1);
     assert_success(&post(&host, "SendMail", "16.1", &send_mail("died-2", true, NEW_MAIL)));
     assert!(sent_folder_copies(&host).is_empty());
