@@ -357,34 +357,46 @@ fn kill_point(rng: &mut Rng, typical: Duration) -> Duration {
     Duration::from_micros(rng.below(typical.as_micros() as u64 * 3 / 2 + 1))
 }
 
-/// The phone's retry of a Sync page after the gateway came back: again after "server error,
-/// retry later" (110, 111), as phones do, while the front end reconnects (Envoy's callouts
-/// may fail for a moment after the gateway behind it restarted).
+/// A phone's retry after the gateway came back: the request again, 300 ms apart, at most 10
+/// times, until `served` holds: phones retry "server error, retry later" (110, 111, MoveItems
+/// Status 7), and the front end may not serve them for a moment (Envoy's callouts just after
+/// the gateway behind it restarted). The last outcome.
+fn retry_like_a_phone<T>(
+    mut request: impl FnMut() -> Result<T>,
+    served: impl Fn(&T) -> bool,
+) -> Result<T> {
+    let mut outcome = request();
+    for _ in 1..10 {
+        if outcome.as_ref().is_ok_and(&served) {
+            break;
+        }
+        thread::sleep(Duration::from_millis(300));
+        outcome = request();
+    }
+    outcome
+}
+
+/// The retry of a Sync page with the same SyncKey, until served.
 fn retry_until_served(
     device: &mut Device,
     request: &SyncCollection,
     collection: &str,
 ) -> Result<SyncAnswer> {
-    let mut last = String::new();
-    for _ in 0..10 {
-        match device.sync_one(request.clone()) {
-            Ok(answer) if !matches!(answer.status_of(collection), Some(110 | 111)) => {
-                return Ok(answer);
-            }
-            Ok(answer) => last = format!("Status {:?}", answer.status_of(collection)),
-            Err(error) => last = format!("{error:#}"),
-        }
-        thread::sleep(Duration::from_millis(300));
-    }
-    bail!("the retry with the same SyncKey still failed after 10 attempts: {last}");
+    let served = |answer: &SyncAnswer| !matches!(answer.status_of(collection), Some(110 | 111));
+    let answer = retry_like_a_phone(|| device.sync_one(request.clone()), served)
+        .context("the retry with the same SyncKey")?;
+    ensure!(
+        served(&answer),
+        "the retry with the same SyncKey still failed after 10 attempts: Status {:?}",
+        answer.status_of(collection)
+    );
+    Ok(answer)
 }
 
 /// The gateway killed during a Sync page (with Envoy in front: the gateway behind it, which
 /// holds the state and the mailbox capabilities), restarted, and the page retried.
 fn kill_9_mid_sync(kind: FrontEnd) {
-    let stack = MailStack::start().expect("mail stack");
-    let mut front = Front::start(kind, &stack, GatewayOptions::default()).expect("gateway");
-    let outcome = (|| -> Result<()> {
+    with_front(kind, |stack, front| {
         let alice = format!("alice@{TEST_DOMAIN}");
         stack.add_user(&alice, PASSWORD)?;
         let mut imap = stack.imap_login(&alice, PASSWORD)?;
@@ -474,35 +486,28 @@ fn kill_9_mid_sync(kind: FrontEnd) {
             ),
         );
         Ok(())
-    })();
-    if let Err(error) = outcome {
-        fail_with_logs(&front, &error);
-    }
+    });
 }
 
-/// The phone's retry of a MoveItems whose answer was lost: again while the front end cannot
-/// serve it yet (no answer, a top-level status, or Status 7 "retry later").
+/// The retry of a MoveItems whose answer was lost, until served (no answer, a top-level
+/// status, or Status 7 "retry later" are not).
 fn move_until_served(device: &mut Device, moves: &[MoveRequest]) -> Result<MoveItemsAnswer> {
-    let mut last = String::new();
-    for _ in 0..10 {
-        match device.move_items(moves) {
-            Ok(answer) if answer.responses.first().is_some_and(|r| r.status != Some(7)) => {
-                return Ok(answer);
-            }
-            Ok(answer) => last = answer.xml(),
-            Err(error) => last = format!("{error:#}"),
-        }
-        thread::sleep(Duration::from_millis(300));
-    }
-    bail!("the retried MoveItems still failed after 10 attempts: {last}");
+    let served =
+        |answer: &MoveItemsAnswer| answer.responses.first().is_some_and(|r| r.status != Some(7));
+    let answer =
+        retry_like_a_phone(|| device.move_items(moves), served).context("the retried MoveItems")?;
+    ensure!(
+        served(&answer),
+        "the retried MoveItems still failed after 10 attempts: {}",
+        answer.xml()
+    );
+    Ok(answer)
 }
 
 /// The gateway killed during a MoveItems (with Envoy in front: the gateway behind it), and
 /// the move retried: each message ends in exactly one folder, and both views equal IMAP.
 fn kill_9_mid_move_items(kind: FrontEnd) {
-    let stack = MailStack::start().expect("mail stack");
-    let mut front = Front::start(kind, &stack, GatewayOptions::default()).expect("gateway");
-    let outcome = (|| -> Result<()> {
+    with_front(kind, |stack, front| {
         let alice = format!("alice@{TEST_DOMAIN}");
         stack.add_user(&alice, PASSWORD)?;
         let mut imap = stack.imap_login(&alice, PASSWORD)?;
@@ -651,35 +656,21 @@ fn kill_9_mid_move_items(kind: FrontEnd) {
             ),
         );
         consistent
-    })();
-    if let Err(error) = outcome {
-        fail_with_logs(&front, &error);
-    }
+    });
 }
 
-/// The phone's retry of a SendMail whose answer was lost: again after 111 for a while (the
-/// front end may not serve it yet, e.g. Envoy's callouts just after the gateway behind it
-/// restarted); a 111 that persists is a message claimed before the kill, which is not sent
-/// again (`compose::dedupe`).
+/// The retry of a SendMail whose answer was lost: a 111 that persists is a message claimed
+/// before the kill, which is not sent again (`compose::dedupe`).
 fn compose_until_served(device: &mut Device, request: &ComposeRequest) -> Result<ComposeOutcome> {
-    let mut retry = device.compose(request);
-    for _ in 0..10 {
-        match &retry {
-            Ok(answer) if answer.status != Some(111) => break,
-            _ => thread::sleep(Duration::from_millis(300)),
-        }
-        retry = device.compose(request);
-    }
-    retry.context("the retried SendMail")
+    retry_like_a_phone(|| device.compose(request), |answer| answer.status != Some(111))
+        .context("the retried SendMail")
 }
 
 /// The gateway killed during a SendMail (with Envoy in front: the gateway behind it, which
 /// holds the submission capability), restarted, and the message resent with the same ClientId:
 /// the recipient gets it exactly once.
 fn kill_9_mid_send_mail(kind: FrontEnd) {
-    let stack = MailStack::start().expect("mail stack");
-    let mut front = Front::start(kind, &stack, GatewayOptions::default()).expect("gateway");
-    let outcome = (|| -> Result<()> {
+    with_front(kind, |stack, front| {
         let (alice, bob) = (format!("alice@{TEST_DOMAIN}"), format!("bob@{TEST_DOMAIN}"));
         stack.add_user(&alice, PASSWORD)?;
         stack.add_user(&bob, PASSWORD)?;
@@ -782,10 +773,7 @@ fn kill_9_mid_send_mail(kind: FrontEnd) {
             "Alice's Sent holds {sent:?}"
         );
         Ok(())
-    })();
-    if let Err(error) = outcome {
-        fail_with_logs(&front, &error);
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1098,6 +1086,16 @@ enum Backend {
 /// A mail stack whose `backend` the gateway reaches through a fault proxy, the gateway (with
 /// Envoy in front for [`FrontEnd::Envoy`]), and `body` run against them; a failure shows the
 /// logs.
+/// Runs `body` against a fresh mail stack and the gateway with `kind` in front; a failure
+/// panics with the front end's logs.
+fn with_front(kind: FrontEnd, body: impl FnOnce(&MailStack, &mut Front) -> Result<()>) {
+    let stack = MailStack::start().expect("mail stack");
+    let mut front = Front::start(kind, &stack, GatewayOptions::default()).expect("gateway");
+    if let Err(error) = body(&stack, &mut front) {
+        fail_with_logs(&front, &error);
+    }
+}
+
 fn with_fault_proxy(
     kind: FrontEnd,
     backend: Backend,
