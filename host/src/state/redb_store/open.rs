@@ -41,15 +41,23 @@ pub(super) fn open_database(
     );
     let db = match builder.create(path) {
         Ok(db) => db,
-        // A process killed while it created the file (before redb wrote its header) leaves a
-        // file of zeros: it never held an entry, so it is started afresh instead of refused.
-        Err(error) if holds_only_zeros(path) => {
+        // A process killed while it created the file leaves it without redb's magic number,
+        // which redb writes last, once the rest of the new file is on disk: a file of zeros
+        // (killed before the header), or a header without its magic number (killed between
+        // the two). Either never held an entry, so it is started afresh instead of refused; a
+        // file with anything else in it is moved aside rather than deleted, in case the path
+        // points at something that is not ours.
+        Err(error) if magic_number_missing(path) => {
             tracing::warn!(
                 path = %path.display(),
-                "the state file was left empty by a crash while it was created; creating it again ({error})"
+                "the state file was left incomplete by a crash while it was created; creating it again ({error})"
             );
-            std::fs::remove_file(path)
-                .map_err(|io| open_error(path, DatabaseError::Storage(io.into())))?;
+            let cleared = if holds_only_zeros(path) {
+                std::fs::remove_file(path)
+            } else {
+                std::fs::rename(path, incomplete_path(path))
+            };
+            cleared.map_err(|io| open_error(path, DatabaseError::Storage(io.into())))?;
             builder.create(path).map_err(|error| open_error(path, error))?
         }
         Err(error) => return Err(open_error(path, error)),
@@ -72,6 +80,28 @@ pub(super) fn open_database(
         "state store open"
     );
     Ok(db)
+}
+
+/// Length of redb's magic number, at the start of its files.
+const MAGIC_NUMBER_LEN: usize = 9;
+
+/// Whether the file exists and its first bytes, where redb's magic number goes, are zeros.
+fn magic_number_missing(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(file) = std::fs::File::open(path) else { return false };
+    let mut start = Vec::with_capacity(MAGIC_NUMBER_LEN);
+    file.take(MAGIC_NUMBER_LEN as u64).read_to_end(&mut start).is_ok()
+        && start.iter().all(|&byte| byte == 0)
+}
+
+/// Where an incomplete file that is not all zeros is moved: `<file>.incomplete-<unix secs>`.
+fn incomplete_path(path: &Path) -> std::path::PathBuf {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let mut moved = path.as_os_str().to_owned();
+    moved.push(format!(".incomplete-{seconds}"));
+    moved.into()
 }
 
 /// Whether the file exists and every byte of it is zero (a creation cut short).

@@ -115,6 +115,27 @@ async fn a_file_left_as_zeros_by_a_creation_cut_short_is_created_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_left_without_its_magic_number_is_moved_aside_and_created_again() {
+    // redb writes a new file's header first and its magic number last: a kill between the two
+    // leaves a file that is not all zeros, but was never a database
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.redb");
+    drop(redb::Database::create(&path).expect("create"));
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[..9].fill(0);
+    std::fs::write(&path, &bytes).expect("write");
+    let store = RedbStore::open(&path, immediate()).await.expect("opened afresh");
+    let namespace = Namespace::device("t", "u", "d");
+    store.put(&namespace, "k", b"v".to_vec()).await.expect("put");
+    let moved: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("state.redb.incomplete-"))
+        .collect();
+    assert_eq!(moved.len(), 1, "the incomplete file is kept aside");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_programs_redb_file_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("other.redb");
