@@ -97,6 +97,11 @@ fn is_single_byte(code_page: u32) -> bool {
 /// Here one call decodes all 256 byte values into a table, and runs of bytes that decode to
 /// themselves (ASCII, in every such charset) are copied whole.
 fn decode_single_byte(bytes: &[u8], decode: fn(&[u8]) -> String) -> String {
+    // Some of these decoders (encoding_rs's, e.g. for cp866) let a leading byte order mark
+    // override the label, as browsers do: such text is decoded whole, as the decoder does.
+    if starts_with_bom(bytes) {
+        return decode(bytes);
+    }
     let all_bytes: Vec<u8> = (0..=u8::MAX).collect();
     let table: Vec<char> = decode(&all_bytes).chars().collect();
     let ascii_kept = table.len() == all_bytes.len()
@@ -117,6 +122,10 @@ fn decode_single_byte(bytes: &[u8], decode: fn(&[u8]) -> String) -> String {
         rest = after;
     }
     text
+}
+
+fn starts_with_bom(bytes: &[u8]) -> bool {
+    [&[0xEF, 0xBB, 0xBF][..], &[0xFF, 0xFE], &[0xFE, 0xFF]].iter().any(|bom| bytes.starts_with(bom))
 }
 
 fn is_utf8_label(label: &str) -> bool {
@@ -183,6 +192,14 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_leading_byte_order_mark_is_decoded_as_the_decoder_does() {
+        // encoding_rs (behind cp866) lets the mark override the label: UTF-16LE here
+        let decode = charset_decoder(b"cp866").expect("cp866");
+        assert_eq!(decode_single_byte(&[0xFF, 0xFE], decode), decode(&[0xFF, 0xFE]));
+        assert_eq!(decode_single_byte(&[0xFF, 0xFE, 0x41, 0x00], decode), "A");
+    }
 
     #[test]
     fn code_pages_of_common_charsets() {

@@ -296,6 +296,15 @@ mod tests {
         }
     }
 
+    /// Found by the property test: mail-parser debug-asserts on this nesting (release builds
+    /// recover, and so do the tests since `[profile.dev.package.mail-parser]`).
+    #[test]
+    fn an_empty_message_part_in_a_digest_parses() {
+        let data = b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\n\r\n\
+Content-Type: message/rfc822\r\n\r\n\r\n--d--";
+        assert_scan_matches_full_parse(data).expect("scan equals the full parse");
+    }
+
     #[test]
     fn scan_matches_full_parse_on_fixtures() {
         let dir = format!("{}/src/email/fixtures", env!("CARGO_MANIFEST_DIR"));
