@@ -252,7 +252,7 @@ async fn open_state_store(
             .with_context(|| format!("opening the state store {}", state.path.display()))?;
     tracing::info!(path = %state.path.display(), "state store open");
     // submissions that had not reached their final dot when the process stopped
-    let journal_path = send_journal_path(&state.path);
+    let journal_path = eas_edge::plugin_host::SendJournal::path_beside(&state.path);
     let (journal, withdrawn) = eas_edge::plugin_host::SendJournal::open(&journal_path, &store)
         .await
         .with_context(|| format!("opening the send journal {}", journal_path.display()))?;
@@ -261,11 +261,4 @@ async fn open_state_store(
     }
     eas_edge::plugin_host::SendJournal::install(journal);
     Ok(Arc::new(store))
-}
-
-/// The send journal lives beside the state file: `state.redb` → `state.redb.sending`.
-fn send_journal_path(state: &std::path::Path) -> std::path::PathBuf {
-    let mut path = state.as_os_str().to_owned();
-    path.push(".sending");
-    path.into()
 }

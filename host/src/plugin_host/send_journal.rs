@@ -110,6 +110,11 @@ impl SendJournal {
         Ok((journal, withdrawn))
     }
 
+    /// Where the journal of the state file `state_file` lives: beside it, `<file>.sending`.
+    pub fn path_beside(state_file: &Path) -> PathBuf {
+        with_suffix(state_file, ".sending")
+    }
+
     /// Makes `journal` the one the submission capability writes to (once per process).
     pub fn install(journal: SendJournal) {
         let _ = INSTALLED.set(journal);
@@ -155,9 +160,13 @@ impl SendJournal {
 }
 
 fn older_path(path: &Path) -> PathBuf {
-    let mut older = path.as_os_str().to_owned();
-    older.push(".old");
-    PathBuf::from(older)
+    with_suffix(path, ".old")
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
 }
 
 /// Claims in `path` whose dot was not written, by id. A line torn by the kill is skipped: a

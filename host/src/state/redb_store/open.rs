@@ -55,7 +55,7 @@ pub(super) fn open_database(
             let cleared = if holds_only_zeros(path) {
                 std::fs::remove_file(path)
             } else {
-                std::fs::rename(path, incomplete_path(path))
+                std::fs::rename(path, super::recover::aside_path(path, "incomplete"))
             };
             cleared.map_err(|io| open_error(path, DatabaseError::Storage(io.into())))?;
             builder.create(path).map_err(|error| open_error(path, error))?
@@ -92,16 +92,6 @@ fn magic_number_missing(path: &Path) -> bool {
     let mut start = Vec::with_capacity(MAGIC_NUMBER_LEN);
     file.take(MAGIC_NUMBER_LEN as u64).read_to_end(&mut start).is_ok()
         && start.iter().all(|&byte| byte == 0)
-}
-
-/// Where an incomplete file that is not all zeros is moved: `<file>.incomplete-<unix secs>`.
-fn incomplete_path(path: &Path) -> std::path::PathBuf {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    let mut moved = path.as_os_str().to_owned();
-    moved.push(format!(".incomplete-{seconds}"));
-    moved.into()
 }
 
 /// Whether the file exists and every byte of it is zero (a creation cut short).

@@ -53,7 +53,7 @@ impl RedbStore {
         if options.on_corruption == OnCorruption::Refuse {
             return Err(StateError::Corrupt(damage));
         }
-        let aside = aside_path(path);
+        let aside = aside_path(path, "corrupt");
         std::fs::rename(path, &aside).map_err(|error| {
             StateError::Corrupt(format!(
                 "{damage}; moving it aside to {} failed: {error}",
@@ -73,13 +73,13 @@ impl RedbStore {
     }
 }
 
-/// `<path>.corrupt-<unix seconds>`, with a counter if that exists already.
-fn aside_path(path: &Path) -> PathBuf {
+/// `<path>.<why>-<unix seconds>`, with a counter if that exists already.
+pub(super) fn aside_path(path: &Path, why: &str) -> PathBuf {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
     let mut name = path.as_os_str().to_owned();
-    name.push(format!(".corrupt-{seconds}"));
+    name.push(format!(".{why}-{seconds}"));
     let mut candidate = PathBuf::from(&name);
     let mut n = 1;
     while candidate.exists() {
