@@ -19,6 +19,7 @@ use eas_edge_tests::eas::{
     BodyPreference, CommandKind, Device, Email, EstimateCollection, FetchRequest, Folder,
     FolderSyncAnswer, ServerCommand, SyncCollection, SyncOptions, SyncRequest, Version, libwbxml,
 };
+use eas_edge_tests::faults::AdminMetrics;
 use eas_edge_tests::front::{Front, FrontEnd};
 use eas_edge_tests::gateway::{GatewayOptions, TEST_DOMAIN};
 use eas_edge_tests::imap::{AppendOptions, ImapClient};
@@ -45,10 +46,14 @@ struct World {
 
 impl World {
     fn start(front: FrontEnd, local_part: &str) -> World {
+        World::start_with(front, local_part, GatewayOptions::default())
+    }
+
+    fn start_with(front: FrontEnd, local_part: &str, options: GatewayOptions) -> World {
         let stack = MailStack::start().expect("mail stack");
         let user = format!("{local_part}@{TEST_DOMAIN}");
         stack.add_user(&user, PASSWORD).expect("mail user");
-        let front = Front::start(front, &stack, GatewayOptions::default()).expect("gateway");
+        let front = Front::start(front, &stack, options).expect("gateway");
         World { front, stack, user }
     }
 
@@ -538,6 +543,101 @@ fn initial_sync_pages_2000_messages_each_exactly_once(front: FrontEnd) {
                 rest.len()
             );
         }
+        Ok(())
+    });
+}
+
+/// The gateway fetches the next page of an initial sync ahead (`mailbox.prefetch-summaries`)
+/// while the phone reads the current one. Another client's changes between the two pages must
+/// still reach the phone exactly as without that: a message flagged or read meanwhile arrives
+/// with its new flags, an expunged one not at all, and nothing twice. The admin metrics show
+/// that the page really came from the prefetch (only the flags were fetched for it).
+fn changes_while_the_next_page_is_fetched_ahead_reach_the_phone(front: FrontEnd) {
+    let metrics = AdminMetrics::new().expect("admin port");
+    let options = GatewayOptions { config_extra: metrics.config(), ..GatewayOptions::default() };
+    World::start_with(front, "ahead", options).run(|world| {
+        let mut imap = world.imap()?;
+        for n in 1..=30 {
+            let mail = Mail::new(&format!("Ahead {n}"), &world.user, n);
+            let uid = append(&mut imap, &mail.plain("Hello.\r\n"))?;
+            ensure!(uid == n as u32, "appended Ahead {n} as UID {uid}");
+        }
+        let (mut device, inbox, key) =
+            bootstrap_inbox(world, &device_id("AHEAD", Version::V16_1), Version::V16_1)?;
+        let page = |device: &mut Device, key: &str, options: Option<SyncOptions>| {
+            let mut collection = SyncCollection::new(key, inbox.as_str()).window(10);
+            if let Some(options) = options {
+                collection = collection.options(options);
+            }
+            let answer = device.sync_one(collection)?;
+            let collection = answer.collection(&inbox).context("no collection")?.clone();
+            ensure!(collection.status == Some(1), "Sync status {:?}", collection.status);
+            Ok::<_, anyhow::Error>(collection)
+        };
+        let options = SyncOptions::bodies([BodyPreference::truncated(1, 500)]);
+        let first = page(&mut device, &key, Some(options))?;
+        let first_adds = adds_by_subject(&first.commands)?;
+        let expected: HashSet<String> = (21..=30).map(|n| format!("Ahead {n}")).collect();
+        ensure!(
+            first_adds.keys().cloned().collect::<HashSet<_>>() == expected,
+            "page 1 (window 10, newest first): {:?}",
+            first_adds.keys()
+        );
+        ensure!(first.more_available, "page 1 without MoreAvailable");
+
+        // the next page (UIDs 20 down to 11) is fetched ahead in the background
+        let mut waited = 0;
+        while metrics.value("eas_edge_imap_prefetched_summaries_total")? < 10.0 {
+            ensure!(waited < 300, "the next page was not fetched ahead within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+            waited += 1;
+        }
+        let mut other = world.imap()?;
+        other.select("INBOX")?;
+        other.uid_store("20", "+FLAGS", &[r"\Flagged"])?;
+        other.uid_store("18", "+FLAGS", &[r"\Seen"])?;
+        other.uid_store("19", "+FLAGS", &[r"\Deleted"])?;
+        other.uid_expunge("19")?;
+
+        let second = page(&mut device, first.sync_key.as_deref().context("no SyncKey")?, None)?;
+        let second_adds = adds_by_subject(&second.commands)?;
+        let expected: HashSet<String> =
+            [10, 11, 12, 13, 14, 15, 16, 17, 18, 20].iter().map(|n| format!("Ahead {n}")).collect();
+        ensure!(
+            second_adds.keys().cloned().collect::<HashSet<_>>() == expected,
+            "page 2 after UID 19 was expunged: {:?}",
+            second_adds.keys()
+        );
+        let flagged = &second_adds["Ahead 20"].1;
+        ensure!(
+            flagged.flag.as_ref().is_some_and(|flag| flag.is_active()),
+            "Ahead 20 was flagged after it was fetched ahead, but its Add has Flag {:?}",
+            flagged.flag
+        );
+        let read = &second_adds["Ahead 18"].1;
+        ensure!(read.read == Some(true), "Ahead 18 was read meanwhile: Read {:?}", read.read);
+        ensure!(
+            second_adds["Ahead 17"].1.read == Some(false),
+            "Ahead 17 is unread: Read {:?}",
+            second_adds["Ahead 17"].1.read
+        );
+        let taken = metrics.value("eas_edge_imap_prefetched_summaries_taken_total")?;
+        ensure!(taken >= 9.0, "page 2 took {taken} summaries fetched ahead, expected 9");
+
+        let rest =
+            device.sync_drain(&inbox, second.sync_key.as_deref().context("key")?, 10, None)?;
+        let mut subjects: Vec<String> =
+            first_adds.into_keys().chain(second_adds.into_keys()).collect();
+        subjects.extend(adds_by_subject(&rest.commands)?.into_keys());
+        let distinct: HashSet<&String> = subjects.iter().collect();
+        ensure!(
+            subjects.len() == 29
+                && distinct.len() == 29
+                && !distinct.contains(&"Ahead 19".to_string()),
+            "the phone got {} Adds ({} distinct) for 29 messages: {subjects:?}",
+            subjects.len(),
+            distinct.len()
+        );
         Ok(())
     });
 }
@@ -1359,6 +1459,7 @@ fn broken_and_huge_mime_still_syncs(front: FrontEnd) {
 eas_edge_tests::for_each_front_end!(
     bootstrap_and_folder_hierarchy_changes,
     initial_sync_pages_2000_messages_each_exactly_once,
+    changes_while_the_next_page_is_fetched_ahead_reach_the_phone,
     get_item_estimate_counts_what_is_not_synced_yet,
     new_mail_flag_changes_and_expunges_reach_the_phone,
     a_retried_sync_key_replays_the_same_bytes,

@@ -3,7 +3,10 @@
 
 use super::Backend;
 use super::credentials::VerifiedPassword;
-use crate::imap::{ImapError, Session};
+use super::prefetched::{Held, Prefetched};
+use crate::imap::{ImapError, Session, Summary};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 use tokio::sync::Semaphore;
@@ -14,6 +17,11 @@ pub struct Account {
     /// One permit per session in use: callers beyond the cap wait here.
     in_use: Semaphore,
     state: Mutex<State>,
+    /// Summaries fetched ahead of the request that wants them.
+    prefetched: Mutex<Prefetched>,
+    /// Held while a prefetch runs: at most one per account, and a request that wants
+    /// summaries waits for it rather than fetching the same messages alongside.
+    prefetching: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Account {
@@ -41,7 +49,49 @@ impl Account {
             in_use: Semaphore::new(backend.limits.max_sessions),
             backend,
             state: Mutex::new(State::default()),
+            prefetched: Mutex::new(Prefetched::default()),
+            prefetching: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// Keeps summaries fetched ahead (see [`Prefetched::put`]).
+    pub fn store_prefetched(
+        &self,
+        folder: &str,
+        uid_validity: u32,
+        prefix_bytes: u32,
+        summaries: Vec<Summary>,
+    ) {
+        let kept =
+            self.prefetched().put(folder, uid_validity, prefix_bytes, summaries, Instant::now());
+        self.backend.prefetch.stored.fetch_add(kept as u64, Ordering::Relaxed);
+    }
+
+    /// Takes summaries fetched ahead (see [`Prefetched::take`]).
+    pub fn take_prefetched(
+        &self,
+        folder: &str,
+        uids: &[u32],
+        prefix_bytes: u32,
+    ) -> HashMap<u32, Held> {
+        let taken = self.prefetched().take(folder, uids, prefix_bytes, Instant::now());
+        self.backend.prefetch.taken.fetch_add(taken.len() as u64, Ordering::Relaxed);
+        taken
+    }
+
+    fn prefetched(&self) -> MutexGuard<'_, Prefetched> {
+        // no code panics while holding the lock; if one did, the cache is still consistent
+        self.prefetched.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits for the account's prefetch to finish (the guard holds off the next one).
+    pub async fn prefetch_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        Arc::clone(&self.prefetching).lock_owned().await
+    }
+
+    /// The right to run a prefetch, unless one is running: held as long as the guard lives.
+    pub fn try_prefetch_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        Arc::clone(&self.prefetching).try_lock_owned().ok()
     }
 
     /// The login as the client sent it: the identity the plugin sees.

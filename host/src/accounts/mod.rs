@@ -8,6 +8,7 @@
 
 mod account;
 mod credentials;
+pub mod prefetched;
 
 pub use account::Account;
 
@@ -46,11 +47,21 @@ struct Limits {
     auth_cache: Duration,
 }
 
-/// What every account of a tenant shares: where to log in, the limits, a LOGIN counter.
+/// What every account of a tenant shares: where to log in, the limits, a LOGIN counter and
+/// what became of summaries fetched ahead.
 struct Backend {
     endpoint: Endpoint,
     limits: Limits,
     logins: AtomicU64,
+    prefetch: PrefetchCounts,
+}
+
+/// Summaries fetched ahead (`mailbox.prefetch-summaries`), and how many of them a request
+/// took: for `/metrics`, where a low ratio says the hints miss.
+#[derive(Debug, Default)]
+pub struct PrefetchCounts {
+    pub stored: AtomicU64,
+    pub taken: AtomicU64,
 }
 
 impl Backend {
@@ -86,7 +97,12 @@ impl Accounts {
             auth_cache: Duration::from_secs(settings.auth_cache_seconds),
         };
         Accounts {
-            backend: Arc::new(Backend { endpoint, limits, logins: AtomicU64::new(0) }),
+            backend: Arc::new(Backend {
+                endpoint,
+                limits,
+                logins: AtomicU64::new(0),
+                prefetch: PrefetchCounts::default(),
+            }),
             entries: Mutex::new(HashMap::new()),
         }
     }
@@ -135,6 +151,11 @@ impl Accounts {
     /// IMAP LOGINs made so far, for checks and metrics.
     pub fn logins(&self) -> u64 {
         self.backend.logins.load(Ordering::Relaxed)
+    }
+
+    /// Summaries fetched ahead and taken so far, for metrics.
+    pub fn prefetch_counts(&self) -> &PrefetchCounts {
+        &self.backend.prefetch
     }
 
     /// Logs out the sessions idle for the idle time at `now` and forgets the accounts that

@@ -15,7 +15,7 @@
 use super::activity;
 use super::devices::{self, Action, DeviceError, DeviceSummary};
 use super::metrics;
-use crate::accounts::PoolStats;
+use crate::accounts::{PoolStats, PrefetchCounts};
 use crate::config::AdminConfig;
 use crate::push::AccountKey;
 use crate::server::Gateway;
@@ -26,6 +26,7 @@ use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -224,6 +225,27 @@ impl Admin {
             let labels = metrics::labels(&[("tenant", &tenant.config.name)]);
             let _ =
                 writeln!(out, "eas_edge_imap_logins_total{labels} {}", tenant.accounts.logins());
+        }
+        type Count = fn(&PrefetchCounts) -> &AtomicU64;
+        let prefetch: [(&str, &str, Count); 2] = [
+            (
+                "eas_edge_imap_prefetched_summaries_total",
+                "Message summaries fetched ahead for the next page of a Sync.",
+                |counts| &counts.stored,
+            ),
+            (
+                "eas_edge_imap_prefetched_summaries_taken_total",
+                "Summaries fetched ahead that a request then took (only their flags were fetched).",
+                |counts| &counts.taken,
+            ),
+        ];
+        for (name, help, count) in prefetch {
+            metrics::family(&mut out, name, "counter", help);
+            for tenant in self.gateway.tenants.current().iter() {
+                let labels = metrics::labels(&[("tenant", &tenant.config.name)]);
+                let value = count(tenant.accounts.prefetch_counts()).load(Ordering::Relaxed);
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
         }
         let mut response = Response::new(Full::new(Bytes::from(out)));
         response.headers_mut().insert(

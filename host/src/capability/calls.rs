@@ -92,6 +92,11 @@ async fn mailbox_call(
             let (folder, uids, prefix_bytes) = args.parse()?;
             json(mailbox.fetch_summaries(folder, uids, prefix_bytes).await)
         }
+        "prefetch-summaries" => {
+            let (folder, uids, prefix_bytes) = args.parse()?;
+            mailbox.prefetch_summaries(folder, uids, prefix_bytes).await;
+            json(Ok::<(), mailbox::Error>(()))
+        }
         "fetch-message" => {
             let (folder, uid, max_bytes) = args.parse()?;
             json(mailbox.fetch_message(folder, uid, max_bytes).await)

@@ -5,7 +5,7 @@
 use super::eas_edge::gateway::mailbox::{self as wit, Error};
 use super::mailbox_convert as convert;
 use crate::accounts::Account;
-use crate::imap::{ImapError, Session};
+use crate::imap::{ImapError, Session, Summary};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,6 +16,13 @@ const STATUS_BATCH: usize = 200;
 /// What a summary costs besides its prefix (flags, date, flattened BODYSTRUCTURE), roughly,
 /// for the size check of an answer.
 const SUMMARY_OVERHEAD_BYTES: usize = 1024;
+
+/// UIDs one prefetch may name: a page of a Sync (the engine's window is at most 512).
+const MAX_PREFETCH_UIDS: usize = 512;
+
+/// How long a prefetch may take before it is dropped (it holds the account's turn, which the
+/// next `fetch-summaries` waits for).
+const PREFETCH_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub struct MailboxCapability {
     tenant: Arc<str>,
@@ -85,6 +92,57 @@ impl MailboxCapability {
     /// The plugin's limit, or the host's when that is lower.
     fn answer_bytes(&self, asked: u32) -> u32 {
         asked.min(self.answer_limit)
+    }
+
+    /// Summaries of `uids`: those fetched ahead (`prefetch-summaries`) get their flags from the
+    /// server, in the same round trip as the full summaries of the others; one the server no
+    /// longer lists is gone. If the folder's UIDVALIDITY changed since they were fetched
+    /// ahead, they are fetched again in full.
+    async fn summaries_with_prefetched(
+        &self,
+        account: &Account,
+        folder: &str,
+        uids: Vec<u32>,
+        prefix_bytes: u32,
+    ) -> Result<Vec<Summary>, ImapError> {
+        // A prefetch still running holds what this request is about to ask for (and when it
+        // is late, the request goes ahead and fetches everything itself).
+        let deadline = tokio::time::Instant::from_std(self.read_deadline);
+        drop(tokio::time::timeout_at(deadline, account.prefetch_turn()).await);
+        let mut held = account.take_prefetched(folder, &uids, prefix_bytes);
+        let (flags_only, full): (Vec<u32>, Vec<u32>) =
+            uids.iter().partition(|uid| held.contains_key(uid));
+        let name = folder.to_owned();
+        let (fetched, uid_validity) = self
+            .read(account, async move |session: &mut Session| {
+                let fetched = session
+                    .fetch_summaries_and_flags(&name, &full, prefix_bytes, &flags_only)
+                    .await?;
+                Ok((fetched, session.selected().map(|selected| selected.uid_validity)))
+            })
+            .await?;
+        let mut summaries = Vec::with_capacity(fetched.len());
+        let mut stale = Vec::new();
+        for summary in fetched {
+            match held.remove(&summary.uid) {
+                Some(ahead) if Some(ahead.uid_validity) == uid_validity => {
+                    summaries.push(Summary { flags: summary.flags, ..ahead.summary });
+                }
+                Some(_) => stale.push(summary.uid),
+                None => summaries.push(summary),
+            }
+        }
+        if !stale.is_empty() {
+            let name = folder.to_owned();
+            let again = self
+                .read(account, async move |session: &mut Session| {
+                    session.fetch_summaries(&name, &stale, prefix_bytes).await
+                })
+                .await?;
+            summaries.extend(again);
+            summaries.sort_unstable_by_key(|summary| summary.uid);
+        }
+        Ok(summaries)
     }
 }
 
@@ -158,11 +216,8 @@ impl wit::Host for MailboxCapability {
         prefix_bytes: u32,
     ) -> Result<Vec<wit::MessageSummary>, Error> {
         let account = self.account()?;
-        let name = folder.clone();
         let summaries = self
-            .read(&account, async move |session: &mut Session| {
-                session.fetch_summaries(&name, &uids, prefix_bytes).await
-            })
+            .summaries_with_prefetched(&account, &folder, uids, prefix_bytes)
             .await
             .map_err(|error| self.error(Some(&folder), error))?;
         // checked on what came, not on the worst case asked for: most messages are shorter
@@ -178,6 +233,33 @@ impl wit::Host for MailboxCapability {
             )));
         }
         Ok(summaries.into_iter().map(convert::summary).collect())
+    }
+
+    async fn prefetch_summaries(&mut self, folder: String, uids: Vec<u32>, prefix_bytes: u32) {
+        let Ok(account) = self.account() else { return };
+        if uids.is_empty() || uids.len() > MAX_PREFETCH_UIDS {
+            return;
+        }
+        // One prefetch per account at a time; a hint that finds one running is dropped.
+        let Some(turn) = account.try_prefetch_turn() else { return };
+        let login = account.login().to_owned();
+        tokio::spawn(async move {
+            let _turn = turn;
+            let name = folder.clone();
+            let fetch = account.run(async move |session: &mut Session| {
+                let summaries = session.fetch_summaries(&name, &uids, prefix_bytes).await?;
+                Ok((summaries, session.selected().map(|selected| selected.uid_validity)))
+            });
+            match tokio::time::timeout(PREFETCH_TIME, fetch).await {
+                Ok(Ok((summaries, Some(uid_validity)))) => {
+                    account.store_prefetched(&folder, uid_validity, prefix_bytes, summaries)
+                }
+                // only a hint: the request that wants them fetches them itself
+                Ok(Ok((_, None))) => {}
+                Ok(Err(error)) => tracing::debug!(%login, "prefetch of summaries failed: {error}"),
+                Err(_) => tracing::debug!(%login, "prefetch of summaries took too long"),
+            }
+        });
     }
 
     async fn fetch_message(

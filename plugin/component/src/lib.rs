@@ -124,6 +124,10 @@ impl Capabilities for HostImports {
         Ok(summaries.into_iter().map(mailbox_types::summary).collect())
     }
 
+    async fn prefetch_summaries(&self, folder: &str, uids: &[u32], prefix_bytes: u32) {
+        mailbox::prefetch_summaries(folder, uids, prefix_bytes);
+    }
+
     async fn fetch_message(
         &self,
         folder: &str,

@@ -120,6 +120,15 @@ pub trait Capabilities {
         prefix_bytes: u32,
     ) -> impl Future<Output = MailboxResult<Vec<MessageSummary>>>;
 
+    /// A hint that `fetch_summaries` of these UIDs with this prefix comes soon (the next page
+    /// of a Sync): the host may fetch them while the plugin works. Changes no answer.
+    fn prefetch_summaries(
+        &self,
+        folder: &str,
+        uids: &[u32],
+        prefix_bytes: u32,
+    ) -> impl Future<Output = ()>;
+
     /// A whole message; `None` when the UID does not exist.
     fn fetch_message(
         &self,

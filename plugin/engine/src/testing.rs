@@ -36,6 +36,8 @@ pub struct FakeHost {
     pub now_ms: Cell<u64>,
     /// While set, every state call fails as unavailable (the store is down for a moment).
     pub state_down: Cell<bool>,
+    /// The prefetch hints received: (folder, UIDs, prefix bytes).
+    pub prefetched: RefCell<Vec<(String, Vec<u32>, u32)>>,
 }
 
 impl FakeHost {
@@ -140,6 +142,10 @@ impl Capabilities for FakeHost {
         prefix_bytes: u32,
     ) -> MailboxResult<Vec<MessageSummary>> {
         self.mailbox.borrow().summaries(folder, uids, prefix_bytes)
+    }
+
+    async fn prefetch_summaries(&self, folder: &str, uids: &[u32], prefix_bytes: u32) {
+        self.prefetched.borrow_mut().push((folder.to_owned(), uids.to_vec(), prefix_bytes));
     }
 
     async fn fetch_message(

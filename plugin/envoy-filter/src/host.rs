@@ -162,6 +162,12 @@ impl Capabilities for EnvoyHost {
         self.import("mailbox/fetch-summaries", (folder, uids, prefix_bytes)).await
     }
 
+    async fn prefetch_summaries(&self, folder: &str, uids: &[u32], prefix_bytes: u32) {
+        // A hint: when the callout fails, the later fetch simply does all the work.
+        let _: MailboxResult<()> =
+            self.import("mailbox/prefetch-summaries", (folder, uids, prefix_bytes)).await;
+    }
+
     async fn fetch_message(
         &self,
         folder: &str,

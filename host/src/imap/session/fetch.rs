@@ -75,9 +75,25 @@ impl Session {
         uids: &[u32],
         prefix_bytes: u32,
     ) -> Result<Vec<Summary>, ImapError> {
+        self.fetch_summaries_and_flags(raw_name, uids, prefix_bytes, &[]).await
+    }
+
+    /// [`fetch_summaries`](Self::fetch_summaries) of `uids`, and in the same round trip only
+    /// the flags of `flags_only` (`UID FETCH <set> (UID FLAGS)`): those come back as summaries
+    /// with nothing but their UID and flags. The caller holds the rest of those messages
+    /// already (it never changes for a UID while the UIDVALIDITY, [`Session::selected`]
+    /// afterwards, stays the same).
+    pub async fn fetch_summaries_and_flags(
+        &mut self,
+        raw_name: &str,
+        uids: &[u32],
+        prefix_bytes: u32,
+        flags_only: &[u32],
+    ) -> Result<Vec<Summary>, ImapError> {
         let result = async {
             self.begin().await?;
-            let summaries = self.fetch_summaries_inner(raw_name, uids, prefix_bytes).await;
+            let summaries =
+                self.fetch_summaries_inner(raw_name, uids, prefix_bytes, flags_only).await;
             self.explain_refusal(raw_name, summaries).await
         }
         .await;
@@ -89,8 +105,10 @@ impl Session {
         raw_name: &str,
         uids: &[u32],
         prefix_bytes: u32,
+        flags_only: &[u32],
     ) -> Result<Vec<Summary>, ImapError> {
         let ranges = uidset::ranges_of(uids);
+        let flag_ranges = uidset::ranges_of(flags_only);
         let items = if prefix_bytes > 0 {
             format!(
                 " (UID FLAGS INTERNALDATE RFC822.SIZE BODYSTRUCTURE BODY.PEEK[]<0.{prefix_bytes}>)"
@@ -102,31 +120,26 @@ impl Session {
         for set in uidset::format_sets(&ranges, MAX_SET_LEN) {
             commands.push(self.command("UID FETCH").raw(" ").raw(&set).raw(&items).end());
         }
+        for set in uidset::format_sets(&flag_ranges, MAX_SET_LEN) {
+            commands.push(self.command("UID FETCH").raw(" ").raw(&set).raw(" (UID FLAGS)").end());
+        }
         let mut opening = MailboxOpening::new(raw_name);
-        let mut summaries: Vec<Summary> = Vec::with_capacity(uids.len());
-        let mut index_of: HashMap<u32, usize> = HashMap::with_capacity(uids.len());
-        let requested = |uid: u32| {
-            let found = ranges.binary_search_by(|range| {
-                if range.last < uid {
-                    std::cmp::Ordering::Less
-                } else if range.first > uid {
-                    std::cmp::Ordering::Greater
-                } else {
-                    std::cmp::Ordering::Equal
-                }
-            });
-            found.is_ok()
-        };
+        let mut summaries: Vec<Summary> = Vec::with_capacity(uids.len() + flags_only.len());
+        let mut index_of: HashMap<u32, usize> = HashMap::with_capacity(summaries.capacity());
         let done = self
             .execute(&commands, &mut |data| match data {
                 // ours: a requested UID with more than flags (a flag-only FETCH is someone
-                // else's change, pushed by the server)
+                // else's change, pushed by the server), or the flags asked for alone (a
+                // pushed flag change then says the same: the flags as they are now)
                 Untagged::Fetch { data, .. }
-                    if data.uid.is_some_and(requested)
-                        && (data.size.is_some()
-                            || data.body_structure.is_some()
-                            || data.internal_date.is_some()
-                            || !data.sections.is_empty()) =>
+                    if data.uid.is_some_and(|uid| {
+                        (in_ranges(&ranges, uid)
+                            && (data.size.is_some()
+                                || data.body_structure.is_some()
+                                || data.internal_date.is_some()
+                                || !data.sections.is_empty()))
+                            || (in_ranges(&flag_ranges, uid) && data.flags.is_some())
+                    }) =>
                 {
                     let uid = data.uid.unwrap_or_default();
                     let index = *index_of.entry(uid).or_insert_with(|| {
@@ -264,4 +277,19 @@ impl Session {
         }
         Ok(Some((data, bytes)))
     }
+}
+
+/// Whether `uid` is in one of the sorted, disjoint `ranges`.
+fn in_ranges(ranges: &[uidset::UidRange], uid: u32) -> bool {
+    ranges
+        .binary_search_by(|range| {
+            if range.last < uid {
+                std::cmp::Ordering::Less
+            } else if range.first > uid {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }

@@ -49,30 +49,56 @@ impl BodyPreference {
     }
 }
 
-/// Which decoded bodies a conversion produces. Decoding a part (transfer encoding, charset,
-/// cleaning) is most of a conversion's cost, so a Sync decodes only the kinds its client's
-/// preferences can select; [`BodyNeeds::ALL`] keeps every choice open.
+/// Which decoded bodies a conversion produces, and how much of them. Decoding a part
+/// (transfer encoding, charset, cleaning) is most of a conversion's cost, so a Sync decodes
+/// only the kinds its client's preferences can select, and of a long part only what the
+/// largest TruncationSize (or Preview) can send; [`BodyNeeds::ALL`] keeps every choice open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyNeeds {
     /// The plain-text body (Type 1, previews, and the fallback when nothing else is usable).
     pub text: bool,
     /// The HTML body (Type 2).
     pub html: bool,
+    /// The most bytes of body text any preference can send; `None` when a body may go whole.
+    /// A longer part is decoded only that far and a margin beyond, where cutting the part
+    /// cuts the body the same way (not an HTML part made into plain text, which shrinks).
+    pub max_text_bytes: Option<usize>,
+}
+
+/// Decoded text a Preview of `chars` characters is taken from: four UTF-8 bytes a character,
+/// and room for the whitespace it collapses.
+fn preview_bytes(chars: u32) -> usize {
+    const WHITESPACE_ALLOWANCE: usize = 4096;
+    chars.min(MAX_PREVIEW_CHARS) as usize * 4 + WHITESPACE_ALLOWANCE
 }
 
 impl BodyNeeds {
-    pub const ALL: BodyNeeds = BodyNeeds { text: true, html: true };
+    pub const ALL: BodyNeeds = BodyNeeds { text: true, html: true, max_text_bytes: None };
 
     /// What [`BodySource::select_body`] can touch for `preferences`: Type 4 is served from the
     /// raw bytes, RTF is skipped, and without a usable preference the body is plain text.
     pub fn for_preferences(preferences: &[BodyPreference]) -> BodyNeeds {
         let wants = |body_type: BodyType| preferences.iter().any(|p| p.body_type == body_type);
-        let usable = preferences.iter().any(|p| p.body_type != BodyType::Rtf);
+        let usable: Vec<&BodyPreference> =
+            preferences.iter().filter(|p| p.body_type != BodyType::Rtf).collect();
+        // Text bytes one preference can use: its truncated body and its preview.
+        let text_bytes = |p: &BodyPreference| -> Option<usize> {
+            let preview = p.preview.map_or(0, preview_bytes);
+            match p.body_type {
+                BodyType::Mime => Some(preview),
+                _ => p.truncation_size.map(|size| (size as usize).max(preview)),
+            }
+        };
+        let max_text_bytes = match usable.is_empty() {
+            true => None,
+            false => usable.iter().try_fold(0, |most, p| Some(text_bytes(p)?.max(most))),
+        };
         BodyNeeds {
-            text: !usable
+            text: usable.is_empty()
                 || wants(BodyType::PlainText)
                 || preferences.iter().any(|p| p.preview.is_some_and(|chars| chars > 0)),
             html: wants(BodyType::Html),
+            max_text_bytes,
         }
     }
 }
@@ -149,7 +175,7 @@ struct Rendered<'a> {
 }
 
 impl BodyData<'_> {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Self::Text(text) => text.len(),
             Self::Mime(bytes) => bytes.len(),

@@ -84,14 +84,20 @@ pub fn convert_for<'a>(
 
     let (structure, layout) = choose_structure(summary, &parsed, parsed_everything);
     let text_parts = match needs.text {
-        true => body_texts(&structure, &layout.text_body, None, &parsed),
+        true => {
+            let wanted = TextWanted { max_bytes: needs.max_text_bytes, as_html: false };
+            body_texts(&structure, &layout.text_body, None, &parsed, wanted)
+        }
         false => Vec::new(),
     };
-    // The HTML also tells which attachments are shown inline (`cid:` references).
+    // The HTML also tells which attachments are shown inline (`cid:` references), wherever
+    // in it they are: then it is decoded whole.
     let inline_possible = attachments::any_has_content_id(&structure, &layout);
     let html_parts = if needs.html || inline_possible {
         let decoded = needs.text.then_some((&layout.text_body[..], &text_parts[..]));
-        body_texts(&structure, &layout.html_body, decoded, &parsed)
+        let max_bytes = needs.max_text_bytes.filter(|_| !inline_possible);
+        let wanted = TextWanted { max_bytes, as_html: true };
+        body_texts(&structure, &layout.html_body, decoded, &parsed, wanted)
     } else {
         Vec::new()
     };
@@ -162,14 +168,28 @@ fn choose_structure<'s>(
     (Cow::Owned(derived), layout)
 }
 
+/// How much of a body's parts to decode: all of them (`max_bytes: None`), or enough for
+/// `max_bytes` of the body rendered as HTML (`as_html`) or as plain text.
+#[derive(Debug, Clone, Copy)]
+struct TextWanted {
+    max_bytes: Option<usize>,
+    as_html: bool,
+}
+
+/// Decoded text beyond [`TextWanted::max_bytes`]: a cut part's last characters may come out
+/// differently (a split escape, a split character), and they must lie past what is sent.
+const CUT_MARGIN_BYTES: usize = 1024;
+
 /// The decoded text of the parts at `indices` of `structure`. A part already in `decoded`
 /// (an earlier call's indices and result: a plain-text message's one part is both its text and
-/// its HTML body) is copied, not decoded again.
+/// its HTML body) is copied, not decoded again. Parts after one that is cut short are not
+/// decoded: a body stops at its first incomplete part.
 fn body_texts(
     structure: &[Part],
     indices: &[usize],
     decoded: Option<(&[usize], &[BodyText])>,
     parsed: &ParsedMessage<'_>,
+    wanted: TextWanted,
 ) -> Vec<BodyText> {
     // `decoded`'s texts are in the order of its indices that name a part, as made below.
     let known: Vec<(usize, &BodyText)> = match decoded {
@@ -181,36 +201,75 @@ fn body_texts(
             .collect(),
         None => Vec::new(),
     };
-    indices
-        .iter()
-        .filter_map(|&index| Some((index, structure.get(index)?)))
-        .map(|(index, part)| {
-            if let Some((_, text)) = known.iter().find(|(other, _)| *other == index) {
-                return (*text).clone();
+    let mut texts: Vec<BodyText> = Vec::with_capacity(indices.len());
+    for (index, part) in indices.iter().filter_map(|&index| Some((index, structure.get(index)?))) {
+        let is_html = part.is("text", "html");
+        let full_size = TransferEncoding::from_header(part.encoding.as_deref())
+            .estimated_decoded_size(u64::from(part.size));
+        let earlier_cut = texts.last().is_some_and(|text| !text.is_complete);
+        let text = if earlier_cut {
+            BodyText {
+                is_html,
+                text: String::new(),
+                is_complete: false,
+                missing_bytes: full_size.max(1),
             }
-            let full_size = TransferEncoding::from_header(part.encoding.as_deref())
-                .estimated_decoded_size(u64::from(part.size));
-            match parsed.part_text(&part.section) {
+        } else if let Some((_, text)) = known.iter().find(|(other, _)| *other == index) {
+            (*text).clone()
+        } else {
+            // HTML made into plain text shrinks by an unknown factor: decoded whole.
+            let max_bytes = wanted.max_bytes.filter(|_| wanted.as_html || !is_html);
+            match decode_part(parsed, &part.section, max_bytes) {
                 Some(found) => BodyText {
-                    is_html: part.is("text", "html"),
-                    text: sanitize::clean_body_text(found.text),
+                    is_html,
                     is_complete: found.is_complete,
                     missing_bytes: if found.is_complete {
                         0
                     } else {
                         full_size.saturating_sub(found.decoded_bytes).max(1)
                     },
+                    text: found.text,
                 },
                 // Not in the bytes we have: nothing of it yet.
                 None => BodyText {
-                    is_html: part.is("text", "html"),
+                    is_html,
                     text: String::new(),
                     is_complete: false,
                     missing_bytes: full_size.max(1),
                 },
             }
-        })
-        .collect()
+        };
+        texts.push(text);
+    }
+    texts
+}
+
+/// A part's cleaned text; with `max_bytes`, only as much of a long part as gives that many
+/// bytes and [`CUT_MARGIN_BYTES`] more. The first try reads twice that from the stored part
+/// (base64 and quoted-printable shrink, UTF-8 from single-byte charsets grows); a part whose
+/// text came out shorter (UTF-16, escapes, removed controls) is read four times as far again.
+fn decode_part(
+    parsed: &ParsedMessage<'_>,
+    section: &str,
+    max_bytes: Option<usize>,
+) -> Option<parsed::PartText> {
+    let cleaned = |mut found: parsed::PartText| {
+        found.text = sanitize::clean_body_text(found.text);
+        found
+    };
+    let Some(max_bytes) = max_bytes else {
+        return parsed.part_text(section).map(cleaned);
+    };
+    let wanted = max_bytes.saturating_add(CUT_MARGIN_BYTES);
+    let stored = parsed.part_body(section)?.len();
+    let mut encoded = wanted.saturating_mul(2);
+    loop {
+        let found = cleaned(parsed.part_text_within(section, encoded)?);
+        if encoded >= stored || found.text.len() >= wanted {
+            return Some(found);
+        }
+        encoded = encoded.saturating_mul(4);
+    }
 }
 
 fn build_item(

@@ -13,6 +13,9 @@ pub struct Plan {
     pub resend: Vec<u32>,
     /// UIDs to add, newest first.
     pub adds: Vec<u32>,
+    /// The adds a next request with the same window would take, if nothing changes
+    /// meanwhile: worth fetching ahead.
+    pub next_adds: Vec<u32>,
     /// Deletes, soft deletes or changes did not all fit.
     pub deferred: bool,
 }
@@ -45,6 +48,7 @@ pub fn plan(reconciled: &Reconciled, window: usize) -> Plan {
         changes: reconciled.changes[..changes].to_vec(),
         resend: reconciled.resend[..resend].to_vec(),
         adds: reconciled.pending.iter().rev().take(adds).copied().collect(),
+        next_adds: reconciled.pending.iter().rev().skip(adds).take(window).copied().collect(),
         deferred: deletes < reconciled.deletes.len()
             || soft_deletes < reconciled.soft_deletes.len()
             || changes < reconciled.changes.len(),
@@ -70,6 +74,7 @@ mod tests {
     fn deletes_and_changes_come_first_then_newest_adds() {
         let plan = plan(&reconciled(), 100);
         assert_eq!(plan.adds, [12, 11, 10]);
+        assert!(plan.next_adds.is_empty());
         assert_eq!(plan.len(), 9);
         assert!(!plan.deferred);
     }
@@ -81,7 +86,12 @@ mod tests {
         assert!(small.adds.is_empty() && small.deferred);
         let adds_only = plan(&reconciled(), 7);
         assert_eq!(adds_only.adds, [12]);
+        assert_eq!(adds_only.next_adds, [11, 10], "the next page, fetched ahead");
         assert!(!adds_only.deferred);
-        assert_eq!(plan(&reconciled(), 0), Plan { deferred: true, ..Plan::default() });
+        assert_eq!(
+            plan(&reconciled(), 0),
+            Plan { deferred: true, ..Plan::default() },
+            "a window of 0 takes nothing, now or next"
+        );
     }
 }

@@ -407,7 +407,7 @@ impl<C: Capabilities> Session<'_, '_, C> {
                 commands.push(change.element);
             }
             let byte_budget = COLLECTION_BYTES.min(self.budget.bytes).saturating_sub(bytes);
-            items::fetch_batch(&items, &plan.adds, &plan.resend, byte_budget)
+            items::fetch_batch(&items, &plan.adds, &plan.resend, &plan.next_adds, byte_budget)
                 .await
                 .map_err(ReconcileError::Mailbox)?
         };

@@ -60,11 +60,14 @@ pub fn flag_change<C>(context: &ItemContext<'_, C>, uid: u32, flags: &[String]) 
 }
 
 /// Fetches and renders the planned adds (newest first) and resends, within `byte_budget`
-/// (the first add always goes, so a batch always makes progress).
+/// (the first add always goes, so a batch always makes progress). The host is told of
+/// `next_adds` once this batch's summaries are in: it can fetch them while this batch is
+/// converted and the phone reads it.
 pub async fn fetch_batch<C: Capabilities>(
     context: &ItemContext<'_, C>,
     adds: &[u32],
     resend: &[u32],
+    next_adds: &[u32],
     byte_budget: usize,
 ) -> MailboxResult<Fetched> {
     let mut fetched = Fetched::default();
@@ -74,10 +77,14 @@ pub async fn fetch_batch<C: Capabilities>(
     let mut wanted: Vec<u32> = adds.iter().chain(resend).copied().collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let mut summaries = context
-        .caps
-        .fetch_summaries(context.imap_name, &wanted, context.options.prefix_bytes())
-        .await?;
+    let prefix_bytes = context.options.prefix_bytes();
+    let mut summaries =
+        context.caps.fetch_summaries(context.imap_name, &wanted, prefix_bytes).await?;
+    if !next_adds.is_empty() {
+        let mut next = next_adds.to_vec();
+        next.sort_unstable();
+        context.caps.prefetch_summaries(context.imap_name, &next, prefix_bytes).await;
+    }
     // Untrusted: keep one summary per requested UID.
     summaries.retain(|s| wanted.binary_search(&s.uid).is_ok());
     summaries.sort_by_key(|s| s.uid);

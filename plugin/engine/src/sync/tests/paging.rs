@@ -38,8 +38,10 @@ fn two_thousand_messages_page_in_windows_of_100_each_uid_once() {
 
     let mut rounds = 0;
     let mut previous_first_uid = u32::MAX;
+    let mut hinted: Option<Vec<u32>> = None;
     loop {
         rounds += 1;
+        let hints_before = host.prefetched.borrow().len();
         let answer = run(
             &host,
             "14.1",
@@ -50,6 +52,19 @@ fn two_thousand_messages_page_in_windows_of_100_each_uid_once() {
             .iter()
             .map(|c| uid_of(c.text_of(air_sync::SERVER_ID).expect("ServerId")))
             .collect();
+        if let Some(hinted) = hinted.take() {
+            let mut sorted = sent.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, hinted, "the previous batch told the host of this one");
+        }
+        let hints = host.prefetched.borrow();
+        assert!(hints.len() <= hints_before + 1, "one hint per batch");
+        hinted = hints.get(hints_before).map(|(folder, uids, prefix_bytes)| {
+            assert_eq!(folder, "INBOX");
+            assert!(*prefix_bytes > 0);
+            uids.clone()
+        });
+        drop(hints);
         assert!(sent.len() <= 100);
         assert!(sent.windows(2).all(|w| w[0] > w[1]), "newest first within a batch");
         assert!(sent.first().is_none_or(|&uid| uid < previous_first_uid), "and across batches");
@@ -59,6 +74,7 @@ fn two_thousand_messages_page_in_windows_of_100_each_uid_once() {
         }
     }
     assert_eq!(rounds, 20);
+    assert_eq!(host.prefetched.borrow().len(), 19, "no hint after the last batch");
     assert_eq!(device.items.len(), 2000);
     assert!(device.added.values().all(|&n| n == 1), "every UID exactly once");
     assert_eq!(device.added.keys().copied().collect::<Vec<_>>(), uids);
