@@ -177,8 +177,10 @@ struct TextWanted {
 }
 
 /// Decoded text beyond [`TextWanted::max_bytes`]: a cut part's last characters may come out
-/// differently (a split escape, a split character), and they must lie past what is sent.
-const CUT_MARGIN_BYTES: usize = 1024;
+/// differently, and they must lie past what is sent. What a cut can split is at most a few
+/// bytes long (a quoted-printable escape or soft break, a base64 quantum, a character of up to
+/// four bytes, a UTF-16 surrogate pair, a CR LF); this leaves room for several of them.
+const CUT_MARGIN_BYTES: usize = 64;
 
 /// The decoded text of the parts at `indices` of `structure`. A part already in `decoded`
 /// (an earlier call's indices and result: a plain-text message's one part is both its text and
