@@ -44,12 +44,13 @@ struct IdleSession {
 
 impl Account {
     pub(super) fn new(login: &str, backend: Arc<Backend>) -> Self {
+        let prefetched = Prefetched::new(Arc::clone(&backend.prefetch_budget));
         Account {
             login: login.to_string(),
             in_use: Semaphore::new(backend.limits.max_sessions),
             backend,
             state: Mutex::new(State::default()),
-            prefetched: Mutex::new(Prefetched::default()),
+            prefetched: Mutex::new(prefetched),
             prefetching: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -77,6 +78,16 @@ impl Account {
         let taken = self.prefetched().take(folder, uids, prefix_bytes, Instant::now());
         self.backend.prefetch.taken.fetch_add(taken.len() as u64, Ordering::Relaxed);
         taken
+    }
+
+    /// Whether the tenant has room for another page fetched ahead.
+    pub fn prefetch_has_room(&self) -> bool {
+        self.backend.prefetch_budget.has_room()
+    }
+
+    /// Drops summaries fetched ahead that nobody took in time.
+    pub(super) fn expire_prefetched(&self, now: Instant) {
+        self.prefetched().drop_expired(now);
     }
 
     fn prefetched(&self) -> MutexGuard<'_, Prefetched> {

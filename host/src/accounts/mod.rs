@@ -54,6 +54,7 @@ struct Backend {
     limits: Limits,
     logins: AtomicU64,
     prefetch: PrefetchCounts,
+    prefetch_budget: Arc<prefetched::TenantBudget>,
 }
 
 /// Summaries fetched ahead (`mailbox.prefetch-summaries`), and how many of them a request
@@ -102,6 +103,7 @@ impl Accounts {
                 limits,
                 logins: AtomicU64::new(0),
                 prefetch: PrefetchCounts::default(),
+                prefetch_budget: Arc::default(),
             }),
             entries: Mutex::new(HashMap::new()),
         }
@@ -166,6 +168,7 @@ impl Accounts {
             let mut entries = self.entries();
             for account in entries.values() {
                 expired.extend(account.take_expired(now));
+                account.expire_prefetched(now);
             }
             // a count of one: only this table holds the account, no request does
             entries.retain(|_, account| Arc::strong_count(account) > 1 || !account.is_spent(now));

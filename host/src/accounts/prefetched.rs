@@ -10,11 +10,18 @@
 
 use crate::imap::Summary;
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Message data one account holds ahead: a page of 100 messages at the largest prefix a Sync
 /// asks for (64 KiB) fits, and several of the usual 16 KiB ones.
 pub const MAX_BYTES_PER_ACCOUNT: usize = 8 << 20;
+
+/// Message data all accounts of a tenant hold ahead together: eight accounts' worth, so that
+/// many phones starting an initial sync at once cannot make the gateway hold a second page
+/// for each of them (beyond it, pages are simply not fetched ahead).
+pub const MAX_BYTES_PER_TENANT: usize = 8 * MAX_BYTES_PER_ACCOUNT;
 
 /// Entries nobody took within this long are dropped: the phone stopped paging.
 pub const LIFETIME: Duration = Duration::from_secs(60);
@@ -22,11 +29,37 @@ pub const LIFETIME: Duration = Duration::from_secs(60);
 /// What an entry costs besides its prefix (structure, date, size), roughly.
 const ENTRY_OVERHEAD_BYTES: usize = 512;
 
-/// One account's summaries fetched ahead, by folder and UID.
+/// What a tenant's accounts hold ahead together, against [`MAX_BYTES_PER_TENANT`].
 #[derive(Debug, Default)]
+pub struct TenantBudget {
+    used: AtomicUsize,
+}
+
+impl TenantBudget {
+    /// Whether a prefetch is worth starting: the tenant holds less than its cap.
+    pub fn has_room(&self) -> bool {
+        self.used.load(Ordering::Relaxed) < MAX_BYTES_PER_TENANT
+    }
+
+    fn try_take(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(bytes).filter(|&total| total <= MAX_BYTES_PER_TENANT)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// One account's summaries fetched ahead, by folder and UID.
+#[derive(Debug)]
 pub struct Prefetched {
     entries: HashMap<(String, u32), Entry>,
     bytes: usize,
+    tenant: Arc<TenantBudget>,
 }
 
 #[derive(Debug)]
@@ -46,6 +79,10 @@ pub struct Held {
 }
 
 impl Prefetched {
+    pub fn new(tenant: Arc<TenantBudget>) -> Self {
+        Prefetched { entries: HashMap::new(), bytes: 0, tenant }
+    }
+
     /// Keeps `summaries` of `folder` (fetched under `uid_validity` with `prefix_bytes`), as
     /// many as fit; their flags are dropped, since they are fetched again when taken. Returns
     /// how many were kept.
@@ -61,14 +98,14 @@ impl Prefetched {
         let mut kept = 0;
         for mut summary in summaries {
             let size = entry_size(&summary);
-            if self.bytes + size > MAX_BYTES_PER_ACCOUNT {
+            if self.bytes + size > MAX_BYTES_PER_ACCOUNT || !self.tenant.try_take(size) {
                 break;
             }
             summary.flags = Vec::new();
             let entry = Entry { uid_validity, prefix_bytes, summary, stored: now };
             let key = (folder.to_owned(), entry.summary.uid);
             if let Some(replaced) = self.entries.insert(key, entry) {
-                self.bytes -= entry_size(&replaced.summary);
+                self.release(entry_size(&replaced.summary));
             }
             self.bytes += size;
             kept += 1;
@@ -96,7 +133,7 @@ impl Prefetched {
                 continue;
             }
             let Some(entry) = self.entries.remove(&key) else { continue };
-            self.bytes -= entry_size(&entry.summary);
+            self.release(entry_size(&entry.summary));
             let mut summary = entry.summary;
             summary.prefix.truncate(usize::try_from(prefix_bytes).unwrap_or(usize::MAX));
             taken.insert(uid, Held { uid_validity: entry.uid_validity, summary });
@@ -109,12 +146,26 @@ impl Prefetched {
         self.bytes
     }
 
-    fn drop_expired(&mut self, now: Instant) {
+    /// Drops what nobody took within [`LIFETIME`] (also called by the pool's reaper, for a
+    /// phone that stopped paging).
+    pub fn drop_expired(&mut self, now: Instant) {
         let before = self.entries.len();
         self.entries.retain(|_, entry| now.saturating_duration_since(entry.stored) < LIFETIME);
         if self.entries.len() != before {
-            self.bytes = self.entries.values().map(|entry| entry_size(&entry.summary)).sum();
+            let held: usize = self.entries.values().map(|entry| entry_size(&entry.summary)).sum();
+            self.release(self.bytes - held);
         }
+    }
+
+    fn release(&mut self, bytes: usize) {
+        self.bytes -= bytes;
+        self.tenant.give_back(bytes);
+    }
+}
+
+impl Drop for Prefetched {
+    fn drop(&mut self) {
+        self.tenant.give_back(self.bytes);
     }
 }
 
@@ -137,10 +188,14 @@ mod tests {
         }
     }
 
+    fn cache() -> Prefetched {
+        Prefetched::new(Arc::new(TenantBudget::default()))
+    }
+
     #[test]
     fn taken_once_without_flags_and_cut_to_the_prefix_asked() {
         let now = Instant::now();
-        let mut cache = Prefetched::default();
+        let mut cache = cache();
         cache.put("INBOX", 7, 16_384, vec![summary(1, 3_000), summary(2, 3_000)], now);
         let taken = cache.take("INBOX", &[1, 2, 3], 1_000, now);
         assert_eq!(taken.len(), 2);
@@ -156,7 +211,7 @@ mod tests {
     #[test]
     fn a_shorter_prefix_or_another_folder_is_not_served() {
         let now = Instant::now();
-        let mut cache = Prefetched::default();
+        let mut cache = cache();
         cache.put("INBOX", 7, 1_000, vec![summary(1, 1_000)], now);
         assert!(cache.take("INBOX", &[1], 2_000, now).is_empty());
         assert!(cache.take("Archive", &[1], 500, now).is_empty());
@@ -166,7 +221,7 @@ mod tests {
     #[test]
     fn entries_expire_and_the_size_is_bounded() {
         let now = Instant::now();
-        let mut cache = Prefetched::default();
+        let mut cache = cache();
         cache.put("INBOX", 7, 16_384, vec![summary(1, 100)], now);
         assert!(cache.take("INBOX", &[1], 100, now + LIFETIME).is_empty());
         assert_eq!(cache.bytes(), 0);
@@ -182,10 +237,34 @@ mod tests {
     #[test]
     fn storing_a_uid_again_replaces_it() {
         let now = Instant::now();
-        let mut cache = Prefetched::default();
+        let mut cache = cache();
         cache.put("INBOX", 7, 16_384, vec![summary(1, 100)], now);
         cache.put("INBOX", 8, 16_384, vec![summary(1, 200)], now);
         assert_eq!(cache.bytes(), 200 + ENTRY_OVERHEAD_BYTES);
         assert_eq!(cache.take("INBOX", &[1], 16_384, now)[&1].uid_validity, 8);
+    }
+
+    #[test]
+    fn a_tenant_holds_at_most_its_budget_and_gets_it_back() {
+        let now = Instant::now();
+        let tenant = Arc::new(TenantBudget::default());
+        let page = |first: u32| -> Vec<Summary> {
+            (first..first + 7).map(|uid| summary(uid, MAX_BYTES_PER_ACCOUNT / 8)).collect()
+        };
+        let mut accounts: Vec<Prefetched> =
+            (0..10).map(|_| Prefetched::new(Arc::clone(&tenant))).collect();
+        let kept: usize =
+            accounts.iter_mut().map(|account| account.put("INBOX", 1, 16_384, page(1), now)).sum();
+        assert_eq!(kept, MAX_BYTES_PER_TENANT / (MAX_BYTES_PER_ACCOUNT / 8 + ENTRY_OVERHEAD_BYTES));
+        let mut another = Prefetched::new(Arc::clone(&tenant));
+        assert_eq!(another.put("INBOX", 1, 16_384, page(1), now), 0, "the tenant is full");
+
+        assert_eq!(accounts[0].take("INBOX", &[1, 2], 16_384, now).len(), 2);
+        assert_eq!(another.put("INBOX", 1, 16_384, page(1), now), 2, "what is taken is given back");
+        drop(another);
+        accounts[1].drop_expired(now + LIFETIME);
+        accounts.truncate(2);
+        drop(accounts);
+        assert_eq!(tenant.used.load(Ordering::Relaxed), 0, "and what is dropped");
     }
 }

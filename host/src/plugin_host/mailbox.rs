@@ -237,7 +237,7 @@ impl wit::Host for MailboxCapability {
 
     async fn prefetch_summaries(&mut self, folder: String, uids: Vec<u32>, prefix_bytes: u32) {
         let Ok(account) = self.account() else { return };
-        if uids.is_empty() || uids.len() > MAX_PREFETCH_UIDS {
+        if uids.is_empty() || uids.len() > MAX_PREFETCH_UIDS || !account.prefetch_has_room() {
             return;
         }
         // One prefetch per account at a time; a hint that finds one running is dropped.
