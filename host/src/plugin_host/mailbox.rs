@@ -5,6 +5,7 @@
 use super::eas_edge::gateway::mailbox::{self as wit, Error};
 use super::mailbox_convert as convert;
 use crate::accounts::Account;
+use crate::accounts::prefetched::MAX_BYTES_PER_ACCOUNT;
 use crate::imap::{ImapError, Session, Summary};
 use std::sync::Arc;
 use std::time::Instant;
@@ -235,9 +236,20 @@ impl wit::Host for MailboxCapability {
         Ok(summaries.into_iter().map(convert::summary).collect())
     }
 
-    async fn prefetch_summaries(&mut self, folder: String, uids: Vec<u32>, prefix_bytes: u32) {
+    async fn prefetch_summaries(&mut self, folder: String, mut uids: Vec<u32>, prefix_bytes: u32) {
         let Ok(account) = self.account() else { return };
         if uids.is_empty() || uids.len() > MAX_PREFETCH_UIDS || !account.prefetch_has_room() {
+            return;
+        }
+        // No more than the account can keep (a plugin's bug or a hostile one must not make the
+        // host fetch more): the newest, which a Sync sends first.
+        let fits =
+            MAX_BYTES_PER_ACCOUNT / usize::try_from(prefix_bytes.max(1)).unwrap_or(usize::MAX);
+        if uids.len() > fits {
+            uids.sort_unstable_by(|a, b| b.cmp(a));
+            uids.truncate(fits);
+        }
+        if uids.is_empty() {
             return;
         }
         // One prefetch per account at a time; a hint that finds one running is dropped.
