@@ -869,9 +869,10 @@ cmd_adduser() {
     for i in "${!users[@]}"; do
       user=${users[$i]}; pass=${passes[$i]}
       # a changed password of an existing user can take up to 1 s to be noticed: poll the userdb
-      # (negative lookups are instant), then check the password once it is visible
+      # (negative lookups are instant), then check the password once it is visible. Up to 10 s:
+      # with the whole suite running on two cores, 2 s was once not enough (CI, 2026-11-30).
       local ok=0
-      for _ in $(seq 1 40); do
+      for _ in $(seq 1 200); do
         if $DOVEADM -c "$CONF_DC" auth test -x service=imap "$user" "$pass" >/dev/null 2>&1; then ok=1; break; fi
         sleep 0.05
       done
