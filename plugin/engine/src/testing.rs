@@ -32,6 +32,10 @@ pub struct FakeHost {
     /// The next compare-and-swap of a key starting with this prefix loses a race: another
     /// writer stores something else first.
     pub race_next_swap: RefCell<Option<String>>,
+    /// The next compare-and-swap of a key starting with this prefix is committed, but its
+    /// reply is lost: the caller sees the store as unavailable (a gateway killed after the
+    /// commit, seen through Envoy's callout).
+    pub lose_next_swap_reply: RefCell<Option<String>>,
     /// The clock (`now_ms`); tests move it forward.
     pub now_ms: Cell<u64>,
     /// While set, every state call fails as unavailable (the store is down for a moment).
@@ -110,6 +114,15 @@ impl Capabilities for FakeHost {
             Some(value) => state.insert(slot, value),
             None => state.remove(&slot),
         };
+        let reply_lost = self
+            .lose_next_swap_reply
+            .borrow()
+            .as_ref()
+            .is_some_and(|p| key.starts_with(p.as_str()));
+        if reply_lost {
+            self.lose_next_swap_reply.borrow_mut().take();
+            return Err(StateError::Unavailable("the reply was lost".to_owned()));
+        }
         Ok(true)
     }
 

@@ -158,7 +158,7 @@ async fn replay_answer<C: Capabilities>(
     budget: &mut Budget,
 ) -> Outcome {
     let id = request.collection_id.as_str();
-    let blob = context.state_get(&replay_key(id)).await?;
+    let blob = context.state_get(&replay_key(id, replay.counter)).await?;
     let element = blob
         .as_deref()
         .and_then(|bytes| state::decode_replay(bytes, replay.nonce))
@@ -316,9 +316,27 @@ impl<C: Capabilities> Session<'_, '_, C> {
         state.key = new_key.into();
         state.replay = Some(ReplayRef { counter: old_key.counter, nonce });
         let mut element = render::collection(&new_key.to_string(), id, more, commands, responses);
-        let encoded = eas_wbxml::encode(&Document::new(element.clone()));
-        if encoded.is_err() {
-            state.replay = None;
+        // The answer is stored before the key moves on: once the new key is committed, a
+        // client that never saw this answer (the gateway killed, or Envoy's callout lost the
+        // reply to a swap that was committed) finds it for its retry. A stored answer nothing
+        // refers to is harmless; a key without its answer would cost a full resync.
+        match eas_wbxml::encode(&Document::new(element.clone())) {
+            Ok(bytes) => {
+                let blob = state::encode_replay(nonce, &bytes);
+                let slot = replay_key(id, old_key.counter);
+                self.context
+                    .caps
+                    .state_put(&self.context.scope, &slot, blob)
+                    .await
+                    .map_err(|e| Fatal(format!("state {slot}: {e}")))?;
+            }
+            Err(error) => {
+                state.replay = None;
+                self.context.log(
+                    Level::Error,
+                    &format!("collection {id}: the answer does not encode: {error}"),
+                );
+            }
         }
         if !self.context.swap(&state_key(id), raw, state.encode()).await? {
             self.context.log(
@@ -326,23 +344,6 @@ impl<C: Capabilities> Session<'_, '_, C> {
                 &format!("collection {id}: a concurrent Sync advanced the key; asking to retry"),
             );
             return Ok(Some(render::collection_status(&old_key.to_string(), id, status::RETRY)));
-        }
-        match encoded {
-            Ok(bytes) => {
-                let blob = state::encode_replay(nonce, &bytes);
-                if let Err(error) =
-                    self.context.caps.state_put(&self.context.scope, &replay_key(id), blob).await
-                {
-                    self.context.log(
-                        Level::Warn,
-                        &format!("collection {id}: storing the answer for a retry: {error}"),
-                    );
-                }
-            }
-            Err(error) => self.context.log(
-                Level::Error,
-                &format!("collection {id}: the answer does not encode: {error}"),
-            ),
         }
         render::attach_fetches(&mut element, fetches);
         Ok(Some(element))

@@ -1,5 +1,5 @@
 //! What the server keeps per device and collection (device scope, key `sync/{collection}`),
-//! and the encoded last answer kept for a retry (key `sync/{collection}/last`).
+//! and the encoded last answer kept for a retry (keys `sync/{collection}/last/{0,1}`).
 //!
 //! Stored as a format byte followed by postcard, like the folder map. An unreadable record
 //! (older format, corruption) is treated as absent: the client is told its key is invalid and
@@ -20,8 +20,11 @@ pub fn state_key(collection_id: &str) -> String {
     format!("sync/{collection_id}")
 }
 
-pub fn replay_key(collection_id: &str) -> String {
-    format!("sync/{collection_id}/last")
+/// Where the answer to the key with `counter` is kept for a retry. Two slots, by the
+/// counter's parity: the answer is stored before the key moves on, and so must not overwrite
+/// the one the stored state still refers to (that of the counter before).
+pub fn replay_key(collection_id: &str, counter: u32) -> String {
+    format!("sync/{collection_id}/last/{}", counter & 1)
 }
 
 /// A folder's STATUS counters as of the last answered batch: Ping compares them with a fresh

@@ -161,6 +161,25 @@ fn client_commands_get_item_statuses_and_fetch_works() {
 }
 
 #[test]
+fn a_committed_key_whose_reply_was_lost_replays_its_answer_to_the_retry() {
+    let host = host();
+    fill(&host, "INBOX", 3, 0);
+    let mut device = Device::default();
+    device.initial_sync(&host, "16.1", INBOX, &[]);
+    host.mailbox.borrow_mut().append("INBOX", &message("late", "x"), &[], 0);
+    *host.lose_next_swap_reply.borrow_mut() = Some("sync/".to_owned());
+    let request = sync_request(vec![collection(&device.key, INBOX)]);
+    let failed = run(&host, "16.1", request.clone());
+    assert!(matches!(failed, SyncAnswer::Unavailable), "the store looked down");
+
+    let retry = run(&host, "16.1", request);
+    let batch = only_collection(&retry);
+    assert_eq!(status_of(&batch), "1", "{retry:?}");
+    assert_ne!(key_of(&batch), device.key);
+    assert_eq!(commands(&batch).len(), 1, "the new message, once: {retry:?}");
+}
+
+#[test]
 fn losing_a_race_for_the_key_answers_retry() {
     let inner = host();
     fill(&inner, "INBOX", 2, 0);
