@@ -6,6 +6,7 @@
 //! so 100,000 messages stay far below the host's value limit.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeSet;
 
 /// UID → flag hash, sorted by UID.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,7 +32,9 @@ impl Held {
         }
     }
 
-    /// Sets many at once (cheaper than repeated [`Held::set`] for a whole batch).
+    /// Sets many at once (cheaper than repeated [`Held::set`] for a whole batch). New UIDs
+    /// are merged in rather than appended and re-sorted: an initial sync adds a page at a
+    /// time, and sorting the whole list each page made it quadratic.
     pub fn set_all(&mut self, items: impl IntoIterator<Item = (u32, u32)>) {
         let mut added: Vec<(u32, u32)> = Vec::new();
         for (uid, hash) in items {
@@ -43,9 +46,21 @@ impl Held {
         if added.is_empty() {
             return;
         }
-        self.entries.extend(added);
-        self.entries.sort_unstable_by_key(|&(uid, _)| uid);
-        self.entries.dedup_by_key(|&mut (uid, _)| uid);
+        // Stable, so that of a UID given twice the last hash wins, as with `set`.
+        added.sort_by_key(|&(uid, _)| uid);
+        let mut merged = Vec::with_capacity(self.entries.len() + added.len());
+        let mut held = self.entries.iter().copied().peekable();
+        for (i, &(uid, hash)) in added.iter().enumerate() {
+            if added.get(i + 1).is_some_and(|&(next, _)| next == uid) {
+                continue;
+            }
+            while let Some(entry) = held.next_if(|&(h, _)| h < uid) {
+                merged.push(entry);
+            }
+            merged.push((uid, hash));
+        }
+        merged.extend(held);
+        self.entries = merged;
     }
 
     pub fn remove_all(&mut self, uids: &[u32]) {
@@ -62,9 +77,14 @@ impl Held {
     }
 
     fn to_bytes(&self) -> Vec<u8> {
-        let mut classes: Vec<u32> = self.entries.iter().map(|&(_, hash)| hash).collect();
-        classes.sort_unstable();
-        classes.dedup();
+        // Few distinct flag sets, many entries: a set, not a sort of every entry's hash.
+        let classes: Vec<u32> = self
+            .entries
+            .iter()
+            .map(|&(_, hash)| hash)
+            .collect::<BTreeSet<u32>>()
+            .into_iter()
+            .collect();
         let mut out = Vec::with_capacity(classes.len() * 4 + self.entries.len() * 3 + 8);
         put_varint(&mut out, classes.len() as u64);
         for class in &classes {
@@ -260,6 +280,28 @@ mod tests {
         let bytes = postcard::to_allocvec(&held).expect("encodes");
         assert!(bytes.len() < 3 * held.entries.len(), "{} bytes", bytes.len());
         assert_eq!(postcard::from_bytes::<Held>(&bytes).expect("decodes"), held);
+    }
+
+    proptest::proptest! {
+        /// Batches merged in (UIDs repeated within a batch and across batches, in any order)
+        /// give what setting each entry in turn gives, and encode the same.
+        #[test]
+        fn merged_batches_equal_entries_set_one_by_one(
+            batches in proptest::collection::vec(
+                proptest::collection::vec((0u32..64, 0u32..4), 0..20),
+                0..6,
+            ),
+        ) {
+            let (mut merged, mut one_by_one) = (Held::default(), Held::default());
+            for batch in batches {
+                merged.set_all(batch.iter().copied());
+                for (uid, hash) in batch {
+                    one_by_one.set(uid, hash);
+                }
+            }
+            proptest::prop_assert_eq!(&merged, &one_by_one);
+            proptest::prop_assert_eq!(Held::from_bytes(&merged.to_bytes()), Some(one_by_one));
+        }
     }
 
     #[test]
