@@ -251,13 +251,22 @@ async fn open_state_store(
             .await
             .with_context(|| format!("opening the state store {}", state.path.display()))?;
     tracing::info!(path = %state.path.display(), "state store open");
-    // submissions that had not reached their final dot when the process stopped
+    // submissions that were under way when the process stopped
     let journal_path = eas_edge::plugin_host::SendJournal::path_beside(&state.path);
-    let (journal, withdrawn) = eas_edge::plugin_host::SendJournal::open(&journal_path, &store)
+    let (journal, recovered) = eas_edge::plugin_host::SendJournal::open(&journal_path, &store)
         .await
         .with_context(|| format!("opening the send journal {}", journal_path.display()))?;
-    if withdrawn > 0 {
-        tracing::warn!(withdrawn, "send claims of messages that never left withdrawn");
+    if recovered.withdrawn > 0 {
+        tracing::warn!(
+            withdrawn = recovered.withdrawn,
+            "send claims of messages that never left withdrawn"
+        );
+    }
+    if recovered.presumed > 0 {
+        tracing::warn!(
+            presumed = recovered.presumed,
+            "send claims of messages that left before their outcome was recorded presumed sent"
+        );
     }
     eas_edge::plugin_host::SendJournal::install(journal);
     Ok(Arc::new(store))

@@ -333,6 +333,7 @@ async fn a_sends_claim_is_made_with_the_message_and_a_lost_claim_sends_nothing()
         key: "compose/ledger".into(),
         expected: expected.map(<[u8]>::to_vec),
         value: value.to_vec(),
+        presumed: [value, b" presumed"].concat(),
     };
     let ledger = Namespace::device("test", USER, "PHONE1");
     let recorded = || fixture.store.get(&ledger, "compose/ledger");

@@ -680,7 +680,8 @@ fn kill_9_mid_send_mail(kind: FrontEnd) {
         device.bootstrap()?;
         let runs = runs(3);
         let mut rng = Rng::from_env_or_clock();
-        let (mut lost, mut retry_outcomes, mut withdrawn) = (0, BTreeMap::new(), 0);
+        let (mut lost, mut retry_outcomes, mut withdrawn, mut presumed) =
+            (0, BTreeMap::new(), 0, 0);
         let mut typical = Duration::ZERO;
         for run in 0..runs + CALIBRATION {
             let request = ComposeRequest {
@@ -706,26 +707,25 @@ fn kill_9_mid_send_mail(kind: FrontEnd) {
             } else {
                 thread::sleep(kill_point(&mut rng, typical));
                 front.gateway.restart()?;
-                // killed between the claim and the dot: the send journal withdraws the claim
-                withdrawn += usize::from(front.gateway.log().contains("send claim is withdrawn"));
+                // killed between the claim and the dot: the send journal withdraws the claim;
+                // killed after the dot, before the outcome was recorded: it presumes it sent
+                let log = front.gateway.log();
+                withdrawn += usize::from(log.contains("send claim is withdrawn"));
+                presumed += usize::from(log.contains("send claim is presumed sent"));
             }
             let outcome = in_flight.join().map_err(|_| anyhow::anyhow!("send thread panicked"))?;
             if outcome.as_ref().map_or(true, |o| !o.is_success()) {
                 lost += 1;
                 let retry = compose_until_served(&mut device, &request)?;
-                // 111: the first attempt's claim reached disk, which it does just before the
-                // message's final dot; it is not sent again, and the phone is told "sent" once
-                // the claim is stale (compose::dedupe)
+                // Sent (again, or presumed sent: the restarted gateway found the claim of a
+                // message that had left), or 118 (previously sent); never "retry later" for
+                // long, which only a claim of a gateway still running may cause
                 ensure!(
-                    retry.is_success() || matches!(retry.status, Some(118 | 111)),
+                    retry.is_success() || retry.status == Some(118),
                     "run {run}: retried SendMail: {}",
                     retry.describe()
                 );
-                let outcome = match retry.status {
-                    _ if retry.is_success() => "sent",
-                    Some(111) => "111 (claimed before the kill: not sent again)",
-                    _ => "118",
-                };
+                let outcome = if retry.is_success() { "sent" } else { "118" };
                 *retry_outcomes.entry(outcome.to_owned()).or_insert(0) += 1;
             }
         }
@@ -755,8 +755,9 @@ fn kill_9_mid_send_mail(kind: FrontEnd) {
             &format!(
                 "{}/{runs} killed runs delivered exactly once ({} sent twice, {missing} lost); \
                  Sent {}; {lost} answers lost, retries {retry_outcomes:?}; claims withdrawn at \
-                 restart (killed between the claim and the dot) {withdrawn}; kill points \
-                 uniform in 0..1.5 x {typical:.0?}",
+                 restart (killed between the claim and the dot) {withdrawn}, presumed sent \
+                 (killed after the dot, before the outcome was recorded) {presumed}; kill \
+                 points uniform in 0..1.5 x {typical:.0?}",
                 runs.saturating_sub(twice.len() + missing),
                 twice.len(),
                 if sent == received {
@@ -767,12 +768,18 @@ fn kill_9_mid_send_mail(kind: FrontEnd) {
             ),
         );
         ensure!(received == expected, "Bob received {received:?}");
-        // Nothing in Sent that was not sent, nothing twice. A kill between SMTP and the Sent
-        // APPEND leaves a message without its Sent copy (counted above as "differs").
+        // Nothing in Sent that was not sent, nothing twice.
         ensure!(
             sent.iter().all(|(subject, n)| *n == 1 && received.contains_key(subject)),
             "Alice's Sent holds {sent:?}"
         );
+        // And nothing sent without its copy: a kill between SMTP and the Sent APPEND is
+        // presumed sent at the restart, and the phone's retry makes the copy. Behind Envoy the
+        // filter outlives the gateway: it tells the phone "sent" (it was) although its APPEND
+        // callout failed, so no retry comes to make the copy (docs/reliability.md, finding 20).
+        if kind == FrontEnd::Host {
+            ensure!(sent == received, "Alice's Sent holds {sent:?}, Bob received {received:?}");
+        }
         Ok(())
     });
 }

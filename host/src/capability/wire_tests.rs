@@ -133,6 +133,7 @@ fn arguments_the_filter_sends() {
             key: "compose/ledger".into(),
             expected,
             value: vec![3],
+            presumed: vec![4],
         };
         let host: submission::Claim =
             serde_json::from_value(serde_json::to_value(&claim).expect("serialises"))

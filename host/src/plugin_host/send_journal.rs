@@ -10,7 +10,10 @@
 //! claim before it is made, and a line when the dot has been written to the socket. Both are
 //! in the kernel's page cache when the write returns, which a killed process cannot undo. At
 //! startup, a claim whose dot was never written is withdrawn (its record set back to what the
-//! plugin read, if it still holds the claim), so the retry sends the message once. What is left
+//! plugin read, if it still holds the claim), so the retry sends the message once; a claim whose
+//! dot was written and that the plugin never settled (the process died before the outcome was
+//! recorded) is set to the plugin's `presumed` form, so the retry is answered "sent" at once
+//! (and the Sent copy made if it is missing) rather than "retry later" for ten minutes. What is left
 //! is the few microseconds between writing the dot and its journal line (the message then goes
 //! out twice) and a power loss, which can take the unsynced journal (claims are then kept, as
 //! without a journal). Only the embedded store has a journal: with PostgreSQL another gateway
@@ -42,6 +45,10 @@ pub struct JournalClaim {
     /// Base64 (a ledger is a few kilobytes).
     expected: Option<String>,
     value: String,
+    /// Base64 of what the record becomes if the process dies after the dot; absent in the
+    /// lines of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    presumed: Option<String>,
 }
 
 impl JournalClaim {
@@ -53,7 +60,14 @@ impl JournalClaim {
             key: key.to_owned(),
             expected: expected.map(|bytes| BASE64.encode(bytes)),
             value: BASE64.encode(value),
+            presumed: None,
         }
+    }
+
+    /// With the record's form once its request is known to have died after the dot.
+    pub fn presumed(mut self, presumed: &[u8]) -> Self {
+        self.presumed = Some(BASE64.encode(presumed));
+        self
     }
 
     fn namespace(&self) -> Namespace {
@@ -70,10 +84,31 @@ enum Line {
         id: u64,
         claim: JournalClaim,
     },
-    /// The claim is not to be withdrawn: its dot was written, or it was not made.
+    /// The claim is not to be withdrawn: it was not made (or, in earlier versions, its dot
+    /// was written).
     Settled {
         id: u64,
     },
+    /// The claim's dot was written: if the record still holds the claim at the next start,
+    /// the request died before the plugin recorded the outcome.
+    DotWritten {
+        id: u64,
+    },
+}
+
+/// What became of a claim, as far as the journal knows.
+enum Progress {
+    Claimed(JournalClaim),
+    DotWritten(JournalClaim),
+}
+
+/// What the start did with the claims of the previous run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered {
+    /// Claims of messages that never left, withdrawn: the phone's retry sends them.
+    pub withdrawn: usize,
+    /// Claims of messages that left, presumed sent: the phone's retry is answered "sent".
+    pub presumed: usize,
 }
 
 pub struct SendJournal {
@@ -86,19 +121,33 @@ static INSTALLED: OnceLock<SendJournal> = OnceLock::new();
 
 impl SendJournal {
     /// Opens the journal at `path` (and its moved-aside older part), withdraws in `store` the
-    /// claims of submissions that never reached their final dot, and starts a new journal;
-    /// returns how many claims were withdrawn.
-    pub async fn open(path: &Path, store: &dyn StateStore) -> anyhow::Result<(Self, usize)> {
+    /// claims of submissions that never reached their final dot, presumes sent those that did
+    /// and were never settled, and starts a new journal.
+    pub async fn open(path: &Path, store: &dyn StateStore) -> anyhow::Result<(Self, Recovered)> {
         let older = older_path(path);
-        let mut unfinished = BTreeMap::new();
+        let mut claims = BTreeMap::new();
         for part in [older.as_path(), path] {
-            read_unfinished(part, &mut unfinished)?;
+            read_claims(part, &mut claims)?;
         }
-        let mut withdrawn = 0;
-        for claim in unfinished.into_values() {
-            if withdraw(store, &claim).await? {
-                withdrawn += 1;
+        let mut recovered = Recovered::default();
+        // Withdrawals first: of two claims with the same bytes (two requests for one message
+        // in the same millisecond), one that never reached its dot must not be presumed sent
+        // on the strength of the other's line.
+        let (unfinished, dot_written): (Vec<_>, Vec<_>) =
+            claims.into_values().partition(|progress| matches!(progress, Progress::Claimed(_)));
+        for progress in unfinished.iter().chain(&dot_written) {
+            match progress {
+                Progress::Claimed(claim) => {
+                    recovered.withdrawn += usize::from(withdraw(store, claim).await?);
+                }
+                Progress::DotWritten(claim) => {
+                    recovered.presumed += usize::from(presume(store, claim).await?);
+                }
             }
+        }
+        if recovered != Recovered::default() {
+            // durable before the journal that called for them is gone
+            store.flush().await?;
         }
         let _ = std::fs::remove_file(&older);
         let file = File::create(path)?;
@@ -107,7 +156,7 @@ impl SendJournal {
             file: Mutex::new(file),
             next_id: AtomicU64::new(1),
         };
-        Ok((journal, withdrawn))
+        Ok((journal, recovered))
     }
 
     /// Where the journal of the state file `state_file` lives: beside it, `<file>.sending`.
@@ -131,11 +180,15 @@ impl SendJournal {
         id
     }
 
-    /// Notes that claim `id` is not to be withdrawn: its dot has been written to the
-    /// connection, or the claim was not made (lost to another request, whose claim may be the
-    /// same bytes).
+    /// Notes that claim `id` was not made (lost to another request, whose claim may be the
+    /// same bytes): nothing to withdraw or presume.
     pub fn settled(&self, id: u64) {
         self.append(&Line::Settled { id });
+    }
+
+    /// Notes that the dot of claim `id` has been written to the connection.
+    pub fn dot_written(&self, id: u64) {
+        self.append(&Line::DotWritten { id });
     }
 
     /// One line, written at once (no buffering): in the page cache when this returns. A
@@ -169,13 +222,10 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     name.into()
 }
 
-/// Claims in `path` whose dot was not written, by id. A line torn by the kill is skipped: a
-/// torn claim line is a claim not yet made; a torn dot line is the few-microsecond window of
-/// the module docs.
-fn read_unfinished(
-    path: &Path,
-    unfinished: &mut BTreeMap<u64, JournalClaim>,
-) -> anyhow::Result<()> {
+/// The claims in `path` by id, with whether their dot was written; claims that were not made
+/// are left out. A line torn by the kill is skipped: a torn claim line is a claim not yet
+/// made; a torn dot line is the few-microsecond window of the module docs.
+fn read_claims(path: &Path, claims: &mut BTreeMap<u64, Progress>) -> anyhow::Result<()> {
     let file = match OpenOptions::new().read(true).open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -184,10 +234,15 @@ fn read_unfinished(
     for line in BufReader::new(file).lines() {
         match serde_json::from_str(&line?) {
             Ok(Line::Claim { id, claim }) => {
-                unfinished.insert(id, claim);
+                claims.insert(id, Progress::Claimed(claim));
             }
             Ok(Line::Settled { id }) => {
-                unfinished.remove(&id);
+                claims.remove(&id);
+            }
+            Ok(Line::DotWritten { id }) => {
+                if let Some(Progress::Claimed(claim)) = claims.remove(&id) {
+                    claims.insert(id, Progress::DotWritten(claim));
+                }
             }
             Err(_) => {}
         }
@@ -216,6 +271,31 @@ async fn withdraw(store: &dyn StateStore, claim: &JournalClaim) -> anyhow::Resul
     Ok(withdrawn)
 }
 
+/// Sets the claim's record to its presumed form, if it still holds the claim: the message
+/// left, and the request that sent it died before the plugin recorded the outcome. Most
+/// claims in the journal were settled long ago, so the record is read first and only a
+/// match costs a write.
+async fn presume(store: &dyn StateStore, claim: &JournalClaim) -> anyhow::Result<bool> {
+    let (Ok(value), Some(Ok(presumed))) =
+        (BASE64.decode(&claim.value), claim.presumed.as_deref().map(|text| BASE64.decode(text)))
+    else {
+        return Ok(false);
+    };
+    let ns = claim.namespace();
+    if store.get(&ns, &claim.key).await?.as_deref() != Some(value.as_slice()) {
+        return Ok(false);
+    }
+    let presumed = store.compare_and_swap(&ns, &claim.key, Some(&value), Some(presumed)).await?;
+    if presumed {
+        tracing::warn!(
+            tenant = %claim.tenant, user = %claim.user, device = ?claim.device,
+            "a message had left when the gateway stopped, before its outcome was recorded: \
+             its send claim is presumed sent, so the phone's retry is answered \"sent\""
+        );
+    }
+    Ok(presumed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,34 +307,59 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_claim_whose_dot_was_not_written_is_withdrawn_and_no_other() {
+    async fn a_claim_whose_dot_was_not_written_is_withdrawn_one_left_unsettled_after_it_presumed() {
         let dir = tempfile::tempdir().expect("dir");
         let store = store(dir.path()).await;
         let path = dir.path().join("s.sending");
         let ns = Namespace::device("t", "u@example.test", "PHONE");
-        let (journal, withdrawn) = SendJournal::open(&path, store.as_ref()).await.expect("opens");
-        assert_eq!(withdrawn, 0);
+        let (journal, recovered) = SendJournal::open(&path, store.as_ref()).await.expect("opens");
+        assert_eq!(recovered, Recovered::default());
+        let claim = |key: &str, expected: Option<&[u8]>| {
+            JournalClaim::new(&ns, key, expected, b"claim").presumed(b"presumed")
+        };
 
-        // sent: claimed, dot written
-        let sent = journal.claiming(JournalClaim::new(&ns, "sent", None, b"claim"));
+        // sent, and the plugin recorded it
+        let sent = journal.claiming(claim("sent", None));
         store.put(&ns, "sent", b"claim".to_vec()).await.expect("claim made");
-        journal.settled(sent);
+        journal.dot_written(sent);
+        store.put(&ns, "sent", b"marked sent".to_vec()).await.expect("settled");
+        // killed after the dot, before the plugin recorded the outcome
+        let left = journal.claiming(claim("left", None));
+        store.put(&ns, "left", b"claim".to_vec()).await.expect("claim made");
+        journal.dot_written(left);
         // killed between the claim and the dot
-        journal.claiming(JournalClaim::new(&ns, "stuck", Some(b"before"), b"claim"));
+        journal.claiming(claim("stuck", Some(b"before")));
         store.put(&ns, "stuck", b"claim".to_vec()).await.expect("claim made");
         // killed before the claim was made: nothing to withdraw
-        journal.claiming(JournalClaim::new(&ns, "unmade", None, b"claim"));
+        journal.claiming(claim("unmade", None));
         store.put(&ns, "unmade", b"someone else's".to_vec()).await.expect("stored");
+        // lost to another request with the same bytes, which never reached its dot: withdrawn,
+        // not presumed on the strength of the loser's line
+        let lost = journal.claiming(claim("twice", Some(b"before")));
+        journal.settled(lost);
+        journal.claiming(claim("twice", Some(b"before")));
+        store.put(&ns, "twice", b"claim".to_vec()).await.expect("claim made");
+        // an earlier version's line: no presumed form, and its dot noted as settled
+        let old = journal.claiming(JournalClaim::new(&ns, "old", None, b"claim"));
+        store.put(&ns, "old", b"claim".to_vec()).await.expect("claim made");
+        journal.settled(old);
         drop(journal);
         // a line torn by the kill
         let mut file = OpenOptions::new().append(true).open(&path).expect("journal");
         file.write_all(b"{\"Settl").expect("written");
 
-        let (journal, withdrawn) = SendJournal::open(&path, store.as_ref()).await.expect("reopens");
-        assert_eq!(withdrawn, 1);
-        assert_eq!(store.get(&ns, "sent").await.expect("read"), Some(b"claim".to_vec()));
-        assert_eq!(store.get(&ns, "stuck").await.expect("read"), Some(b"before".to_vec()));
-        assert_eq!(store.get(&ns, "unmade").await.expect("read"), Some(b"someone else's".to_vec()));
+        let (journal, recovered) = SendJournal::open(&path, store.as_ref()).await.expect("reopens");
+        assert_eq!(recovered, Recovered { withdrawn: 2, presumed: 1 });
+        let read = |key: &'static str| {
+            let (store, ns) = (store.clone(), ns.clone());
+            async move { store.get(&ns, key).await.expect("read") }
+        };
+        assert_eq!(read("sent").await, Some(b"marked sent".to_vec()));
+        assert_eq!(read("left").await, Some(b"presumed".to_vec()));
+        assert_eq!(read("stuck").await, Some(b"before".to_vec()));
+        assert_eq!(read("unmade").await, Some(b"someone else's".to_vec()));
+        assert_eq!(read("twice").await, Some(b"before".to_vec()));
+        assert_eq!(read("old").await, Some(b"claim".to_vec()));
         // the new journal starts empty
         drop(journal);
         assert_eq!(std::fs::read(&path).expect("journal").len(), 0);
@@ -275,10 +380,10 @@ mod tests {
             journal.claiming(filler.clone());
         }
         assert!(older_path(&path).exists());
-        journal.settled(id);
+        journal.dot_written(id);
         drop(journal);
-        let (_, withdrawn) = SendJournal::open(&path, store.as_ref()).await.expect("reopens");
-        assert_eq!(withdrawn, 0);
+        let (_, recovered) = SendJournal::open(&path, store.as_ref()).await.expect("reopens");
+        assert_eq!(recovered, Recovered::default());
         assert_eq!(store.get(&ns, "k").await.expect("read"), Some(b"claim".to_vec()));
         assert!(!older_path(&path).exists());
     }

@@ -84,7 +84,7 @@ impl wit::Host for SubmissionCapability {
             store.flush().await.map_err(|error| error.to_string())?;
             let after_final_dot: AfterFinalDot = Box::new(move || {
                 if let Some((journal, id)) = noted {
-                    journal.settled(id);
+                    journal.dot_written(id);
                 }
             });
             Ok(after_final_dot)
@@ -149,17 +149,20 @@ struct Claim {
     key: String,
     expected: Option<Vec<u8>>,
     value: Vec<u8>,
+    presumed: Vec<u8>,
 }
 
 impl Claim {
     fn new(tenant: &str, login: &str, claim: wit::Claim) -> Result<Self, Error> {
         let namespace = super::state::namespace(tenant, Some(login), claim.scope)
             .map_err(|_| Error::Unauthenticated)?;
-        Ok(Claim { namespace, key: claim.key, expected: claim.expected, value: claim.value })
+        let wit::Claim { key, expected, value, presumed, .. } = claim;
+        Ok(Claim { namespace, key, expected, value, presumed })
     }
 
     fn journal_line(&self) -> JournalClaim {
         JournalClaim::new(&self.namespace, &self.key, self.expected.as_deref(), &self.value)
+            .presumed(&self.presumed)
     }
 
     /// Writes the claim if its record still holds what the plugin read; false if not.

@@ -228,6 +228,7 @@ impl Capabilities for HostImports {
             key: claim.key.clone(),
             expected: claim.expected.clone(),
             value: claim.value.clone(),
+            presumed: claim.presumed.clone(),
         });
         match submission::send(message, recipients, claim.as_ref()) {
             Ok(refused) => Ok(refused

@@ -59,4 +59,7 @@ pub struct SendClaim {
     pub key: String,
     pub expected: Option<Vec<u8>>,
     pub value: Vec<u8>,
+    /// What the record becomes when the host, starting again, knows that it died after the
+    /// message's final dot and before the plugin recorded the outcome (WIT `claim.presumed`).
+    pub presumed: Vec<u8>,
 }

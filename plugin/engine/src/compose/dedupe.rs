@@ -28,7 +28,11 @@
 //!   message; it is *presumed sent* and not sent again (its Sent copy is made then). What is
 //!   left is a crash in the microseconds between the claim reaching disk and the dot being
 //!   written (or a server that refused the message after its end, unheard): the message is
-//!   then lost, which we prefer to delivering it twice, which cannot be undone.
+//!   then lost, which we prefer to delivering it twice, which cannot be undone;
+//! * in flight and marked abandoned → presumed sent at once: a host that keeps a send journal
+//!   knows, when it starts again, which of its claims were made and reached their final dot
+//!   before it died, and sets those to the claim's `presumed` form (the entry stamped
+//!   [`ABANDONED_AT_MS`]), so the phone's resend is not told "retry later" for ten minutes.
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +52,9 @@ pub const IN_FLIGHT_STALE_MS: u64 = 10 * 60 * 1000;
 /// How long identical 12.1 message bytes count as a resend. Short: without a ClientId, a user
 /// may mean to send the same text twice.
 pub const MIME_WINDOW_MS: u64 = 10 * 60 * 1000;
+/// The time of an in-flight entry whose request died after its final dot, as the host knew
+/// when it started again: no real claim has it (clocks are not at the end of time).
+const ABANDONED_AT_MS: u64 = u64::MAX;
 /// Compare-and-swap attempts before giving up on a contended ledger.
 const ATTEMPTS: usize = 5;
 
@@ -71,6 +78,18 @@ impl SubmissionKey {
             SubmissionKey::ClientId(id) if id.len() <= 64 => format!("c:{id}"),
             SubmissionKey::ClientId(id) => format!("h:{:016x}", fnv1a(id.as_bytes())),
             SubmissionKey::Mime(hash) => format!("m:{hash:016x}"),
+        }
+    }
+
+    /// What makes the Message-ID given to a message without one the same at every attempt
+    /// (`compose::submit`): a ClientId names one message of one device. Messages without
+    /// one get a random Message-ID: identical bytes sent again later are a new message.
+    pub fn message_id_seed(&self, identity: &str, device: &str) -> Option<u64> {
+        match self {
+            SubmissionKey::ClientId(id) => {
+                Some(fnv1a(format!("{identity}\n{device}\n{id}").as_bytes()))
+            }
+            SubmissionKey::Mime(_) => None,
         }
     }
 
@@ -147,7 +166,9 @@ fn decide(entry: Option<&Entry>, key: &SubmissionKey, now_ms: u64) -> Verdict {
     match (entry.sent, key.expires()) {
         (true, true) if age > MIME_WINDOW_MS => Verdict::Free,
         (true, _) => Verdict::AlreadySent,
-        (false, _) if age > IN_FLIGHT_STALE_MS => Verdict::PresumedSent,
+        (false, _) if entry.at_ms == ABANDONED_AT_MS || age > IN_FLIGHT_STALE_MS => {
+            Verdict::PresumedSent
+        }
         (false, _) => Verdict::InFlight,
     }
 }
@@ -178,7 +199,12 @@ pub async fn claim(
     ledger.entries.push(entry.clone());
     let excess = ledger.entries.len().saturating_sub(CAPACITY);
     ledger.entries.drain(..excess);
-    let record = SendClaim { scope, key: KEY.to_owned(), expected: raw, value: ledger.encode() };
+    let value = ledger.encode();
+    if let Some(last) = ledger.entries.last_mut() {
+        last.at_ms = ABANDONED_AT_MS;
+    }
+    let presumed = ledger.encode();
+    let record = SendClaim { scope, key: KEY.to_owned(), expected: raw, value, presumed };
     Ok(Claim::Claimed(Claimed { record, entry }))
 }
 
@@ -319,6 +345,28 @@ mod tests {
         assert!(make(&host, &second));
         run(settle(&host, "d", &second, true)).expect("records");
         assert_eq!(run(claim(&host, "d", &key)), Ok(Claim::AlreadySent));
+    }
+
+    #[test]
+    fn a_claim_the_host_found_abandoned_after_its_dot_is_presumed_sent_at_once() {
+        let host = FakeHost::default();
+        let key = SubmissionKey::ClientId("killed".into());
+        let ours = claimed(&host, "d", &key);
+        assert!(make(&host, &ours));
+        assert_eq!(run(claim(&host, "d", &key)), Ok(Claim::InFlight));
+        // the host, starting again, sets the record to the claim's presumed form
+        let scope = StateScope::Device("d".into());
+        host.store(&scope, KEY, &ours.record.presumed);
+        assert_eq!(run(claim(&host, "d", &key)), Ok(Claim::PresumedSent));
+        // only that entry: another message claimed before is still in flight
+        let other = SubmissionKey::ClientId("other".into());
+        let before = claimed(&host, "e", &other);
+        assert!(make(&host, &before));
+        let next = claimed(&host, "e", &key);
+        assert!(make(&host, &next));
+        host.store(&StateScope::Device("e".into()), KEY, &next.record.presumed);
+        assert_eq!(run(claim(&host, "e", &other)), Ok(Claim::InFlight));
+        assert_eq!(run(claim(&host, "e", &key)), Ok(Claim::PresumedSent));
     }
 
     #[test]

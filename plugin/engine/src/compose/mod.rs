@@ -7,7 +7,9 @@
 //!   Forwardees, which are also added to To);
 //! * makes From the user's address (below);
 //! * adds Date and Message-ID when missing (from the capabilities' clock and random source:
-//!   nothing here reads the system clock, which wasm32-unknown-unknown does not have);
+//!   nothing here reads the system clock, which wasm32-unknown-unknown does not have; the
+//!   Message-ID of a message with a ClientId comes from that ClientId instead, the same at
+//!   every attempt);
 //! * sends it without its Bcc field, and, when asked, appends it *with* Bcc (as Exchange keeps
 //!   it in the sender's copy) to the Sent folder, marked `\Seen`. The copy is appended only
 //!   after the SMTP server accepted the message: nothing lands in Sent that was not sent.
@@ -142,15 +144,18 @@ pub struct SubmitOutcome {
 }
 
 /// Sends a message as `identity` (the authenticated login), making `claim` just before it
-/// can leave (`dedupe`). See the module docs.
+/// can leave (`dedupe`). See the module docs. `message_id_seed`, when the submission has one
+/// (`dedupe::SubmissionKey::message_id_seed`), makes the Message-ID given to a message that
+/// has none the same at every attempt, so that [`restore_sent_copy`] can find the copy.
 pub async fn submit(
     caps: &impl Capabilities,
     identity: &str,
     message: &[u8],
     save_in_sent: bool,
     claim: Option<&SendClaim>,
+    message_id_seed: Option<u64>,
 ) -> Result<SubmitOutcome, SendError> {
-    submit_with(caps, Some(identity), message, &[], save_in_sent, claim).await
+    submit_with(caps, Some(identity), message, &[], save_in_sent, claim, message_id_seed).await
 }
 
 /// Sends a draft the device asked to send (16.x `email2:Send`). The draft's From is kept as
@@ -161,7 +166,7 @@ pub async fn submit_draft(
     mime: &[u8],
     save_in_sent: bool,
 ) -> Result<SubmitOutcome, SendError> {
-    submit_with(caps, None, mime, &[], save_in_sent, None).await
+    submit_with(caps, None, mime, &[], save_in_sent, None, None).await
 }
 
 /// [`submit`] with extra recipients, (display name, address), added to the envelope and to
@@ -173,8 +178,9 @@ pub async fn submit_with(
     extra_recipients: &[(Option<String>, String)],
     save_in_sent: bool,
     claim: Option<&SendClaim>,
+    message_id_seed: Option<u64>,
 ) -> Result<SubmitOutcome, SendError> {
-    let stamp = Stamp { now_ms: caps.now_ms(), random: caps.random_u64() };
+    let stamp = Stamp { now_ms: caps.now_ms(), random: caps.random_u64(), message_id_seed };
     let prepared = prepare(message, identity, extra_recipients, &stamp)?;
     let wire = prepared.wire();
     let refused =
@@ -208,16 +214,17 @@ pub async fn submit_with(
 /// The Sent copy of a submission presumed sent (see [`dedupe`]): its request died after the
 /// SMTP server took the message, possibly before the APPEND to Sent. Appended now unless Sent
 /// already holds the message's Message-ID. A message without a Message-ID of its own is left
-/// alone: the one made up for the first attempt is unknown, and a second copy is worse than
-/// none.
+/// alone unless its submission has a `message_id_seed` (as given to [`submit`]): otherwise the
+/// one made up for the first attempt is unknown, and a second copy is worse than none.
 pub async fn restore_sent_copy(
     caps: &impl Capabilities,
     identity: &str,
     message: &[u8],
+    message_id_seed: Option<u64>,
 ) -> SentCopy {
-    let stamp = Stamp { now_ms: caps.now_ms(), random: caps.random_u64() };
+    let stamp = Stamp { now_ms: caps.now_ms(), random: caps.random_u64(), message_id_seed };
     let prepared = match prepare(message, Some(identity), &[], &stamp) {
-        Ok(prepared) if prepared.kept_message_id => prepared,
+        Ok(prepared) if prepared.kept_message_id || message_id_seed.is_some() => prepared,
         Ok(_) => return SentCopy::NotAsked,
         Err(error) => return SentCopy::Failed(error.to_string()),
     };
@@ -254,6 +261,8 @@ pub(crate) fn boundaries(caps: &impl Capabilities, material: &[u8]) -> Boundarie
 struct Stamp {
     now_ms: u64,
     random: Option<u64>,
+    /// Makes a made-up Message-ID reproducible (see [`submit`]).
+    message_id_seed: Option<u64>,
 }
 
 /// A message ready for the submission capability: the edited header block and the body,
@@ -386,8 +395,13 @@ fn prepare<'m>(
                 .and_then(|address| address.rsplit_once('@'))
                 .filter(|(_, domain)| is_valid_address(&format!("x@{domain}")))
                 .map_or("eas-edge.invalid", |(_, domain)| domain);
-            let random = seed(stamp.random, stamp.now_ms, message);
-            let id = format!("eas.{random:016x}.{}@{domain}", stamp.now_ms);
+            let id = match stamp.message_id_seed {
+                Some(seed) => format!("eas.{seed:016x}@{domain}"),
+                None => {
+                    let random = seed(stamp.random, stamp.now_ms, message);
+                    format!("eas.{random:016x}.{}@{domain}", stamp.now_ms)
+                }
+            };
             block.set("Message-ID", &build::message_ids("Message-ID", std::slice::from_ref(&id)));
             id
         }

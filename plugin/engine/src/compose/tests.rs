@@ -15,7 +15,7 @@ fn host() -> FakeHost {
 }
 
 fn stamp() -> Stamp {
-    Stamp { now_ms: 1_793_000_000_000, random: Some(0xabcdef) }
+    Stamp { now_ms: 1_793_000_000_000, random: Some(0xabcdef), message_id_seed: None }
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -128,9 +128,20 @@ fn extra_recipients_join_the_envelope_and_to() {
 }
 
 #[test]
+fn a_seeded_message_id_is_the_same_at_every_attempt_and_an_own_one_is_kept() {
+    let first = Stamp { message_id_seed: Some(0x1234), ..stamp() };
+    let retry = Stamp { now_ms: first.now_ms + 60_000, random: Some(99), ..first };
+    let ids = [first, retry].map(|stamp| prepare(PLAIN, Some(USER), &[], &stamp).expect("ok"));
+    assert_eq!(ids[0].message_id, "eas.0000000000001234@example.test");
+    assert_eq!(ids[1].message_id, ids[0].message_id);
+    let own = b"Message-ID: <mine@phone>\r\nFrom: jane@example.test\r\nTo: b@x.org\r\n\r\nhi";
+    assert_eq!(prepare(own, Some(USER), &[], &first).expect("ok").message_id, "mine@phone");
+}
+
+#[test]
 fn submit_sends_and_keeps_a_seen_copy_in_sent() {
     let host = host();
-    let outcome = run(submit(&host, USER, PLAIN, true, None)).expect("sent");
+    let outcome = run(submit(&host, USER, PLAIN, true, None, None)).expect("sent");
     let sent = host.sent.borrow();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].1, outcome.recipients);
@@ -148,7 +159,7 @@ fn submit_sends_and_keeps_a_seen_copy_in_sent() {
 #[test]
 fn submit_without_save_in_sent_leaves_sent_alone() {
     let host = host();
-    let outcome = run(submit(&host, USER, PLAIN, false, None)).expect("sent");
+    let outcome = run(submit(&host, USER, PLAIN, false, None, None)).expect("sent");
     assert_eq!(outcome.sent_copy, SentCopy::NotAsked);
     assert_eq!(host.sent.borrow().len(), 1);
     assert!(host.mailbox.borrow().uids("Sent").is_empty());
@@ -163,7 +174,7 @@ fn a_failed_submission_saves_nothing() {
     ] {
         let host = host();
         *host.submission_failure.borrow_mut() = Some(failure.clone());
-        let error = run(submit(&host, USER, PLAIN, true, None)).expect_err("not sent");
+        let error = run(submit(&host, USER, PLAIN, true, None, None)).expect_err("not sent");
         assert_eq!(error, SendError::Submission(failure));
         assert!(host.mailbox.borrow().uids("Sent").is_empty());
     }
@@ -182,7 +193,7 @@ fn a_failed_submission_saves_nothing() {
 fn without_a_sent_folder_the_message_still_goes() {
     let host = FakeHost::default();
     host.mailbox.borrow_mut().add_folder("INBOX", Some(crate::mailbox::FolderRole::Inbox));
-    let outcome = run(submit(&host, USER, PLAIN, true, None)).expect("sent");
+    let outcome = run(submit(&host, USER, PLAIN, true, None, None)).expect("sent");
     assert!(matches!(outcome.sent_copy, SentCopy::Failed(_)), "{:?}", outcome.sent_copy);
     assert_eq!(host.sent.borrow().len(), 1);
 }

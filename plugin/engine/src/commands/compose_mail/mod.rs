@@ -85,7 +85,7 @@ pub async fn run(
         let claim = match dedupe::claim(caps, device, &key).await {
             Ok(Claim::Claimed(claim)) => claim,
             Ok(claim) => {
-                return answer_resubmission(caps, identity, request, &parsed, &claim).await;
+                return answer_resubmission(caps, identity, request, &parsed, &key, &claim).await;
             }
             Err(error) => {
                 caps.log(Level::Error, &format!("{command}: send ledger: {error}"));
@@ -93,7 +93,7 @@ pub async fn run(
             }
         };
         attempts += 1;
-        match send(caps, identity, request, &parsed, &claim.record).await {
+        match send(caps, identity, request, &parsed, &key, &claim.record).await {
             Err(not_sent) if not_sent.claim_lost && attempts < CLAIM_ATTEMPTS => continue,
             outcome => break (outcome, claim),
         }
@@ -127,6 +127,7 @@ async fn answer_resubmission(
     identity: &str,
     request: &EasRequest,
     parsed: &ComposeRequest<'_>,
+    key: &SubmissionKey,
     claim: &Claim,
 ) -> Response {
     let device = request.device_id.as_str();
@@ -148,7 +149,8 @@ async fn answer_resubmission(
         && parsed.save_in_sent
         && let (None, Some(mime)) = (smart_kind(request), parsed.mime.as_deref())
     {
-        let copy = compose::restore_sent_copy(caps, identity, mime).await;
+        let seed = key.message_id_seed(identity, device);
+        let copy = compose::restore_sent_copy(caps, identity, mime, seed).await;
         caps.log(Level::Info, &format!("{command} presumed sent: Sent copy {copy:?}"));
     }
     if compose::DUPLICATE_IS_SUCCESS {
@@ -184,6 +186,7 @@ async fn send(
     identity: &str,
     request: &EasRequest,
     parsed: &ComposeRequest<'_>,
+    key: &SubmissionKey,
     claim: &SendClaim,
 ) -> Result<(), NotSent> {
     let device = request.device_id.as_str();
@@ -199,16 +202,20 @@ async fn send(
             Cow::Owned(answer_message(caps, kind, parsed, found.raw))
         }
     };
+    let seed = key.message_id_seed(identity, device);
+    let save = parsed.save_in_sent;
     let outcome = match kind {
-        None => compose::submit(caps, identity, &message, parsed.save_in_sent, Some(claim)).await,
+        None => compose::submit(caps, identity, &message, save, Some(claim), seed).await,
         Some(_) => {
+            let forwardees = &parsed.forwardees;
             compose::submit_with(
                 caps,
                 Some(identity),
                 &message,
-                &parsed.forwardees,
-                parsed.save_in_sent,
+                forwardees,
+                save,
                 Some(claim),
+                seed,
             )
             .await
         }

@@ -228,13 +228,31 @@ Subject: Lunch\r\nMessage-ID: <lunch-1@example.test>\r\n\r\nSee you at noon.\r\n
     assert_eq!(sent_folder_copies(&host).len(), 1);
     assert!(host.sent.borrow().is_empty());
 
-    // without a Message-ID of its own the copy cannot be told apart: none is made
+    // Without a Message-ID of its own the message got one made from its ClientId, which
+    // the retry makes again: the copy carries the very Message-ID that went out, once.
     let host = provisioned_host();
     claim_made_elsewhere(&host, "died-2");
     host.now_ms.set(dedupe::IN_FLIGHT_STALE_MS + 1);
-    assert_success(&post(&host, "SendMail", "16.1", &send_mail("died-2", true, NEW_MAIL)));
-    assert!(sent_folder_copies(&host).is_empty());
-    assert!(host.sent.borrow().is_empty());
+    let request = send_mail("died-2", true, NEW_MAIL);
+    assert_success(&post(&host, "SendMail", "16.1", &request));
+    assert!(host.sent.borrow().is_empty(), "sent again");
+    let seed = SubmissionKey::ClientId("died-2".into()).message_id_seed(IDENTITY, DEVICE);
+    let id = format!("Message-ID: <eas.{:016x}@example.test>", seed.expect("a ClientId's seed"));
+    let copies = sent_folder_copies(&host);
+    assert_eq!(copies.len(), 1);
+    assert!(text(&copies[0]).contains(&id), "{}", text(&copies[0]));
+    assert_success(&post(&host, "SendMail", "16.1", &request));
+    assert_eq!(sent_folder_copies(&host).len(), 1);
+
+    // the first attempt of such a message went out with that same Message-ID
+    let host = provisioned_host();
+    assert_success(&post(&host, "SendMail", "16.1", &request));
+    let (message, _) = only_sent(&host);
+    assert!(text(&message).contains(&id), "{}", text(&message));
+
+    // without a ClientId (12.1) a made-up Message-ID is random: no copy can be told apart,
+    // and none is made
+    assert_eq!(SubmissionKey::for_mime(NEW_MAIL).message_id_seed(IDENTITY, DEVICE), None);
 }
 
 #[test]
