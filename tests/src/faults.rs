@@ -66,9 +66,19 @@ impl FaultProxy {
     /// A proxy on a free loopback port forwarding to `upstream`.
     pub fn start(upstream: SocketAddr) -> anyhow::Result<FaultProxy> {
         // not port 0: the proxy binds its port again after `Fault::Down`, and a port of the
-        // ephemeral range may have gone to an outgoing connection by then
-        let port = crate::process::free_port()?;
-        let listener = TcpListener::bind(("127.0.0.1", port)).context("binding the fault proxy")?;
+        // ephemeral range may have gone to an outgoing connection by then. A port found free
+        // can be taken by another process before it is bound again (seen once in CI): the
+        // next one is tried.
+        let mut attempts = 0;
+        let listener = loop {
+            attempts += 1;
+            let port = crate::process::free_port()?;
+            match TcpListener::bind(("127.0.0.1", port)) {
+                Ok(listener) => break listener,
+                Err(error) if error.kind() == std::io::ErrorKind::AddrInUse && attempts < 5 => {}
+                Err(error) => return Err(error).context("binding the fault proxy"),
+            }
+        };
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
             upstream,
