@@ -10,14 +10,14 @@
 //! claim before it is made, and a line when the dot has been written to the socket. Both are
 //! in the kernel's page cache when the write returns, which a killed process cannot undo. At
 //! startup, a claim whose dot was never written is withdrawn (its record set back to what the
-//! plugin read, if it still holds the claim), so the retry sends the message once; a claim whose
-//! dot was written and that the plugin never settled (the process died before the outcome was
-//! recorded) is set to the plugin's `presumed` form, so the retry is answered "sent" at once
-//! (and the Sent copy made if it is missing) rather than "retry later" for ten minutes. What is left
-//! is the few microseconds between writing the dot and its journal line (the message then goes
-//! out twice) and a power loss, which can take the unsynced journal (claims are then kept, as
-//! without a journal). Only the embedded store has a journal: with PostgreSQL another gateway
-//! may already have served the device's retry.
+//! plugin read, if it still holds the claim), so the retry sends the message once; a claim
+//! whose dot was written and that the plugin never settled (the process died before the
+//! outcome was recorded) is set to the plugin's `presumed` form, so the retry is answered
+//! "sent" at once (and the Sent copy made if it is missing) rather than "retry later" for ten
+//! minutes. What is left is the few microseconds between writing the dot and its journal line
+//! (the message then goes out twice) and a power loss, which can take the unsynced journal
+//! (claims are then kept, as without a journal). Only the embedded store has a journal: with
+//! PostgreSQL another gateway may already have served the device's retry.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
