@@ -129,21 +129,22 @@ impl SendJournal {
         for part in [older.as_path(), path] {
             read_claims(part, &mut claims)?;
         }
-        let mut recovered = Recovered::default();
+        let (mut unfinished, mut dot_written) = (Vec::new(), Vec::new());
+        for progress in claims.into_values() {
+            match progress {
+                Progress::Claimed(claim) => unfinished.push(claim),
+                Progress::DotWritten(claim) => dot_written.push(claim),
+            }
+        }
         // Withdrawals first: of two claims with the same bytes (two requests for one message
         // in the same millisecond), one that never reached its dot must not be presumed sent
         // on the strength of the other's line.
-        let (unfinished, dot_written): (Vec<_>, Vec<_>) =
-            claims.into_values().partition(|progress| matches!(progress, Progress::Claimed(_)));
-        for progress in unfinished.iter().chain(&dot_written) {
-            match progress {
-                Progress::Claimed(claim) => {
-                    recovered.withdrawn += usize::from(withdraw(store, claim).await?);
-                }
-                Progress::DotWritten(claim) => {
-                    recovered.presumed += usize::from(presume(store, claim).await?);
-                }
-            }
+        let mut recovered = Recovered::default();
+        for claim in &unfinished {
+            recovered.withdrawn += usize::from(withdraw(store, claim).await?);
+        }
+        for claim in &dot_written {
+            recovered.presumed += usize::from(presume(store, claim).await?);
         }
         if recovered != Recovered::default() {
             // durable before the journal that called for them is gone

@@ -61,6 +61,15 @@ impl FakeHost {
     }
 }
 
+/// Whether a test's one-shot knob, set to a key prefix, applies to `key`; it is used up if so.
+fn fires_once(knob: &RefCell<Option<String>>, key: &str) -> bool {
+    let fires = knob.borrow().as_ref().is_some_and(|prefix| key.starts_with(prefix.as_str()));
+    if fires {
+        knob.borrow_mut().take();
+    }
+    fires
+}
+
 impl Capabilities for FakeHost {
     fn now_ms(&self) -> u64 {
         self.now_ms.get()
@@ -97,10 +106,7 @@ impl Capabilities for FakeHost {
         new: Option<Vec<u8>>,
     ) -> StateResult<bool> {
         self.state_up()?;
-        let racing =
-            self.race_next_swap.borrow().as_ref().is_some_and(|p| key.starts_with(p.as_str()));
-        if racing {
-            self.race_next_swap.borrow_mut().take();
+        if fires_once(&self.race_next_swap, key) {
             let mut theirs = new.clone().unwrap_or_default();
             theirs.push(0);
             self.store(scope, key, &theirs);
@@ -114,13 +120,7 @@ impl Capabilities for FakeHost {
             Some(value) => state.insert(slot, value),
             None => state.remove(&slot),
         };
-        let reply_lost = self
-            .lose_next_swap_reply
-            .borrow()
-            .as_ref()
-            .is_some_and(|p| key.starts_with(p.as_str()));
-        if reply_lost {
-            self.lose_next_swap_reply.borrow_mut().take();
+        if fires_once(&self.lose_next_swap_reply, key) {
             return Err(StateError::Unavailable("the reply was lost".to_owned()));
         }
         Ok(true)

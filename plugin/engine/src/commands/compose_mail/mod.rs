@@ -78,6 +78,7 @@ pub async fn run(
         Some(id) => SubmissionKey::ClientId(id.clone()),
         None => SubmissionKey::for_mime(body),
     };
+    let message_id_seed = key.message_id_seed(identity, device);
     // Claimed, then sent: a claim lost to a concurrent request for the same message (nothing
     // sent) reads the ledger again, which then says what that request is doing.
     let mut attempts = 0;
@@ -85,7 +86,9 @@ pub async fn run(
         let claim = match dedupe::claim(caps, device, &key).await {
             Ok(Claim::Claimed(claim)) => claim,
             Ok(claim) => {
-                return answer_resubmission(caps, identity, request, &parsed, &key, &claim).await;
+                let answer =
+                    answer_resubmission(caps, identity, request, &parsed, message_id_seed, &claim);
+                return answer.await;
             }
             Err(error) => {
                 caps.log(Level::Error, &format!("{command}: send ledger: {error}"));
@@ -93,7 +96,7 @@ pub async fn run(
             }
         };
         attempts += 1;
-        match send(caps, identity, request, &parsed, &key, &claim.record).await {
+        match send(caps, identity, request, &parsed, message_id_seed, &claim.record).await {
             Err(not_sent) if not_sent.claim_lost && attempts < CLAIM_ATTEMPTS => continue,
             outcome => break (outcome, claim),
         }
@@ -127,7 +130,7 @@ async fn answer_resubmission(
     identity: &str,
     request: &EasRequest,
     parsed: &ComposeRequest<'_>,
-    key: &SubmissionKey,
+    message_id_seed: Option<u64>,
     claim: &Claim,
 ) -> Response {
     let device = request.device_id.as_str();
@@ -149,8 +152,7 @@ async fn answer_resubmission(
         && parsed.save_in_sent
         && let (None, Some(mime)) = (smart_kind(request), parsed.mime.as_deref())
     {
-        let seed = key.message_id_seed(identity, device);
-        let copy = compose::restore_sent_copy(caps, identity, mime, seed).await;
+        let copy = compose::restore_sent_copy(caps, identity, mime, message_id_seed).await;
         caps.log(Level::Info, &format!("{command} presumed sent: Sent copy {copy:?}"));
     }
     if compose::DUPLICATE_IS_SUCCESS {
@@ -186,7 +188,7 @@ async fn send(
     identity: &str,
     request: &EasRequest,
     parsed: &ComposeRequest<'_>,
-    key: &SubmissionKey,
+    message_id_seed: Option<u64>,
     claim: &SendClaim,
 ) -> Result<(), NotSent> {
     let device = request.device_id.as_str();
@@ -202,20 +204,20 @@ async fn send(
             Cow::Owned(answer_message(caps, kind, parsed, found.raw))
         }
     };
-    let seed = key.message_id_seed(identity, device);
-    let save = parsed.save_in_sent;
     let outcome = match kind {
-        None => compose::submit(caps, identity, &message, save, Some(claim), seed).await,
+        None => {
+            let save = parsed.save_in_sent;
+            compose::submit(caps, identity, &message, save, Some(claim), message_id_seed).await
+        }
         Some(_) => {
-            let forwardees = &parsed.forwardees;
             compose::submit_with(
                 caps,
                 Some(identity),
                 &message,
-                forwardees,
-                save,
+                &parsed.forwardees,
+                parsed.save_in_sent,
                 Some(claim),
-                seed,
+                message_id_seed,
             )
             .await
         }
