@@ -42,6 +42,10 @@ pub struct FakeHost {
     pub state_down: Cell<bool>,
     /// The prefetch hints received: (folder, UIDs, prefix bytes).
     pub prefetched: RefCell<Vec<(String, Vec<u32>, u32)>>,
+    /// When set, the host goes away right after the next message leaves: every state and
+    /// mailbox call after it fails as unavailable (a gateway killed behind Envoy, whose
+    /// filter outlives it).
+    pub dies_after_send: Cell<bool>,
 }
 
 impl FakeHost {
@@ -267,6 +271,10 @@ impl Capabilities for FakeHost {
             return Err(failure);
         }
         self.sent.borrow_mut().push((message.to_vec(), recipients.to_vec()));
+        if self.dies_after_send.take() {
+            self.state_down.set(true);
+            self.mailbox.borrow_mut().unavailable = true;
+        }
         Ok(Vec::new())
     }
 

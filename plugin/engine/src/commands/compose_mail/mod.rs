@@ -105,20 +105,44 @@ pub async fn run(
     // "retry later" and then, once the claim is stale, "sent"; it is never sent a second time.
     // A claim lost to another request is that request's to settle.
     let settled = match &outcome {
-        Ok(()) => Some(true),
+        Ok(_) => Some(true),
         Err(not_sent) if not_sent.maybe_sent || not_sent.claim_lost => None,
         Err(_) => Some(false),
     };
+    let mut recorded = true;
     if let Some(sent) = settled
         && let Err(error) = dedupe::settle(caps, device, &claim, sent).await
     {
         // A claim left in flight turns into "presumed sent" later: never a second send.
         caps.log(Level::Error, &format!("{command}: recording the outcome: {error}"));
+        recorded = false;
     }
     match outcome {
-        Ok(()) => success(),
+        // Neither the Sent copy nor the outcome could be written: the gateway is most likely
+        // gone (Envoy's filter outlives it). The claim is still in flight, so "retry later"
+        // brings the phone back with the same ClientId, and that retry, once the claim is
+        // presumed sent (at the gateway's restart, from its send journal), makes the copy and
+        // is told "sent". Answering "sent" now would leave Sent without it for good.
+        Ok(Sent { copy_missing: true }) if !recorded => {
+            caps.log(
+                Level::Warn,
+                &format!(
+                    "{identity} device {device}: {command} sent, but its Sent copy and outcome \
+                     were not recorded: told to retry, which makes the copy"
+                ),
+            );
+            answer_common_status(request, CommonStatus::ServerErrorRetryLater)
+        }
+        Ok(_) => success(),
         Err(not_sent) => answer_common_status(request, not_sent.status),
     }
+}
+
+/// A message that left.
+struct Sent {
+    /// Its Sent copy was asked for, failed, and a retry of the request can make it
+    /// ([`answer_resubmission`]).
+    copy_missing: bool,
 }
 
 /// How often a claim lost to a concurrent request is tried again before "retry later".
@@ -190,7 +214,7 @@ async fn send(
     parsed: &ComposeRequest<'_>,
     message_id_seed: Option<u64>,
     claim: &SendClaim,
-) -> Result<(), NotSent> {
+) -> Result<Sent, NotSent> {
     let device = request.device_id.as_str();
     let command = request.command.name();
     let kind = smart_kind(request);
@@ -250,7 +274,9 @@ async fn send(
             caps.log(Level::Warn, &format!("{command}: marking the original: {error}"));
         }
     }
-    Ok(())
+    // A reply's or forward's copy is not restored by a retry (its message is rebuilt).
+    let copy_missing = kind.is_none() && matches!(outcome.sent_copy, SentCopy::Failed(_));
+    Ok(Sent { copy_missing })
 }
 
 /// Which answer a SmartReply or SmartForward is; `None` for SendMail.

@@ -256,6 +256,36 @@ Subject: Lunch\r\nMessage-ID: <lunch-1@example.test>\r\n\r\nSee you at noon.\r\n
 }
 
 #[test]
+fn a_gateway_gone_after_the_send_gets_the_retry_that_makes_the_sent_copy() {
+    const WITH_ID: &[u8] = b"From: jane@example.test\r\nTo: bob@example.test\r\n\
+Subject: Gone\r\nMessage-ID: <gone-1@example.test>\r\n\r\nSent, then the lights went out.\r\n";
+    let host = provisioned_host();
+    host.dies_after_send.set(true);
+    let request = send_mail("gone-1", true, WITH_ID);
+    let response = post(&host, "SendMail", "16.1", &request);
+    assert_eq!(status_of(&response).as_deref(), Some("111"));
+    assert_eq!(host.sent.borrow().len(), 1);
+
+    // The gateway is back and its journal presumes the claim sent (here: the claim is stale,
+    // which the engine reads the same way). The retry is not sent again; it makes the copy.
+    host.state_down.set(false);
+    host.mailbox.borrow_mut().unavailable = false;
+    assert!(sent_folder_copies(&host).is_empty());
+    host.now_ms.set(dedupe::IN_FLIGHT_STALE_MS + 1);
+    assert_success(&post(&host, "SendMail", "16.1", &request));
+    assert_eq!(host.sent.borrow().len(), 1, "sent again");
+    let copies = sent_folder_copies(&host);
+    assert_eq!(copies.len(), 1);
+    assert!(text(&copies[0]).contains("Message-ID: <gone-1@example.test>"));
+
+    // Only the mailbox failing (the outcome recorded): "sent", the copy is logged as missing.
+    let host = provisioned_host();
+    host.mailbox.borrow_mut().unavailable = true;
+    assert_success(&post(&host, "SendMail", "16.1", &send_mail("imap-down-1", true, WITH_ID)));
+    assert_eq!(host.sent.borrow().len(), 1);
+}
+
+#[test]
 fn smtp_down_fails_and_nothing_lands_in_sent() {
     let host = provisioned_host();
     *host.submission_failure.borrow_mut() =
