@@ -235,27 +235,33 @@ fn serve(config_path: PathBuf) -> anyhow::Result<()> {
 async fn open_state_store(
     state: &config::StateConfig,
 ) -> anyhow::Result<Arc<dyn eas_edge::state::StateStore>> {
-    if let Some(postgres) = state.postgres() {
-        let store = eas_edge::state::PostgresStore::open(postgres.clone())
-            .await
-            .context("opening the PostgreSQL state store ([state.postgres] url)")?;
-        tracing::info!(
-            schema = eas_edge::state::POSTGRES_SCHEMA_VERSION,
-            "state store open on PostgreSQL"
-        );
-        return Ok(Arc::new(store));
-    }
-    // a damaged file is moved aside (or refused) as `[state.redb] on_corruption` says
-    let (store, _moved_aside) =
-        eas_edge::state::RedbStore::open_or_recover(&state.path, state.redb.clone())
-            .await
-            .with_context(|| format!("opening the state store {}", state.path.display()))?;
-    tracing::info!(path = %state.path.display(), "state store open");
-    // submissions that were under way when the process stopped
+    let store: Arc<dyn eas_edge::state::StateStore> = match state.postgres() {
+        Some(postgres) => {
+            let store = eas_edge::state::PostgresStore::open(postgres.clone())
+                .await
+                .context("opening the PostgreSQL state store ([state.postgres] url)")?;
+            tracing::info!(
+                schema = eas_edge::state::POSTGRES_SCHEMA_VERSION,
+                "state store open on PostgreSQL"
+            );
+            Arc::new(store)
+        }
+        None => {
+            // a damaged file is moved aside (or refused) as `[state.redb] on_corruption` says
+            let (store, _moved_aside) =
+                eas_edge::state::RedbStore::open_or_recover(&state.path, state.redb.clone())
+                    .await
+                    .with_context(|| format!("opening the state store {}", state.path.display()))?;
+            tracing::info!(path = %state.path.display(), "state store open");
+            Arc::new(store)
+        }
+    };
+    // submissions that were under way when the process stopped (with PostgreSQL, this node's)
     let journal_path = eas_edge::plugin_host::SendJournal::path_beside(&state.path);
-    let (journal, recovered) = eas_edge::plugin_host::SendJournal::open(&journal_path, &store)
-        .await
-        .with_context(|| format!("opening the send journal {}", journal_path.display()))?;
+    let (journal, recovered) =
+        eas_edge::plugin_host::SendJournal::open(&journal_path, store.as_ref())
+            .await
+            .with_context(|| format!("opening the send journal {}", journal_path.display()))?;
     if recovered.withdrawn > 0 {
         tracing::warn!(
             withdrawn = recovered.withdrawn,
@@ -269,5 +275,5 @@ async fn open_state_store(
         );
     }
     eas_edge::plugin_host::SendJournal::install(journal);
-    Ok(Arc::new(store))
+    Ok(store)
 }

@@ -28,6 +28,7 @@ use eas_edge_tests::gateway::{Gateway, GatewayOptions, TEST_DOMAIN};
 use eas_edge_tests::imap::{AppendOptions, ImapClient};
 use eas_edge_tests::mailstack::MailStack;
 use eas_edge_tests::messages::header_value;
+use eas_edge_tests::postgres::Postgres;
 use eas_wbxml::tags::ping;
 use eas_wbxml::{Document, Element, Limits};
 
@@ -671,115 +672,133 @@ fn compose_until_served(device: &mut Device, request: &ComposeRequest) -> Result
 /// holds the submission capability), restarted, and the message resent with the same ClientId:
 /// the recipient gets it exactly once.
 fn kill_9_mid_send_mail(kind: FrontEnd) {
-    with_front(kind, |stack, front| {
-        let (alice, bob) = (format!("alice@{TEST_DOMAIN}"), format!("bob@{TEST_DOMAIN}"));
-        stack.add_user(&alice, PASSWORD)?;
-        stack.add_user(&bob, PASSWORD)?;
-        let url = front.url();
-        let mut device = Device::new(&url, &alice, PASSWORD, "KILLSEND", Version::V16_1);
-        device.bootstrap()?;
-        let runs = runs(3);
-        let mut rng = Rng::from_env_or_clock();
-        let (mut lost, mut retry_outcomes, mut withdrawn, mut presumed) =
-            (0, BTreeMap::new(), 0, 0);
-        let mut typical = Duration::ZERO;
-        for run in 0..runs + CALIBRATION {
-            let request = ComposeRequest {
-                kind: ComposeKind::SendMail,
-                client_id: Some(format!("kill-send-{run}")),
-                save_in_sent: true,
-                source: None,
-                mime: format!(
-                    "From: <{alice}>\r\nTo: <{bob}>\r\nSubject: Killed send {run}\r\n\
-                     MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nrun {run}\r\n"
-                )
-                .into_bytes(),
-            };
-            let mut phone = twin(&device, &url);
-            let sent = request.clone();
-            let started = Instant::now();
-            let in_flight = thread::spawn(move || phone.compose(&sent));
-            if run < CALIBRATION {
-                while !in_flight.is_finished() {
-                    thread::sleep(Duration::from_millis(1));
-                }
-                typical = started.elapsed();
-            } else {
-                thread::sleep(kill_point(&mut rng, typical));
-                front.gateway.restart()?;
-                // killed between the claim and the dot: the send journal withdraws the claim;
-                // killed after the dot, before the outcome was recorded: it presumes it sent
-                let log = front.gateway.log();
-                withdrawn += usize::from(log.contains("send claim is withdrawn"));
-                presumed += usize::from(log.contains("send claim is presumed sent"));
-            }
-            let outcome = in_flight.join().map_err(|_| anyhow::anyhow!("send thread panicked"))?;
-            if outcome.as_ref().map_or(true, |o| !o.is_success()) {
-                lost += 1;
-                let retry = compose_until_served(&mut device, &request)?;
-                // Sent (again, or presumed sent: the restarted gateway found the claim of a
-                // message that had left), or 118 (previously sent); never "retry later" for
-                // long, which only a claim of a gateway still running may cause
-                ensure!(
-                    retry.is_success() || retry.status == Some(118),
-                    "run {run}: retried SendMail: {}",
-                    retry.describe()
-                );
-                let outcome = if retry.is_success() { "sent" } else { "118" };
-                *retry_outcomes.entry(outcome.to_owned()).or_insert(0) += 1;
-            }
+    let scenario = match kind {
+        FrontEnd::Host => "kill -9 mid-SendMail, retry with the same ClientId",
+        FrontEnd::Envoy => {
+            "kill -9 of the gateway behind Envoy mid-SendMail, retry with the same ClientId"
         }
-        let expected: BTreeMap<String, usize> =
-            (0..runs + CALIBRATION).map(|run| (format!("Killed send {run}"), 1)).collect();
-        let mut bob_imap = stack.imap_login(&bob, PASSWORD)?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while imap_subjects(&mut bob_imap, "INBOX")?.len() < runs + CALIBRATION
-            && Instant::now() < deadline
-        {
-            thread::sleep(Duration::from_millis(200));
-        }
-        // a duplicate still in Postfix's queue would land within this
-        thread::sleep(Duration::from_secs(3));
-        let received = imap_subjects(&mut bob_imap, "INBOX")?;
-        let sent = imap_subjects(&mut stack.imap_login(&alice, PASSWORD)?, "Sent")?;
-        let twice: Vec<&String> =
-            received.iter().filter(|(_, n)| **n > 1).map(|(s, _)| s).collect();
-        let missing = expected.keys().filter(|s| !received.contains_key(*s)).count();
-        figure(
-            match kind {
-                FrontEnd::Host => "kill -9 mid-SendMail, retry with the same ClientId",
-                FrontEnd::Envoy => {
-                    "kill -9 of the gateway behind Envoy mid-SendMail, retry with the same ClientId"
-                }
-            },
-            &format!(
-                "{}/{runs} killed runs delivered exactly once ({} sent twice, {missing} lost); \
-                 Sent {}; {lost} answers lost, retries {retry_outcomes:?}; claims withdrawn at \
-                 restart (killed between the claim and the dot) {withdrawn}, presumed sent \
-                 (killed after the dot, before the outcome was recorded) {presumed}; kill \
-                 points uniform in 0..1.5 x {typical:.0?}",
-                runs.saturating_sub(twice.len() + missing),
-                twice.len(),
-                if sent == received {
-                    "matches what was delivered".to_owned()
-                } else {
-                    format!("lacks {} of the delivered", received.len().saturating_sub(sent.len()))
-                }
-            ),
-        );
-        ensure!(received == expected, "Bob received {received:?}");
-        // Nothing in Sent that was not sent, nothing twice.
-        ensure!(
-            sent.iter().all(|(subject, n)| *n == 1 && received.contains_key(subject)),
-            "Alice's Sent holds {sent:?}"
-        );
-        // And nothing sent without its copy: a kill between SMTP and the Sent APPEND is
-        // presumed sent at the restart, and the phone's retry makes the copy. Behind Envoy the
-        // filter outlives the gateway and tells the phone to retry when neither the copy nor
-        // the outcome could be written (docs/reliability.md, finding 21).
-        ensure!(sent == received, "Alice's Sent holds {sent:?}, Bob received {received:?}");
-        Ok(())
+    };
+    with_front(kind, |stack, front| send_killed_and_retried(stack, front, scenario));
+}
+
+/// The same with the PostgreSQL state store: the node keeps its own send journal, which
+/// withdraws the claims of messages that never left (without it they were presumed sent
+/// after ten minutes, and lost) and presumes sent those that left.
+#[test]
+fn postgres_kill_9_mid_send_mail() {
+    let postgres = Postgres::start().expect("PostgreSQL");
+    let state = format!(
+        "[state]\nbackend = \"postgres\"\n\n[state.postgres]\nurl = \"{}\"\n",
+        postgres.url()
+    );
+    let options = GatewayOptions { state: Some(state), ..GatewayOptions::default() };
+    let scenario = "kill -9 mid-SendMail with the PostgreSQL store, retry with the same ClientId";
+    with_front_options(FrontEnd::Host, options, |stack, front| {
+        send_killed_and_retried(stack, front, scenario)
     });
+}
+
+fn send_killed_and_retried(stack: &MailStack, front: &mut Front, scenario: &str) -> Result<()> {
+    let (alice, bob) = (format!("alice@{TEST_DOMAIN}"), format!("bob@{TEST_DOMAIN}"));
+    stack.add_user(&alice, PASSWORD)?;
+    stack.add_user(&bob, PASSWORD)?;
+    let url = front.url();
+    let mut device = Device::new(&url, &alice, PASSWORD, "KILLSEND", Version::V16_1);
+    device.bootstrap()?;
+    let runs = runs(3);
+    let mut rng = Rng::from_env_or_clock();
+    let (mut lost, mut retry_outcomes, mut withdrawn, mut presumed) = (0, BTreeMap::new(), 0, 0);
+    let mut typical = Duration::ZERO;
+    for run in 0..runs + CALIBRATION {
+        let request = ComposeRequest {
+            kind: ComposeKind::SendMail,
+            client_id: Some(format!("kill-send-{run}")),
+            save_in_sent: true,
+            source: None,
+            mime: format!(
+                "From: <{alice}>\r\nTo: <{bob}>\r\nSubject: Killed send {run}\r\n\
+                 MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nrun {run}\r\n"
+            )
+            .into_bytes(),
+        };
+        let mut phone = twin(&device, &url);
+        let sent = request.clone();
+        let started = Instant::now();
+        let in_flight = thread::spawn(move || phone.compose(&sent));
+        if run < CALIBRATION {
+            while !in_flight.is_finished() {
+                thread::sleep(Duration::from_millis(1));
+            }
+            typical = started.elapsed();
+        } else {
+            thread::sleep(kill_point(&mut rng, typical));
+            front.gateway.restart()?;
+            // killed between the claim and the dot: the send journal withdraws the claim;
+            // killed after the dot, before the outcome was recorded: it presumes it sent
+            let log = front.gateway.log();
+            withdrawn += usize::from(log.contains("send claim is withdrawn"));
+            presumed += usize::from(log.contains("send claim is presumed sent"));
+        }
+        let outcome = in_flight.join().map_err(|_| anyhow::anyhow!("send thread panicked"))?;
+        if outcome.as_ref().map_or(true, |o| !o.is_success()) {
+            lost += 1;
+            let retry = compose_until_served(&mut device, &request)?;
+            // Sent (again, or presumed sent: the restarted gateway found the claim of a
+            // message that had left), or 118 (previously sent); never "retry later" for
+            // long, which only a claim of a gateway still running may cause
+            ensure!(
+                retry.is_success() || retry.status == Some(118),
+                "run {run}: retried SendMail: {}",
+                retry.describe()
+            );
+            let outcome = if retry.is_success() { "sent" } else { "118" };
+            *retry_outcomes.entry(outcome.to_owned()).or_insert(0) += 1;
+        }
+    }
+    let expected: BTreeMap<String, usize> =
+        (0..runs + CALIBRATION).map(|run| (format!("Killed send {run}"), 1)).collect();
+    let mut bob_imap = stack.imap_login(&bob, PASSWORD)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while imap_subjects(&mut bob_imap, "INBOX")?.len() < runs + CALIBRATION
+        && Instant::now() < deadline
+    {
+        thread::sleep(Duration::from_millis(200));
+    }
+    // a duplicate still in Postfix's queue would land within this
+    thread::sleep(Duration::from_secs(3));
+    let received = imap_subjects(&mut bob_imap, "INBOX")?;
+    let sent = imap_subjects(&mut stack.imap_login(&alice, PASSWORD)?, "Sent")?;
+    let twice: Vec<&String> = received.iter().filter(|(_, n)| **n > 1).map(|(s, _)| s).collect();
+    let missing = expected.keys().filter(|s| !received.contains_key(*s)).count();
+    figure(
+        scenario,
+        &format!(
+            "{}/{runs} killed runs delivered exactly once ({} sent twice, {missing} lost); \
+             Sent {}; {lost} answers lost, retries {retry_outcomes:?}; claims withdrawn at \
+             restart (killed between the claim and the dot) {withdrawn}, presumed sent \
+             (killed after the dot, before the outcome was recorded) {presumed}; kill \
+             points uniform in 0..1.5 x {typical:.0?}",
+            runs.saturating_sub(twice.len() + missing),
+            twice.len(),
+            if sent == received {
+                "matches what was delivered".to_owned()
+            } else {
+                format!("lacks {} of the delivered", received.len().saturating_sub(sent.len()))
+            }
+        ),
+    );
+    ensure!(received == expected, "Bob received {received:?}");
+    // Nothing in Sent that was not sent, nothing twice.
+    ensure!(
+        sent.iter().all(|(subject, n)| *n == 1 && received.contains_key(subject)),
+        "Alice's Sent holds {sent:?}"
+    );
+    // And nothing sent without its copy: a kill between SMTP and the Sent APPEND is
+    // presumed sent at the restart, and the phone's retry makes the copy. Behind Envoy the
+    // filter outlives the gateway and tells the phone to retry when neither the copy nor
+    // the outcome could be written (docs/reliability.md, finding 21).
+    ensure!(sent == received, "Alice's Sent holds {sent:?}, Bob received {received:?}");
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1122,8 +1141,16 @@ enum Backend {
 /// Runs `body` against a fresh mail stack and the gateway with `kind` in front; a failure
 /// panics with the front end's logs.
 fn with_front(kind: FrontEnd, body: impl FnOnce(&MailStack, &mut Front) -> Result<()>) {
+    with_front_options(kind, GatewayOptions::default(), body);
+}
+
+fn with_front_options(
+    kind: FrontEnd,
+    options: GatewayOptions,
+    body: impl FnOnce(&MailStack, &mut Front) -> Result<()>,
+) {
     let stack = MailStack::start().expect("mail stack");
-    let mut front = Front::start(kind, &stack, GatewayOptions::default()).expect("gateway");
+    let mut front = Front::start(kind, &stack, options).expect("gateway");
     if let Err(error) = body(&stack, &mut front) {
         fail_with_logs(&front, &error);
     }

@@ -125,6 +125,7 @@ pub struct StateConfig {
     #[serde(default)]
     pub backend: StateBackend,
     /// The store file of the redb backend; relative paths are relative to the config file.
+    /// The send journal lives beside it (`<path>.sending`) with either backend.
     #[serde(default = "default_state_path")]
     pub path: PathBuf,
     /// `[state.redb]`: durability, cache and limits of the embedded store.

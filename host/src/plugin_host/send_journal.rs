@@ -16,8 +16,13 @@
 //! "sent" at once (and the Sent copy made if it is missing) rather than "retry later" for ten
 //! minutes. What is left is the few microseconds between writing the dot and its journal line
 //! (the message then goes out twice) and a power loss, which can take the unsynced journal
-//! (claims are then kept, as without a journal). Only the embedded store has a journal: with
-//! PostgreSQL another gateway may already have served the device's retry.
+//! (claims are then kept, as without a journal).
+//!
+//! With PostgreSQL each node keeps its own journal (on its own disk) of the claims it made:
+//! another node that serves the phone's retry meanwhile sees the claim in flight and changes
+//! nothing, and a record changed since (presumed sent after ten minutes, another send from the
+//! same device) is left as it is. The journal is locked while its process runs, so two nodes
+//! pointed at one file fail at start instead of withdrawing each other's live claims.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -124,6 +129,8 @@ impl SendJournal {
     /// claims of submissions that never reached their final dot, presumes sent those that did
     /// and were never settled, and starts a new journal.
     pub async fn open(path: &Path, store: &dyn StateStore) -> anyhow::Result<(Self, Recovered)> {
+        let file = OpenOptions::new().read(true).append(true).create(true).open(path)?;
+        lock(&file, path)?;
         let older = older_path(path);
         let mut claims = BTreeMap::new();
         for part in [older.as_path(), path] {
@@ -151,7 +158,7 @@ impl SendJournal {
             store.flush().await?;
         }
         let _ = std::fs::remove_file(&older);
-        let file = File::create(path)?;
+        file.set_len(0)?;
         let journal = SendJournal {
             path: path.to_owned(),
             file: Mutex::new(file),
@@ -204,12 +211,26 @@ impl SendJournal {
         }
         if file.metadata().is_ok_and(|meta| meta.len() > ROTATE_AT_BYTES) {
             let rotated = std::fs::rename(&self.path, older_path(&self.path))
-                .and_then(|()| File::create(&self.path));
+                .and_then(|()| File::create(&self.path))
+                .and_then(|fresh| fresh.lock().map(|()| fresh));
             match rotated {
                 Ok(fresh) => *file = fresh,
                 Err(error) => tracing::warn!(path = %self.path.display(), "send journal: {error}"),
             }
         }
+    }
+}
+
+/// Takes the journal for this process: a second gateway on the same file would withdraw the
+/// claims of messages the first one is still sending. The lock goes with the process.
+fn lock(file: &File, path: &Path) -> anyhow::Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "{} is in use by another eas-edge process: give each gateway its own [state] path",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(error)) => Err(error.into()),
     }
 }
 
@@ -364,6 +385,22 @@ mod tests {
         // the new journal starts empty
         drop(journal);
         assert_eq!(std::fs::read(&path).expect("journal").len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_journal_in_use_is_refused_and_free_again_when_its_owner_is_gone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = store(dir.path()).await;
+        let path = dir.path().join("s.sending");
+        let (journal, _) = SendJournal::open(&path, store.as_ref()).await.expect("opens");
+        let ns = Namespace::user("t", "u@example.test");
+        journal.claiming(JournalClaim::new(&ns, "k", None, b"claim"));
+        let error = SendJournal::open(&path, store.as_ref()).await.err().expect("refused");
+        assert!(error.to_string().contains("in use by another eas-edge process"), "{error}");
+        // the refused start neither read nor emptied the owner's journal
+        assert_ne!(std::fs::metadata(&path).expect("journal").len(), 0);
+        drop(journal);
+        SendJournal::open(&path, store.as_ref()).await.expect("free again");
     }
 
     #[tokio::test]
