@@ -1456,6 +1456,75 @@ fn broken_and_huge_mime_still_syncs(front: FrontEnd) {
     });
 }
 
+/// Text bodies in the charsets mailboxes hold: (label as mail programs write it, the text's
+/// bytes in it, made with Python's codecs, an independent encoder; the text).
+const CHARSET_BODIES: &[(&str, &[u8], &str)] = &[
+        ("UTF-7", b"Hi Mom +Jjo! +ZeVnLIqeMG4w4TD8MOs-", "Hi Mom \u{263a}! \u{65e5}\u{672c}\u{8a9e}\u{306e}\u{30e1}\u{30fc}\u{30eb}"),
+        ("UTF-16LE", b"G\x00r\x00\xfc\x00\xdf\x00e\x00 \x00a\x00u\x00s\x00 \x00K\x00\xf6\x00l\x00n\x00,\x00 \x00\xe5e,g", "Gr\u{fc}\u{df}e aus K\u{f6}ln, \u{65e5}\u{672c}"),
+        ("utf-16", b"\xff\xfeG\x00r\x00\xfc\x00\xdf\x00e\x00 \x00a\x00u\x00s\x00 \x00K\x00\xf6\x00l\x00n\x00,\x00 \x00\xe5e,g", "Gr\u{fc}\u{df}e aus K\u{f6}ln, \u{65e5}\u{672c}"),
+        ("GB18030", b"\xd6\xd0\xce\xc4\xd3\xca\xbc\xfe\xa3\xba\xc4\xe3\xba\xc3\xa3\xac\xca\xc0\xbd\xe7 \xa2\xe3", "\u{4e2d}\u{6587}\u{90ae}\u{4ef6}\u{ff1a}\u{4f60}\u{597d}\u{ff0c}\u{4e16}\u{754c} \u{20ac}"),
+        ("gb2312", b"\xd6\xd0\xce\xc4\xd3\xca\xbc\xfe\xa3\xba\xc4\xe3\xba\xc3", "\u{4e2d}\u{6587}\u{90ae}\u{4ef6}\u{ff1a}\u{4f60}\u{597d}"),
+        ("Big5", b"\xc1c\xc5\xe9\xa4\xa4\xa4\xe5\xb6l\xa5\xf3\xa1G\xa7A\xa6n", "\u{7e41}\u{9ad4}\u{4e2d}\u{6587}\u{90f5}\u{4ef6}\u{ff1a}\u{4f60}\u{597d}"),
+        ("EUC-KR", b"\xbe\xc8\xb3\xe7\xc7\xcf\xbc\xbc\xbf\xe4, \xbc\xbc\xb0\xe8", "\u{c548}\u{b155}\u{d558}\u{c138}\u{c694}, \u{c138}\u{acc4}"),
+        ("ks_c_5601-1987", b"\xbe\xc8\xb3\xe7\xc7\xcf\xbc\xbc\xbf\xe4, \xbc\xbc\xb0\xe8", "\u{c548}\u{b155}\u{d558}\u{c138}\u{c694}, \u{c138}\u{acc4}"),
+        ("ISO-2022-KR", b"\x1b$)C\x0e>H3gGO<<?d\x0f, \x0e<<0h\x0f", "\u{c548}\u{b155}\u{d558}\u{c138}\u{c694}, \u{c138}\u{acc4}"),
+        ("HZ-GB-2312", b"~{VPNDSJ<~#:Dc:C~}", "\u{4e2d}\u{6587}\u{90ae}\u{4ef6}\u{ff1a}\u{4f60}\u{597d}"),
+        ("ISO-2022-JP", b"\x1b$B$3$s$K$A$O!\x22@$3&!#%a!<%k$G$9!#\x1b(B", "\u{3053}\u{3093}\u{306b}\u{3061}\u{306f}\u{3001}\u{4e16}\u{754c}\u{3002}\u{30e1}\u{30fc}\u{30eb}\u{3067}\u{3059}\u{3002}"),
+        ("Shift_JIS", b"\x82\xb1\x82\xf1\x82\xc9\x82\xbf\x82\xcd\x81A\x90\xa2\x8aE", "\u{3053}\u{3093}\u{306b}\u{3061}\u{306f}\u{3001}\u{4e16}\u{754c}"),
+        ("EUC-JP", b"\xa4\xb3\xa4\xf3\xa4\xcb\xa4\xc1\xa4\xcf\xa1\xa2\xc0\xa4\xb3\xa6", "\u{3053}\u{3093}\u{306b}\u{3061}\u{306f}\u{3001}\u{4e16}\u{754c}"),
+        ("KOI8-R", b"\xf0\xd2\xc9\xd7\xc5\xd4, \xcd\xc9\xd2! \xb3\xcc\xcb\xc1", "\u{41f}\u{440}\u{438}\u{432}\u{435}\u{442}, \u{43c}\u{438}\u{440}! \u{401}\u{43b}\u{43a}\u{430}"),
+        ("windows-1251", b"\xcf\xf0\xe8\xe2\xe5\xf2, \xec\xe8\xf0!", "\u{41f}\u{440}\u{438}\u{432}\u{435}\u{442}, \u{43c}\u{438}\u{440}!"),
+        ("ISO-8859-2", b"Za\xbf\xf3\xb3\xe6 g\xea\xb6l\xb1 ja\xbc\xf1", "Za\u{17c}\u{f3}\u{142}\u{107} g\u{119}\u{15b}l\u{105} ja\u{17a}\u{144}"),
+        ("ISO-8859-7", b"\xca\xe1\xeb\xe7\xec\xdd\xf1\xe1 \xea\xfc\xf3\xec\xe5", "\u{39a}\u{3b1}\u{3bb}\u{3b7}\u{3bc}\u{3ad}\u{3c1}\u{3b1} \u{3ba}\u{3cc}\u{3c3}\u{3bc}\u{3b5}"),
+        ("windows-1255", b"\xf9\xec\xe5\xed \xf2\xe5\xec\xed", "\u{5e9}\u{5dc}\u{5d5}\u{5dd} \u{5e2}\u{5d5}\u{5dc}\u{5dd}"),
+        ("windows-1256", b"\xe3\xd1\xcd\xc8\xc7 \xc8\xc7\xe1\xda\xc7\xe1\xe3", "\u{645}\u{631}\u{62d}\u{628}\u{627} \u{628}\u{627}\u{644}\u{639}\u{627}\u{644}\u{645}"),
+        ("TIS-620", b"\xca\xc7\xd1\xca\xb4\xd5\xaa\xd2\xc7\xe2\xc5\xa1", "\u{e2a}\u{e27}\u{e31}\u{e2a}\u{e14}\u{e35}\u{e0a}\u{e32}\u{e27}\u{e42}\u{e25}\u{e01}"),
+        ("ISO-8859-15", b"\xa4uro \xbduvre", "\u{20ac}uro \u{153}uvre"),
+        ("windows-1252", b"\x93Smart quotes\x94 \x96 caf\xe9", "\u{201c}Smart quotes\u{201d} \u{2013} caf\u{e9}"),
+        ("ISO-8859-9", b"G\xfcnayd\xfdn d\xfcnya, \xfei\xfee", "G\u{fc}nayd\u{131}n d\u{fc}nya, \u{15f}i\u{15f}e"),
+];
+
+/// Each of those bodies reaches the phone as the same text in UTF-8, whether the part is
+/// base64 or 8bit, including the two 7-bit charsets the WHATWG decoders give up on
+/// (ISO-2022-KR, HZ-GB-2312).
+#[test]
+fn bodies_in_every_charset_arrive_as_utf8() {
+    World::start(FrontEnd::Host, "charsets").run(|world| {
+        let mut imap = world.imap()?;
+        for (n, (label, bytes, _)) in CHARSET_BODIES.iter().enumerate() {
+            let (encoding, body) = if bytes.contains(&0) || n % 2 == 0 {
+                ("base64", base64_lines(bytes).into_bytes())
+            } else {
+                ("8bit", [bytes, &b"\r\n"[..]].concat())
+            };
+            let mut raw = format!(
+                "From: <seed@example.org>\r\nTo: <{}>\r\nSubject: Charset {label}\r\n\
+                 MIME-Version: 1.0\r\nContent-Type: text/plain; charset=\"{label}\"\r\n\
+                 Content-Transfer-Encoding: {encoding}\r\n\r\n",
+                world.user
+            )
+            .into_bytes();
+            raw.extend(body);
+            append(&mut imap, &raw)?;
+        }
+        let (mut device, inbox, key) = bootstrap_inbox(world, "CHARSETS", Version::V16_1)?;
+        let options = SyncOptions::bodies([BodyPreference::truncated(1, 10_000)]);
+        let drained = device.sync_drain(&inbox, &key, 100, Some(options))?;
+        let adds = adds_by_subject(&drained.commands)?;
+        let mut wrong = Vec::new();
+        for (label, _, text) in CHARSET_BODIES {
+            let subject = format!("Charset {label}");
+            let (_, email) = adds.get(&subject).with_context(|| format!("no Add for {subject}"))?;
+            let got = email.body.as_ref().map(|body| body.text()).unwrap_or_default();
+            if got.trim_end() != *text {
+                wrong.push(format!("{label}: {got:?}, want {text:?}"));
+            }
+        }
+        ensure!(wrong.is_empty(), "bodies not as sent: {wrong:#?}");
+        Ok(())
+    });
+}
+
 eas_edge_tests::for_each_front_end!(
     bootstrap_and_folder_hierarchy_changes,
     initial_sync_pages_2000_messages_each_exactly_once,

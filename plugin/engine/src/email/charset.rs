@@ -6,6 +6,8 @@ use std::borrow::Cow;
 
 use mail_parser::decoders::charsets::map::charset_decoder;
 
+use super::shifted;
+
 /// InternetCPID when the message has no text body or the charset is unknown: what we deliver.
 pub const UTF8_CODE_PAGE: u32 = 65001;
 /// A text part without a charset parameter is us-ascii (RFC 2045 §5.2).
@@ -53,14 +55,14 @@ pub fn code_page_for_charset(label: Option<&str>) -> u32 {
         "euc-jp" | "x-euc-jp" => 51932,
         "gb2312" | "gbk" | "cp936" | "x-gbk" | "csgb2312" => 936,
         "gb18030" => 54936,
-        "hz-gb-2312" => 52936,
+        "hz-gb-2312" | "hz" => HZ_GB_2312_CODE_PAGE,
         "big5" | "big5-hkscs" | "cn-big5" | "x-x-big5" => 950,
         "euc-kr" | "cseuckr" => 51949,
         "ks-c-5601-1987" | "ks-c-5601-1989" | "ksc5601" | "cp949" => 949,
-        "iso-2022-kr" => 50225,
+        "iso-2022-kr" | "csiso2022kr" => ISO_2022_KR_CODE_PAGE,
         "utf-16" | "utf-16le" => 1200,
         "utf-16be" => 1201,
-        "utf-7" => 65000,
+        "utf-7" | "csutf7" | "unicode-1-1-utf-7" => UTF7_CODE_PAGE,
         _ => UTF8_CODE_PAGE,
     }
 }
@@ -68,20 +70,34 @@ pub fn code_page_for_charset(label: Option<&str>) -> u32 {
 /// Body bytes (already transfer-decoded) to UTF-8 text.
 pub fn decode_to_utf8(bytes: &[u8], charset: Option<&str>) -> String {
     let label = charset.map(str::trim).filter(|l| !l.is_empty());
-    match label {
+    let Some(label) = label else {
+        return utf8_or_latin1(bytes);
+    };
+    match code_page_for_charset(Some(label)) {
         // Declared UTF-8 with a few bad bytes: keep the rest, mark the bad ones.
-        Some(l) if code_page_for_charset(Some(l)) == 65001 && is_utf8_label(l) => {
-            String::from_utf8_lossy(bytes).into_owned()
-        }
+        65001 if is_utf8_label(label) => String::from_utf8_lossy(bytes).into_owned(),
         // us-ascii is the RFC 2045 default and often mislabels UTF-8 or latin-1 text.
-        Some(l) if code_page_for_charset(Some(l)) == US_ASCII_CODE_PAGE => utf8_or_latin1(bytes),
-        Some(l) => match charset_decoder(l.as_bytes()) {
-            Some(decode) if is_single_byte(code_page_for_charset(Some(l))) => {
-                decode_single_byte(bytes, decode)
-            }
+        US_ASCII_CODE_PAGE => utf8_or_latin1(bytes),
+        // decoded as one U+FFFD by mail-parser's tables (see `shifted`)
+        ISO_2022_KR_CODE_PAGE => decode_as("euc-kr", &shifted::iso_2022_kr_to_euc_kr(bytes)),
+        HZ_GB_2312_CODE_PAGE => decode_as("gb2312", &shifted::hz_to_gb2312(bytes)),
+        UTF7_CODE_PAGE => shifted::utf7_to_string(bytes),
+        code_page => match charset_decoder(label.as_bytes()) {
+            Some(decode) if is_single_byte(code_page) => decode_single_byte(bytes, decode),
             Some(decode) => decode(bytes),
             None => utf8_or_latin1(bytes),
         },
+    }
+}
+
+const ISO_2022_KR_CODE_PAGE: u32 = 50225;
+const HZ_GB_2312_CODE_PAGE: u32 = 52936;
+const UTF7_CODE_PAGE: u32 = 65000;
+
+/// `bytes` in the charset `label`, which mail-parser's tables know.
+fn decode_as(label: &str, bytes: &[u8]) -> String {
+    match charset_decoder(label.as_bytes()) {
+        Some(decode) => decode(bytes),
         None => utf8_or_latin1(bytes),
     }
 }
@@ -222,6 +238,69 @@ mod tests {
             "こんにちは"
         );
         assert_eq!(decode_to_utf8(b"\x1b$B$3$s$K$A$O\x1b(B", Some("iso-2022-jp")), "こんにちは");
+    }
+
+    /// Charsets found in real mailboxes (bytes made with Python's codecs, an independent
+    /// encoder), labels spelled as mail programs write them.
+    #[test]
+    fn decodes_the_charsets_a_mailbox_holds() {
+        let gruesse = "Gr\u{fc}\u{df}e \u{65e5}\u{672c}";
+        let zhongwen = "\u{4e2d}\u{6587}\u{90ae}\u{4ef6}";
+        let annyeong = "\u{c548}\u{b155}\u{d558}\u{c138}\u{c694}";
+        let privet_mir = "\u{41f}\u{440}\u{438}\u{432}\u{435}\u{442} \u{43c}\u{438}\u{440}";
+        let cases: &[(&[u8], &str, &str)] = &[
+            (b"Hi Mom +Jjo! +ZeVnLIqe-", "utf-7", "Hi Mom \u{263a}! \u{65e5}\u{672c}\u{8a9e}"),
+            (b"G\x00r\x00\xfc\x00\xdf\x00e\x00 \x00\xe5e,g", "UTF-16LE", gruesse),
+            (b"\x00G\x00r\x00\xfc\x00\xdf\x00e\x00 e\xe5g,", "utf-16be", gruesse),
+            (b"\xff\xfeG\x00r\x00\xfc\x00\xdf\x00e\x00 \x00\xe5e,g", "utf-16", gruesse),
+            (
+                b"\xd6\xd0\xce\xc4\xd3\xca\xbc\xfe \xa2\xe3",
+                "gb18030",
+                &format!("{zhongwen} \u{20ac}"),
+            ),
+            (b"\xd6\xd0\xce\xc4\xd3\xca\xbc\xfe", "gbk", zhongwen),
+            (b"\xd6\xd0\xce\xc4\xd3\xca\xbc\xfe", "gb2312", zhongwen),
+            (b"\xc1c\xc5\xe9\xa4\xa4\xa4\xe5", "big5", "\u{7e41}\u{9ad4}\u{4e2d}\u{6587}"),
+            (b"\xbe\xc8\xb3\xe7\xc7\xcf\xbc\xbc\xbf\xe4", "euc-kr", annyeong),
+            (b"\xbe\xc8\xb3\xe7\xc7\xcf\xbc\xbc\xbf\xe4", "ks_c_5601-1987", annyeong),
+            (b"\xf0\xd2\xc9\xd7\xc5\xd4 \xcd\xc9\xd2", "koi8-r", privet_mir),
+            (
+                b"\xf0\xd2\xc9\xd7\xa6\xd4 \xd3\xd7\xa6\xd4",
+                "koi8-u",
+                "\u{41f}\u{440}\u{438}\u{432}\u{456}\u{442} \u{441}\u{432}\u{456}\u{442}",
+            ),
+            (b"\xcf\xf0\xe8\xe2\xe5\xf2 \xec\xe8\xf0", "windows-1251", privet_mir),
+            (
+                b"\xaf\xf3\xb3\xe6 g\xea\xb6l\xb1",
+                "iso-8859-2",
+                "\u{17b}\u{f3}\u{142}\u{107} g\u{119}\u{15b}l\u{105}",
+            ),
+            (
+                b"\xca\xe1\xeb\xe7\xec\xdd\xf1\xe1",
+                "iso-8859-7",
+                "\u{39a}\u{3b1}\u{3bb}\u{3b7}\u{3bc}\u{3ad}\u{3c1}\u{3b1}",
+            ),
+            (b"\xf9\xec\xe5\xed", "iso-8859-8-i", "\u{5e9}\u{5dc}\u{5d5}\u{5dd}"),
+            (b"\xe3\xd1\xcd\xc8\xc7", "windows-1256", "\u{645}\u{631}\u{62d}\u{628}\u{627}"),
+            (
+                b"\xa4\xb3\xa4\xf3\xa4\xcb\xa4\xc1\xa4\xcf",
+                "euc-jp",
+                "\u{3053}\u{3093}\u{306b}\u{3061}\u{306f}",
+            ),
+            (b"\xca\xc7\xd1\xca\xb4\xd5", "tis-620", "\u{e2a}\u{e27}\u{e31}\u{e2a}\u{e14}\u{e35}"),
+            (b"\xa4uro \xbduvre", "iso-8859-15", "\u{20ac}uro \u{153}uvre"),
+            (b"\x8f\xe0\xa8\xa2\xa5\xe2", "cp866", "\u{41f}\u{440}\u{438}\u{432}\u{435}\u{442}"),
+            (b"\x1b$)C\x0e>H3g\x0f", "ISO-2022-KR", "\u{c548}\u{b155}"),
+            (b"~{VPNDSJ<~~} ~~ ok", "HZ-GB-2312", &format!("{zhongwen} ~ ok")),
+        ];
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter_map(|&(bytes, label, text)| {
+                let decoded = decode_to_utf8(bytes, Some(label));
+                (decoded != text).then(|| format!("{label}: {decoded:?}, want {text:?}"))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod params;
 mod parsed;
 mod sanitize;
 mod scan;
+mod shifted;
 mod structure;
 mod transfer;
 pub mod wbxml;
