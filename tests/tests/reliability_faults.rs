@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use eas_edge_tests::eas::write::{ComposeKind, ComposeRequest, MoveRequest};
+use eas_edge_tests::eas::write::{ComposeKind, ComposeRequest, ComposeSource, MoveRequest};
 use eas_edge_tests::eas::write_answer::{ComposeOutcome, MoveItemsAnswer};
 use eas_edge_tests::eas::{CommandKind, Device, SyncAnswer, SyncCollection, SyncRequest, Version};
 use eas_edge_tests::faults::{
@@ -668,14 +668,15 @@ fn compose_until_served(device: &mut Device, request: &ComposeRequest) -> Result
         .context("the retried SendMail")
 }
 
-/// The gateway killed during a SendMail (with Envoy in front: the gateway behind it, which
-/// holds the submission capability), restarted, and the message resent with the same ClientId:
-/// the recipient gets it exactly once.
+/// The gateway killed during a SendMail or SmartReply (with Envoy in front: the gateway behind
+/// it, which holds the submission capability), restarted, and the message resent with the
+/// same ClientId: the recipient gets it exactly once, and Sent holds its copy.
 fn kill_9_mid_send_mail(kind: FrontEnd) {
     let scenario = match kind {
-        FrontEnd::Host => "kill -9 mid-SendMail, retry with the same ClientId",
+        FrontEnd::Host => "kill -9 mid-SendMail or SmartReply, retry with the same ClientId",
         FrontEnd::Envoy => {
-            "kill -9 of the gateway behind Envoy mid-SendMail, retry with the same ClientId"
+            "kill -9 of the gateway behind Envoy mid-SendMail or SmartReply, retry with the same \
+             ClientId"
         }
     };
     with_front(kind, |stack, front| send_killed_and_retried(stack, front, scenario));
@@ -692,7 +693,8 @@ fn postgres_kill_9_mid_send_mail() {
         postgres.url()
     );
     let options = GatewayOptions { state: Some(state), ..GatewayOptions::default() };
-    let scenario = "kill -9 mid-SendMail with the PostgreSQL store, retry with the same ClientId";
+    let scenario = "kill -9 mid-SendMail or SmartReply with the PostgreSQL store, retry with the \
+                    same ClientId";
     with_front_options(FrontEnd::Host, options, |stack, front| {
         send_killed_and_retried(stack, front, scenario)
     });
@@ -703,18 +705,28 @@ fn send_killed_and_retried(stack: &MailStack, front: &mut Front, scenario: &str)
     stack.add_user(&alice, PASSWORD)?;
     stack.add_user(&bob, PASSWORD)?;
     let url = front.url();
+    // Odd runs answer a message of Alice's (SmartReply: the retry rebuilds the Sent copy from
+    // it), even runs send new mail.
+    let mut alice_imap = stack.imap_login(&alice, PASSWORD)?;
+    alice_imap.append("INBOX", &message(&alice, "To be answered"), &AppendOptions::default())?;
     let mut device = Device::new(&url, &alice, PASSWORD, "KILLSEND", Version::V16_1);
-    device.bootstrap()?;
+    let folders = device.bootstrap()?;
+    let inbox = folders.adds.iter().find(|f| f.folder_type == 2).context("no Inbox")?;
+    let inbox = inbox.server_id.clone();
+    let key = device.sync_start(&inbox)?;
+    let drained = device.sync_drain(&inbox, &key, 100, None)?;
+    let original = drained.commands.first().context("the message to answer")?.server_id.clone();
     let runs = runs(3);
     let mut rng = Rng::from_env_or_clock();
     let (mut lost, mut retry_outcomes, mut withdrawn, mut presumed) = (0, BTreeMap::new(), 0, 0);
     let mut typical = Duration::ZERO;
     for run in 0..runs + CALIBRATION {
         let request = ComposeRequest {
-            kind: ComposeKind::SendMail,
+            kind: if run % 2 == 1 { ComposeKind::SmartReply } else { ComposeKind::SendMail },
             client_id: Some(format!("kill-send-{run}")),
             save_in_sent: true,
-            source: None,
+            source: (run % 2 == 1)
+                .then(|| ComposeSource { folder_id: inbox.clone(), item_id: original.clone() }),
             mime: format!(
                 "From: <{alice}>\r\nTo: <{bob}>\r\nSubject: Killed send {run}\r\n\
                  MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nrun {run}\r\n"

@@ -216,14 +216,16 @@ pub async fn submit_with(
 /// already holds the message's Message-ID. A message without a Message-ID of its own is left
 /// alone unless its submission has a `message_id_seed` (as given to [`submit`]): otherwise the
 /// one made up for the first attempt is unknown, and a second copy is worse than none.
+/// `extra_recipients` are as given to [`submit_with`].
 pub async fn restore_sent_copy(
     caps: &impl Capabilities,
     identity: &str,
     message: &[u8],
+    extra_recipients: &[(Option<String>, String)],
     message_id_seed: Option<u64>,
 ) -> SentCopy {
     let stamp = Stamp { now_ms: caps.now_ms(), random: caps.random_u64(), message_id_seed };
-    let prepared = match prepare(message, Some(identity), &[], &stamp) {
+    let prepared = match prepare(message, Some(identity), extra_recipients, &stamp) {
         Ok(prepared) if prepared.kept_message_id || message_id_seed.is_some() => prepared,
         Ok(_) => return SentCopy::NotAsked,
         Err(error) => return SentCopy::Failed(error.to_string()),

@@ -140,7 +140,7 @@ pub async fn run(
 
 /// A message that left.
 struct Sent {
-    /// Its Sent copy was asked for, failed, and a retry of the request can make it
+    /// Its Sent copy was asked for and failed; a retry of the request can make it
     /// ([`answer_resubmission`]).
     copy_missing: bool,
 }
@@ -171,12 +171,8 @@ async fn answer_resubmission(
         &format!("{identity} device {device}: {command} resubmitted ({claim:?}): not sent again"),
     );
     // The request that sent it died; it may not have saved the Sent copy yet.
-    // (A reply's or forward's message is rebuilt from its original: not attempted.)
-    if *claim == Claim::PresumedSent
-        && parsed.save_in_sent
-        && let (None, Some(mime)) = (smart_kind(request), parsed.mime.as_deref())
-    {
-        let copy = compose::restore_sent_copy(caps, identity, mime, message_id_seed).await;
+    if *claim == Claim::PresumedSent && parsed.save_in_sent {
+        let copy = restore_sent_copy(caps, identity, request, parsed, message_id_seed).await;
         caps.log(Level::Info, &format!("{command} presumed sent: Sent copy {copy:?}"));
     }
     if compose::DUPLICATE_IS_SUCCESS {
@@ -184,6 +180,41 @@ async fn answer_resubmission(
     } else {
         answer_common_status(request, CommonStatus::MessagePreviouslySent)
     }
+}
+
+/// The Sent copy of a message presumed sent, made again from the resubmitted request: the
+/// phone's message, or the reply or forward rebuilt from its original (which also gets its
+/// Answered or Forwarded flag, in case the request that sent it died before setting it). The
+/// rebuilt message differs from the one sent only in its MIME boundaries and Date.
+async fn restore_sent_copy(
+    caps: &impl Capabilities,
+    identity: &str,
+    request: &EasRequest,
+    parsed: &ComposeRequest<'_>,
+    message_id_seed: Option<u64>,
+) -> SentCopy {
+    let Some(kind) = smart_kind(request) else {
+        let Some(mime) = parsed.mime.as_deref() else {
+            return SentCopy::NotAsked;
+        };
+        return compose::restore_sent_copy(caps, identity, mime, &[], message_id_seed).await;
+    };
+    let Some(source) = parsed.source.as_ref() else {
+        return SentCopy::NotAsked;
+    };
+    let found = match find_original(caps, request.device_id.as_str(), source, kind).await {
+        Ok(found) => found,
+        Err(status) => return SentCopy::Failed(format!("the original: {status:?}")),
+    };
+    let (folder, uid) = (found.folder, found.uid);
+    let message = answer_message(caps, kind, parsed, found.raw);
+    let forwardees = &parsed.forwardees;
+    let copy = compose::restore_sent_copy(caps, identity, &message, forwardees, message_id_seed);
+    let copy = copy.await;
+    if let Err(error) = caps.store_flags(&folder, &[uid], &[kind.flag().to_owned()], &[]).await {
+        caps.log(Level::Warn, &format!("marking the original: {error}"));
+    }
+    copy
 }
 
 /// Why [`send`] failed: what the phone is told, and whether the message may have gone out
@@ -274,9 +305,7 @@ async fn send(
             caps.log(Level::Warn, &format!("{command}: marking the original: {error}"));
         }
     }
-    // A reply's or forward's copy is not restored by a retry (its message is rebuilt).
-    let copy_missing = kind.is_none() && matches!(outcome.sent_copy, SentCopy::Failed(_));
-    Ok(Sent { copy_missing })
+    Ok(Sent { copy_missing: matches!(outcome.sent_copy, SentCopy::Failed(_)) })
 }
 
 /// Which answer a SmartReply or SmartForward is; `None` for SendMail.

@@ -286,6 +286,61 @@ Subject: Gone\r\nMessage-ID: <gone-1@example.test>\r\n\r\nSent, then the lights 
 }
 
 #[test]
+fn a_reply_presumed_sent_gets_its_rebuilt_sent_copy_and_its_flag() {
+    let (host, inbox) = host_with_original(ORIGINAL);
+    let item = format!("{inbox}:1");
+    let request = Document::new(smart(cm::SMART_REPLY, &inbox, &item, Some(ANSWER)));
+    // the request that sent it died after SMTP took it, before the APPEND and the flag
+    let client_id = format!("{:?}-{item}", cm::SMART_REPLY);
+    claim_made_elsewhere(&host, &client_id);
+    host.now_ms.set(dedupe::IN_FLIGHT_STALE_MS + 1);
+    assert_success(&post(&host, "SmartReply", "16.1", &request));
+    assert!(host.sent.borrow().is_empty(), "sent again");
+    let copies = sent_folder_copies(&host);
+    assert_eq!(copies.len(), 1);
+    let parsed = MessageParser::new().parse(&copies[0]).expect("parses");
+    assert_eq!(parsed.subject(), Some("Re: Report"));
+    assert_eq!(parsed.in_reply_to().as_text(), Some("r1@example.org"));
+    let seed = SubmissionKey::ClientId(client_id).message_id_seed(IDENTITY, DEVICE);
+    let id = format!("eas.{:016x}@example.test", seed.expect("a ClientId's seed"));
+    assert_eq!(parsed.message_id(), Some(id.as_str()), "the Message-ID that went out");
+    assert!(text(&copies[0]).contains("> The report is attached."));
+    assert!(host.mailbox.borrow().flags("INBOX", 1).contains(&"\\Answered".to_owned()));
+    // a further retry finds the copy
+    assert_success(&post(&host, "SmartReply", "16.1", &request));
+    assert_eq!(sent_folder_copies(&host).len(), 1);
+}
+
+#[test]
+fn a_forward_whose_gateway_died_after_the_send_gets_its_copy_on_the_retry() {
+    let (host, inbox) = host_with_original(ORIGINAL);
+    let item = format!("{inbox}:1");
+    let forward = smart(cm::SMART_FORWARD, &inbox, &item, None).with_child(
+        Element::new(cm::FORWARDEES).with_child(
+            Element::new(cm::FORWARDEE)
+                .text_child(cm::NAME, "Carl")
+                .text_child(cm::EMAIL, "carl@example.net"),
+        ),
+    );
+    let request = Document::new(forward);
+    host.dies_after_send.set(true);
+    let response = post(&host, "SmartForward", "16.1", &request);
+    assert_eq!(status_of(&response).as_deref(), Some("111"));
+    assert_eq!(host.sent.borrow().len(), 1);
+    host.state_down.set(false);
+    host.mailbox.borrow_mut().unavailable = false;
+    host.now_ms.set(dedupe::IN_FLIGHT_STALE_MS + 1);
+    assert_success(&post(&host, "SmartForward", "16.1", &request));
+    assert_eq!(host.sent.borrow().len(), 1, "sent again");
+    let copies = sent_folder_copies(&host);
+    assert_eq!(copies.len(), 1);
+    let copy = text(&copies[0]);
+    assert!(copy.contains("Subject: Fw: Report"), "{copy}");
+    assert!(copy.contains("carl@example.net"), "the Forwardee is in To: {copy}");
+    assert!(host.mailbox.borrow().flags("INBOX", 1).contains(&"$Forwarded".to_owned()));
+}
+
+#[test]
 fn smtp_down_fails_and_nothing_lands_in_sent() {
     let host = provisioned_host();
     *host.submission_failure.borrow_mut() =
