@@ -17,9 +17,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use eas_edge_tests::eas::write::{ComposeKind, ComposeRequest, ComposeSource, MoveRequest};
+use eas_edge_tests::eas::write::{
+    ComposeKind, ComposeRequest, ComposeSource, DraftFields, MoveRequest,
+};
 use eas_edge_tests::eas::write_answer::{ComposeOutcome, MoveItemsAnswer};
-use eas_edge_tests::eas::{CommandKind, Device, SyncAnswer, SyncCollection, SyncRequest, Version};
+use eas_edge_tests::eas::{
+    ClientCommand, CommandKind, Device, SyncAnswer, SyncCollection, SyncRequest, Version,
+};
 use eas_edge_tests::faults::{
     AdminMetrics, Fault, FaultProxy, Rng, Usage, figure, full_form, runs,
 };
@@ -349,6 +353,7 @@ eas_edge_tests::for_each_front_end!(
     smtp_cut_after_the_message_end,
     kill_9_mid_move_items,
     kill_9_mid_send_mail,
+    kill_9_mid_draft_send,
     imap_down_under_load,
 );
 
@@ -811,6 +816,126 @@ fn send_killed_and_retried(stack: &MailStack, front: &mut Front, scenario: &str)
     // the outcome could be written (docs/reliability.md, finding 21).
     ensure!(sent == received, "Alice's Sent holds {sent:?}, Bob received {received:?}");
     Ok(())
+}
+
+/// The gateway killed while a 16.x phone sends a draft from the Drafts folder (a Sync Change
+/// with a last edit and `Send`), restarted, and the Sync retried like a phone: the same
+/// SyncKey while there is no answer, the Change again under the new key after an item
+/// Status 5. The recipient gets each draft once, Sent holds each once, Drafts ends empty.
+fn kill_9_mid_draft_send(kind: FrontEnd) {
+    with_front(kind, |stack, front| {
+        let (alice, bob) = (format!("alice@{TEST_DOMAIN}"), format!("bob@{TEST_DOMAIN}"));
+        stack.add_user(&alice, PASSWORD)?;
+        stack.add_user(&bob, PASSWORD)?;
+        let url = front.url();
+        let mut device = Device::new(&url, &alice, PASSWORD, "KILLDRAFT", Version::V16_1);
+        let folders = device.bootstrap()?;
+        let drafts = folders.adds.iter().find(|f| f.folder_type == 3).context("no Drafts")?;
+        let drafts = drafts.server_id.clone();
+        let mut key = device.sync_start(&drafts)?;
+        let runs = runs(3);
+        let mut rng = Rng::from_env_or_clock();
+        let (mut lost, mut told_to_retry) = (0, 0);
+        let mut typical = Duration::ZERO;
+        for run in 0..runs + CALIBRATION {
+            let draft = DraftFields {
+                to: Some(bob.clone()),
+                subject: Some(format!("Killed draft {run}")),
+                body: Some(format!("run {run}")),
+                send: false,
+            };
+            let add = SyncCollection::new(key.clone(), &drafts).command(ClientCommand::Add {
+                client_id: format!("draft-{run}"),
+                application_data: draft.application_data(),
+            });
+            let answer = device.sync_one(add)?;
+            let added = answer.collection(&drafts).context("draft Add answered")?;
+            let server_id = added.responses.first().and_then(|r| r.server_id.clone());
+            let server_id = server_id.with_context(|| format!("draft Add: {}", answer.xml()))?;
+            key = added.sync_key.clone().context("draft Add without SyncKey")?;
+            let send = DraftFields {
+                body: Some(format!("run {run}, final")),
+                send: true,
+                ..DraftFields::default()
+            };
+            let change = ClientCommand::Change {
+                server_id: server_id.clone(),
+                application_data: send.application_data(),
+            };
+            let request =
+                |key: &str| SyncCollection::new(key.to_owned(), &drafts).command(change.clone());
+            let mut phone = twin(&device, &url);
+            let first_request = request(&key);
+            let started = Instant::now();
+            let in_flight = thread::spawn(move || phone.sync_one(first_request));
+            if run < CALIBRATION {
+                while !in_flight.is_finished() {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                typical = started.elapsed();
+            } else {
+                thread::sleep(kill_point(&mut rng, typical));
+                front.gateway.restart()?;
+            }
+            let mut outcome = in_flight.join().map_err(|_| anyhow::anyhow!("sync panicked"))?;
+            let mut attempts = 0;
+            loop {
+                let collection = outcome.as_ref().ok().and_then(|a| a.collection(&drafts));
+                if let Some(answered) = collection.filter(|c| c.status == Some(1)) {
+                    key = answered.sync_key.clone().unwrap_or(key);
+                    if answered.responses.iter().all(|r| r.status != Some(5)) {
+                        break;
+                    }
+                    told_to_retry += 1;
+                }
+                attempts += 1;
+                ensure!(attempts < 10, "run {run}: the draft's Send never served: {outcome:?}");
+                if attempts == 1 {
+                    lost += 1;
+                }
+                thread::sleep(Duration::from_millis(300));
+                outcome = device.sync_one(request(&key));
+            }
+        }
+        // the Deletes of the sent drafts, and anything else the phone has not seen
+        device.sync_drain(&drafts, &key, 100, None)?;
+        let expected: BTreeMap<String, usize> =
+            (0..runs + CALIBRATION).map(|run| (format!("Killed draft {run}"), 1)).collect();
+        let mut bob_imap = stack.imap_login(&bob, PASSWORD)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while imap_subjects(&mut bob_imap, "INBOX")?.len() < expected.len()
+            && Instant::now() < deadline
+        {
+            thread::sleep(Duration::from_millis(200));
+        }
+        // a duplicate still in Postfix's queue would land within this
+        thread::sleep(Duration::from_secs(3));
+        let received = imap_subjects(&mut bob_imap, "INBOX")?;
+        let mut alice_imap = stack.imap_login(&alice, PASSWORD)?;
+        let sent = imap_subjects(&mut alice_imap, "Sent")?;
+        let left = imap_subjects(&mut alice_imap, "Drafts")?;
+        figure(
+            match kind {
+                FrontEnd::Host => "kill -9 mid-draft Send (16.x, Sync Change), retry like a phone",
+                FrontEnd::Envoy => {
+                    "kill -9 of the gateway behind Envoy mid-draft Send (16.x), retry like a phone"
+                }
+            },
+            &format!(
+                "{}/{} drafts delivered exactly once ({runs} sends killed); Sent {}; Drafts \
+                 left {}; {lost} answers lost or told to retry ({told_to_retry} item Status \
+                 5); kill points uniform in 0..1.5 x {typical:.0?}",
+                expected.keys().filter(|s| received.get(*s) == Some(&1)).count(),
+                expected.len(),
+                if sent == received { "matches what was delivered" } else { "differs" },
+                left.len()
+            ),
+        );
+        ensure!(received == expected, "Bob received {received:?}");
+        ensure!(sent == received, "Alice's Sent holds {sent:?}, Bob received {received:?}");
+        ensure!(left.is_empty(), "Drafts still holds {left:?}");
+        Ok(())
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 //!
 //! A phone that loses the answer to a SendMail (network drop, timeout) sends the same request
 //! again. 14.0+ requests carry a ClientId, unique per message; 12.1 requests have none, so the
-//! message bytes stand in for it during a short window. Per device, one state record (the
-//! "ledger") remembers the last [`CAPACITY`] submissions:
+//! message bytes stand in for it during a short window; a 16.x draft sent from the Drafts
+//! folder (`Send` in a Sync) is known by its folder and IMAP UID, which the retried Sync names
+//! again. Per device, one state record (the "ledger") remembers the last [`CAPACITY`]
+//! submissions:
 //!
 //! 1. Before sending, the submission is *claimed*: the ledger with the submission in flight
 //!    is handed to the submission capability as its `claim`, which the host writes with a
@@ -65,6 +67,9 @@ pub enum SubmissionKey {
     ClientId(String),
     /// A hash of the message bytes (12.1, or a client that sent no ClientId).
     Mime(u64),
+    /// A draft the device asked to send (16.x `email2:Send` in Sync): its folder and IMAP UID,
+    /// which the retry of the same Sync names again, and which no other message ever gets.
+    Draft { collection: String, uid: u32 },
 }
 
 impl SubmissionKey {
@@ -78,6 +83,7 @@ impl SubmissionKey {
             SubmissionKey::ClientId(id) if id.len() <= 64 => format!("c:{id}"),
             SubmissionKey::ClientId(id) => format!("h:{:016x}", fnv1a(id.as_bytes())),
             SubmissionKey::Mime(hash) => format!("m:{hash:016x}"),
+            SubmissionKey::Draft { collection, uid } => format!("d:{collection}:{uid}"),
         }
     }
 
@@ -89,7 +95,8 @@ impl SubmissionKey {
             SubmissionKey::ClientId(id) => {
                 Some(fnv1a(format!("{identity}\n{device}\n{id}").as_bytes()))
             }
-            SubmissionKey::Mime(_) => None,
+            // a draft carries its own Message-ID
+            SubmissionKey::Mime(_) | SubmissionKey::Draft { .. } => None,
         }
     }
 

@@ -165,8 +165,9 @@ pub async fn submit_draft(
     caps: &impl Capabilities,
     mime: &[u8],
     save_in_sent: bool,
+    claim: Option<&SendClaim>,
 ) -> Result<SubmitOutcome, SendError> {
-    submit_with(caps, None, mime, &[], save_in_sent, None, None).await
+    submit_with(caps, None, mime, &[], save_in_sent, claim, None).await
 }
 
 /// [`submit`] with extra recipients, (display name, address), added to the envelope and to
@@ -219,13 +220,13 @@ pub async fn submit_with(
 /// `extra_recipients` are as given to [`submit_with`].
 pub async fn restore_sent_copy(
     caps: &impl Capabilities,
-    identity: &str,
+    identity: Option<&str>,
     message: &[u8],
     extra_recipients: &[(Option<String>, String)],
     message_id_seed: Option<u64>,
 ) -> SentCopy {
     let stamp = Stamp { now_ms: caps.now_ms(), random: caps.random_u64(), message_id_seed };
-    let prepared = match prepare(message, Some(identity), extra_recipients, &stamp) {
+    let prepared = match prepare(message, identity, extra_recipients, &stamp) {
         Ok(prepared) if prepared.kept_message_id || message_id_seed.is_some() => prepared,
         Ok(_) => return SentCopy::NotAsked,
         Err(error) => return SentCopy::Failed(error.to_string()),

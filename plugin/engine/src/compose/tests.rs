@@ -202,7 +202,7 @@ fn without_a_sent_folder_the_message_still_goes() {
 fn a_draft_keeps_its_from() {
     let host = host();
     let draft = b"From: \"J\" <jane.alias@example.test>\r\nTo: b@x.org\r\nSubject: d\r\n\r\nx";
-    let outcome = run(submit_draft(&host, draft, true)).expect("sent");
+    let outcome = run(submit_draft(&host, draft, true, None)).expect("sent");
     assert_eq!(outcome.recipients, ["b@x.org"]);
     assert!(text(&host.sent.borrow()[0].0).starts_with("From: \"J\" <jane.alias@example.test>"));
     assert!(matches!(outcome.sent_copy, SentCopy::Saved { .. }));

@@ -13,8 +13,9 @@
 //!   and answers its ServerId (and the FileReferences of its attachments). A Change replaces
 //!   the draft: IMAP cannot rewrite a message, so the new version is appended and the old one
 //!   expunged; the device keeps its ServerId, which now stands for the new UID
-//!   (`draft_alias`). `Send` submits the draft through
-//!   `compose::submit_draft` (a copy goes to Sent) and removes it from Drafts.
+//!   (`draft_alias`). `Send` submits the draft through `compose::submit_draft` (a copy goes
+//!   to Sent), claimed in the resend ledger like a SendMail so that a retried Sync never
+//!   sends it twice, and removes it from Drafts.
 //! * Any other Add is refused with Status 6.
 //!
 //! Afterwards the collection state says what the device now holds (new flag hashes, deleted
@@ -31,9 +32,12 @@ use super::state::CollectionState;
 use super::{Context, held::STALE_HASH};
 use crate::ashttp::ProtocolVersion;
 use crate::capabilities::{Capabilities, Level};
+use crate::compose::dedupe::{self, Claim, SubmissionKey};
+use crate::compose::{self, SendError};
 use crate::email::{self, MessageSummary};
 use crate::folders::{self, FolderEntry, FolderType};
 use crate::mailbox::{MailboxError, SearchQuery};
+use crate::submission::SubmissionError;
 use eas_wbxml::Element;
 use eas_wbxml::tags::air_sync;
 use std::collections::BTreeMap;
@@ -472,10 +476,18 @@ impl<C: Capabilities> Writer<'_, '_, C> {
         let server_id = render::server_id(self.id(), uid);
         let references = attachment_references(&draft, &mime, &server_id);
         if edit.send {
-            if let Err(why) = self.submit(&mime).await {
+            match self.submit(uid, &mime).await {
+                DraftSend::Sent => {}
                 // Kept in Drafts: the device gets it as a server Add and can try again.
-                self.log(Level::Warn, &format!("sending draft {server_id} failed: {why}"));
-                return refused(status::CONVERSION_ERROR);
+                DraftSend::NotSent(why) => {
+                    self.log(Level::Warn, &format!("sending draft {server_id} failed: {why}"));
+                    return refused(status::CONVERSION_ERROR);
+                }
+                // Its retry (this Add again, or a Send of the draft) is not sent twice.
+                DraftSend::MaybeSent(why) => {
+                    self.log(Level::Warn, &format!("draft {server_id} may have been sent: {why}"));
+                    return refused(status::SERVER_ERROR);
+                }
             }
             // Sent: the device holds it until the Delete that follows its removal.
             state.held.set_all([(uid, flags_hash(&flags))]);
@@ -509,7 +521,10 @@ impl<C: Capabilities> Writer<'_, '_, C> {
             Err(error) => return answer(self.stop_or(error, status::CONVERSION_ERROR)?),
         };
         let only_send = edit == DraftEdit { send: true, ..DraftEdit::default() };
-        let envelope = self.envelope();
+        let mut envelope = self.envelope();
+        // The same for a retry of this Sync: a Sent copy restored then is found by it.
+        envelope.message_id =
+            self.add_message_id(&format!("change of UID {uid}"), state.key.generation);
         let mime = if only_send {
             message.raw.clone()
         } else {
@@ -518,19 +533,25 @@ impl<C: Capabilities> Writer<'_, '_, C> {
             draft::build(&draft, &envelope)
         };
         if edit.send {
-            match self.submit(&mime).await {
-                Ok(()) => {
+            match self.submit(uid, &mime).await {
+                DraftSend::Sent => {
                     // The old ServerId stays held: the device gets its Delete.
                     self.remove_sent_draft(uid).await;
                     self.log(Level::Info, &format!("draft {server_id} sent"));
                     return Ok(None);
                 }
-                Err(why) => {
+                DraftSend::NotSent(why) => {
                     self.log(Level::Warn, &format!("sending draft {server_id} failed: {why}"));
                     if only_send {
                         return answer(status::CONVERSION_ERROR);
                     }
                     // The edit is still saved below; the Change reports the failed send.
+                }
+                // The draft is left as it is: saved under a new UID, the retry's Send would
+                // be another message to the ledger, and go out a second time.
+                DraftSend::MaybeSent(why) => {
+                    self.log(Level::Warn, &format!("draft {server_id} may have been sent: {why}"));
+                    return answer(status::SERVER_ERROR);
                 }
             }
         }
@@ -572,12 +593,53 @@ impl<C: Capabilities> Writer<'_, '_, C> {
         }
     }
 
-    async fn submit(&self, mime: &[u8]) -> Result<(), String> {
-        crate::compose::submit_draft(self.context.caps, mime, true)
-            .await
-            .map(|_| ())
-            .map_err(|error| format!("{error:?}"))
+    /// Sends draft `uid` (as `mime`) once, however often the device retries its Sync: the send
+    /// is claimed in the device's resend ledger, as a SendMail's is (`compose::dedupe`).
+    async fn submit(&self, uid: u32, mime: &[u8]) -> DraftSend {
+        let (caps, device) = (self.context.caps, self.context.device);
+        let key = SubmissionKey::Draft { collection: self.id().to_owned(), uid };
+        let claimed = match dedupe::claim(caps, device, &key).await {
+            Ok(Claim::Claimed(claimed)) => claimed,
+            Ok(Claim::AlreadySent) => return DraftSend::Sent,
+            Ok(Claim::PresumedSent) => {
+                // the request that sent it died, maybe before its Sent copy
+                let copy = compose::restore_sent_copy(caps, None, mime, &[], None).await;
+                self.log(
+                    Level::Info,
+                    &format!("draft UID {uid} presumed sent: Sent copy {copy:?}"),
+                );
+                return DraftSend::Sent;
+            }
+            Ok(Claim::InFlight) => {
+                return DraftSend::MaybeSent("another request is sending it".into());
+            }
+            Err(error) => return DraftSend::NotSent(format!("send ledger: {error}")),
+        };
+        let outcome = compose::submit_draft(caps, mime, true, Some(&claimed.record)).await;
+        let maybe_sent = outcome.as_ref().err().is_some_and(|error| {
+            error.maybe_sent() || matches!(error, SendError::Submission(SubmissionError::ClaimLost))
+        });
+        // A message that may have gone out keeps its claim in flight (see SendMail).
+        if !maybe_sent
+            && let Err(error) = dedupe::settle(caps, device, &claimed, outcome.is_ok()).await
+        {
+            self.log(Level::Error, &format!("draft UID {uid}: recording the outcome: {error}"));
+        }
+        match outcome {
+            Ok(_) => DraftSend::Sent,
+            Err(error) if maybe_sent => DraftSend::MaybeSent(format!("{error:?}")),
+            Err(error) => DraftSend::NotSent(format!("{error:?}")),
+        }
     }
+}
+
+/// What became of a draft the device asked to send.
+enum DraftSend {
+    Sent,
+    /// Not sent; the device may try again.
+    NotSent(String),
+    /// It may have left: it must not be sent again, nor changed (see `submit`).
+    MaybeSent(String),
 }
 
 /// Responses entry of a command naming an item the device cannot hold.

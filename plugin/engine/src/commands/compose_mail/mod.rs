@@ -197,7 +197,7 @@ async fn restore_sent_copy(
         let Some(mime) = parsed.mime.as_deref() else {
             return SentCopy::NotAsked;
         };
-        return compose::restore_sent_copy(caps, identity, mime, &[], message_id_seed).await;
+        return compose::restore_sent_copy(caps, Some(identity), mime, &[], message_id_seed).await;
     };
     let Some(source) = parsed.source.as_ref() else {
         return SentCopy::NotAsked;
@@ -209,7 +209,8 @@ async fn restore_sent_copy(
     let (folder, uid) = (found.folder, found.uid);
     let message = answer_message(caps, kind, parsed, found.raw);
     let forwardees = &parsed.forwardees;
-    let copy = compose::restore_sent_copy(caps, identity, &message, forwardees, message_id_seed);
+    let copy =
+        compose::restore_sent_copy(caps, Some(identity), &message, forwardees, message_id_seed);
     let copy = copy.await;
     if let Err(error) = caps.store_flags(&folder, &[uid], &[kind.flag().to_owned()], &[]).await {
         caps.log(Level::Warn, &format!("marking the original: {error}"));

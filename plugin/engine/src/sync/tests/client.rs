@@ -2,6 +2,7 @@
 //! a separate IMAP client would see it) and for not bouncing back to the device.
 
 use super::*;
+use crate::compose::dedupe;
 use eas_wbxml::tags::{email2, tasks};
 
 /// The folder map's ServerIds of the standard mailbox.
@@ -442,6 +443,44 @@ fn a_draft_added_with_send_is_sent_and_a_failed_send_keeps_it() {
     assert_eq!(host.mailbox.borrow().uids("Drafts"), [2]);
     let kinds: Vec<_> = commands(&answer).iter().map(|c| c.tag).collect();
     assert_eq!(kinds, [air_sync::ADD]);
+}
+
+#[test]
+fn a_draft_send_retried_after_the_gateway_died_goes_out_once_with_one_sent_copy() {
+    let host = host();
+    let mut drafts = Device::default();
+    drafts.initial_sync(&host, "16.1", DRAFTS, &[]);
+    let answer = send(&mut drafts, &host, DRAFTS, vec![add("d1", draft_fields("Once"))]);
+    assert_eq!(responses(&answer), [(air_sync::ADD, "1".to_owned())]);
+    let key = drafts.key.clone();
+    let send_it = || vec![change("2:1", vec![Element::new(email2::SEND)])];
+
+    // The message leaves, then the gateway dies: no Sent copy, the draft stays, nothing is
+    // committed.
+    host.dies_after_send.set(true);
+    let request = with_commands(collection(&key, DRAFTS), send_it());
+    let died = run(&host, "16.1", sync_request(vec![request]));
+    assert!(matches!(died, SyncAnswer::Unavailable), "{died:?}");
+    assert_eq!(host.sent.borrow().len(), 1);
+    assert_eq!(host.mailbox.borrow().uids("Drafts"), [1]);
+    host.state_down.set(false);
+    host.mailbox.borrow_mut().unavailable = false;
+
+    // The device retries the same Sync: the claim is in flight, so it is neither sent again
+    // nor touched, and the device is told to retry.
+    let answer = send_raw(&host, "16.1", &key, DRAFTS, send_it());
+    assert_eq!(responses(&answer), [(air_sync::CHANGE, "5".to_owned())]);
+    assert_eq!(host.sent.borrow().len(), 1, "sent again");
+    assert_eq!(host.mailbox.borrow().uids("Drafts"), [1]);
+
+    // Once the claim is presumed sent (at once, after a restart with the send journal): the
+    // draft leaves Drafts, its Sent copy is made once, and it is still sent only once.
+    host.now_ms.set(host.now_ms.get() + dedupe::IN_FLIGHT_STALE_MS + 1);
+    let answer = send_raw(&host, "16.1", &key_of(&answer), DRAFTS, send_it());
+    assert!(responses(&answer).is_empty(), "{answer:?}");
+    assert_eq!(host.sent.borrow().len(), 1, "sent again");
+    assert!(host.mailbox.borrow().uids("Drafts").is_empty());
+    assert_eq!(host.mailbox.borrow().uids("Sent").len(), 1);
 }
 
 #[test]
