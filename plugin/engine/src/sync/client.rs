@@ -410,7 +410,8 @@ impl<C: Capabilities> Writer<'_, '_, C> {
 
     /// The Message-ID of a draft Add: the same for the same ClientId in one relationship
     /// (ClientIds are unique per device and collection until it starts over with SyncKey 0).
-    fn add_message_id(&self, client_id: &str, generation: u64) -> String {
+    /// A Change's new version gets one the same way, from the UID it replaces.
+    fn draft_message_id(&self, client_id: &str, generation: u64) -> String {
         let user = self.context.user.as_deref().unwrap_or_default();
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325; // FNV-1a
         for part in [user, self.context.device, self.id(), client_id] {
@@ -449,7 +450,7 @@ impl<C: Capabilities> Writer<'_, '_, C> {
         let mut draft = Draft::default();
         draft.apply(&edit);
         let mut envelope = self.envelope();
-        envelope.message_id = self.add_message_id(client_id, state.key.generation);
+        envelope.message_id = self.draft_message_id(client_id, state.key.generation);
         let mime = draft::build(&draft, &envelope);
         let flags: Vec<String> = DRAFT_FLAGS.iter().map(|f| (*f).to_owned()).collect();
         // An Add whose answer was lost to a concurrent Sync (its state not saved) comes again
@@ -522,9 +523,10 @@ impl<C: Capabilities> Writer<'_, '_, C> {
         };
         let only_send = edit == DraftEdit { send: true, ..DraftEdit::default() };
         let mut envelope = self.envelope();
-        // The same for a retry of this Sync: a Sent copy restored then is found by it.
+        // The same for a retry of this Sync: the version it stored, or the Sent copy of the
+        // draft it sent, is found by it.
         envelope.message_id =
-            self.add_message_id(&format!("change of UID {uid}"), state.key.generation);
+            self.draft_message_id(&format!("change of UID {uid}"), state.key.generation);
         let mime = if only_send {
             message.raw.clone()
         } else {
@@ -560,7 +562,17 @@ impl<C: Capabilities> Writer<'_, '_, C> {
         if !flags.iter().any(|f| f.trim().eq_ignore_ascii_case("\\Draft")) {
             flags.push("\\Draft".to_owned());
         }
-        let new_uid = match self.append_draft(&mime, &flags, &envelope.message_id).await {
+        // A retry of this Change (its answer lost, the old version not yet expunged) finds
+        // the new version it stored, by its Message-ID, instead of storing a second one.
+        let stored = match self.find_draft(&envelope.message_id).await {
+            Ok(stored) => stored,
+            Err(error) => return answer(self.stop_or(error, status::SERVER_ERROR)?),
+        };
+        let appended = match stored {
+            Some(new_uid) => Ok(Some(new_uid)),
+            None => self.append_draft(&mime, &flags, &envelope.message_id).await,
+        };
+        let new_uid = match appended {
             Ok(new_uid) => new_uid,
             Err(error) => return answer(self.stop_or(error, status::SERVER_ERROR)?),
         };

@@ -45,6 +45,8 @@ pub struct FakeMailbox {
     folders_created: u32,
     /// Folders made from now on have no MAILBOXID.
     pub no_mailbox_ids: bool,
+    /// When set, EXPUNGE fails as with a connection lost before the server did it.
+    pub expunge_fails: bool,
     /// How often the mail calls were made (tests of round-trip counts).
     pub calls: Cell<Calls>,
 }
@@ -400,6 +402,9 @@ impl FakeMailbox {
 
     pub fn expunge_uids(&mut self, name: &str, uids: &[u32]) -> MailboxResult<()> {
         self.check_available()?;
+        if self.expunge_fails {
+            return Err(MailboxError::Unavailable("the connection was lost".to_owned()));
+        }
         self.folder(name)?;
         for &uid in uids {
             self.expunge(name, uid);

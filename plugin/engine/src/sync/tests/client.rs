@@ -484,6 +484,29 @@ fn a_draft_send_retried_after_the_gateway_died_goes_out_once_with_one_sent_copy(
 }
 
 #[test]
+fn a_draft_change_retried_after_a_failed_expunge_stores_one_new_version() {
+    let host = host();
+    let mut drafts = Device::default();
+    drafts.initial_sync(&host, "16.1", DRAFTS, &[]);
+    send(&mut drafts, &host, DRAFTS, vec![add("d1", draft_fields("Plans"))]);
+    drafts.items.insert(1, true);
+    let edit = || vec![change("2:1", vec![Element::with_text(email::SUBJECT, "Plans v2")])];
+    // the new version is stored, then the connection is lost before the old one is removed:
+    // nothing is committed, and the device sends the same Sync again
+    host.mailbox.borrow_mut().expunge_fails = true;
+    let request = with_commands(collection(&drafts.key, DRAFTS), edit());
+    let lost = run(&host, "16.1", sync_request(vec![request]));
+    assert!(matches!(lost, SyncAnswer::Unavailable), "{lost:?}");
+    assert_eq!(host.mailbox.borrow().uids("Drafts"), [1, 2]);
+    // the retry finds the version it stored instead of storing a second one
+    host.mailbox.borrow_mut().expunge_fails = false;
+    let answer = send(&mut drafts, &host, DRAFTS, edit());
+    assert!(responses(&answer).is_empty(), "{answer:?}");
+    assert_eq!(host.mailbox.borrow().uids("Drafts"), [2]);
+    assert!(raw_text(&host, "Drafts", 2).contains("Subject: Plans v2"));
+}
+
+#[test]
 fn drafts_need_16_and_the_drafts_folder() {
     let host = host();
     let bootstrap = send_raw(&host, "14.1", "0", DRAFTS, vec![]);
