@@ -364,6 +364,44 @@ fn kill_point(rng: &mut Rng, typical: Duration) -> Duration {
     Duration::from_micros(rng.below(typical.as_micros() as u64 * 3 / 2 + 1))
 }
 
+/// Kill points within the requests of one scenario: the first [`CALIBRATION`] requests run
+/// undisturbed and time a typical one; during each later one the gateway is killed and
+/// restarted at a random point within one and a half times that.
+struct KillSchedule {
+    rng: Rng,
+    typical: Duration,
+}
+
+impl KillSchedule {
+    fn new() -> Self {
+        KillSchedule { rng: Rng::from_env_or_clock(), typical: Duration::ZERO }
+    }
+
+    /// Runs `request` (the phone's) on a thread of its own, killing the gateway during it
+    /// unless `run` is a calibration; its outcome, and whether the gateway was killed.
+    fn run<T: Send + 'static>(
+        &mut self,
+        run: usize,
+        gateway: &mut Gateway,
+        request: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<(T, bool)> {
+        let started = Instant::now();
+        let in_flight = thread::spawn(request);
+        let killed = run >= CALIBRATION;
+        if killed {
+            thread::sleep(kill_point(&mut self.rng, self.typical));
+            gateway.restart()?;
+        } else {
+            while !in_flight.is_finished() {
+                thread::sleep(Duration::from_millis(1));
+            }
+            self.typical = started.elapsed();
+        }
+        let outcome = in_flight.join().map_err(|_| anyhow::anyhow!("the request panicked"))?;
+        Ok((outcome, killed))
+    }
+}
+
 /// A phone's retry after the gateway came back: the request again, 300 ms apart, at most 10
 /// times, until `served` holds: phones retry "server error, retry later" (110, 111, MoveItems
 /// Status 7), and the front end may not serve them for a moment (Envoy's callouts just after
@@ -539,9 +577,8 @@ fn kill_9_mid_move_items(kind: FrontEnd) {
         inbox_key = inbox_view.drain(&mut device, &inbox, &inbox_key)?;
         let mut archive_key = device.sync_start(&archive)?;
         archive_key = archive_view.drain(&mut device, &archive, &archive_key)?;
-        let mut rng = Rng::from_env_or_clock();
+        let mut schedule = KillSchedule::new();
         let (mut lost, mut retry_statuses) = (0, BTreeMap::new());
-        let mut typical = Duration::ZERO;
         for run in 0..runs + CALIBRATION {
             let source = inbox_view.items.keys().next().context("INBOX view empty")?.clone();
             let subject = inbox_view.items[&source].clone();
@@ -552,34 +589,24 @@ fn kill_9_mid_move_items(kind: FrontEnd) {
             }];
             let mut phone = twin(&device, &url);
             let sent = moves.clone();
-            let started = Instant::now();
-            let in_flight = thread::spawn(move || phone.move_items(&sent));
-            if run < CALIBRATION {
-                while !in_flight.is_finished() {
-                    thread::sleep(Duration::from_millis(1));
-                }
-                typical = started.elapsed();
-            } else {
-                thread::sleep(kill_point(&mut rng, typical));
-                front.gateway.restart()?;
-            }
+            let (outcome, _) =
+                schedule.run(run, &mut front.gateway, move || phone.move_items(&sent))?;
             // the phone moved it locally either way
             inbox_view.items.remove(&source);
-            let answer =
-                match in_flight.join().map_err(|_| anyhow::anyhow!("move thread panicked"))? {
-                    Ok(answer) if answer.responses.first().is_some_and(|r| r.status != Some(7)) => {
-                        answer
-                    }
-                    // the answer was lost, or (Envoy in front) the move failed when the
-                    // gateway behind it went away: the phone resends it
-                    _ => {
-                        lost += 1;
-                        let retry = move_until_served(&mut device, &moves)?;
-                        let status = retry.responses.first().and_then(|r| r.status);
-                        *retry_statuses.entry(format!("{status:?}")).or_insert(0) += 1;
-                        retry
-                    }
-                };
+            let answer = match outcome {
+                Ok(answer) if answer.responses.first().is_some_and(|r| r.status != Some(7)) => {
+                    answer
+                }
+                // the answer was lost, or (Envoy in front) the move failed when the
+                // gateway behind it went away: the phone resends it
+                _ => {
+                    lost += 1;
+                    let retry = move_until_served(&mut device, &moves)?;
+                    let status = retry.responses.first().and_then(|r| r.status);
+                    *retry_statuses.entry(format!("{status:?}")).or_insert(0) += 1;
+                    retry
+                }
+            };
             let response =
                 answer.responses.first().with_context(|| format!("run {run}: {}", answer.xml()))?;
             match (response.status, &response.dst_msg_id) {
@@ -643,6 +670,7 @@ fn kill_9_mid_move_items(kind: FrontEnd) {
             Ok(())
         };
         let consistent = check();
+        let typical = schedule.typical;
         figure(
             match kind {
                 FrontEnd::Host => "kill -9 mid-MoveItems, retry of the same move",
@@ -722,9 +750,8 @@ fn send_killed_and_retried(stack: &MailStack, front: &mut Front, scenario: &str)
     let drained = device.sync_drain(&inbox, &key, 100, None)?;
     let original = drained.commands.first().context("the message to answer")?.server_id.clone();
     let runs = runs(3);
-    let mut rng = Rng::from_env_or_clock();
+    let mut schedule = KillSchedule::new();
     let (mut lost, mut retry_outcomes, mut withdrawn, mut presumed) = (0, BTreeMap::new(), 0, 0);
-    let mut typical = Duration::ZERO;
     for run in 0..runs + CALIBRATION {
         let request = ComposeRequest {
             kind: if run % 2 == 1 { ComposeKind::SmartReply } else { ComposeKind::SendMail },
@@ -740,23 +767,15 @@ fn send_killed_and_retried(stack: &MailStack, front: &mut Front, scenario: &str)
         };
         let mut phone = twin(&device, &url);
         let sent = request.clone();
-        let started = Instant::now();
-        let in_flight = thread::spawn(move || phone.compose(&sent));
-        if run < CALIBRATION {
-            while !in_flight.is_finished() {
-                thread::sleep(Duration::from_millis(1));
-            }
-            typical = started.elapsed();
-        } else {
-            thread::sleep(kill_point(&mut rng, typical));
-            front.gateway.restart()?;
+        let (outcome, killed) =
+            schedule.run(run, &mut front.gateway, move || phone.compose(&sent))?;
+        if killed {
             // killed between the claim and the dot: the send journal withdraws the claim;
             // killed after the dot, before the outcome was recorded: it presumes it sent
             let log = front.gateway.log();
             withdrawn += usize::from(log.contains("send claim is withdrawn"));
             presumed += usize::from(log.contains("send claim is presumed sent"));
         }
-        let outcome = in_flight.join().map_err(|_| anyhow::anyhow!("send thread panicked"))?;
         if outcome.as_ref().map_or(true, |o| !o.is_success()) {
             lost += 1;
             let retry = compose_until_served(&mut device, &request)?;
@@ -787,6 +806,7 @@ fn send_killed_and_retried(stack: &MailStack, front: &mut Front, scenario: &str)
     let sent = imap_subjects(&mut stack.imap_login(&alice, PASSWORD)?, "Sent")?;
     let twice: Vec<&String> = received.iter().filter(|(_, n)| **n > 1).map(|(s, _)| s).collect();
     let missing = expected.keys().filter(|s| !received.contains_key(*s)).count();
+    let typical = schedule.typical;
     figure(
         scenario,
         &format!(
@@ -834,9 +854,8 @@ fn kill_9_mid_draft_send(kind: FrontEnd) {
         let drafts = drafts.server_id.clone();
         let mut key = device.sync_start(&drafts)?;
         let runs = runs(3);
-        let mut rng = Rng::from_env_or_clock();
+        let mut schedule = KillSchedule::new();
         let (mut lost, mut told_to_retry) = (0, 0);
-        let mut typical = Duration::ZERO;
         for run in 0..runs + CALIBRATION {
             let draft = DraftFields {
                 to: Some(bob.clone()),
@@ -866,18 +885,8 @@ fn kill_9_mid_draft_send(kind: FrontEnd) {
                 |key: &str| SyncCollection::new(key.to_owned(), &drafts).command(change.clone());
             let mut phone = twin(&device, &url);
             let first_request = request(&key);
-            let started = Instant::now();
-            let in_flight = thread::spawn(move || phone.sync_one(first_request));
-            if run < CALIBRATION {
-                while !in_flight.is_finished() {
-                    thread::sleep(Duration::from_millis(1));
-                }
-                typical = started.elapsed();
-            } else {
-                thread::sleep(kill_point(&mut rng, typical));
-                front.gateway.restart()?;
-            }
-            let mut outcome = in_flight.join().map_err(|_| anyhow::anyhow!("sync panicked"))?;
+            let (mut outcome, _) =
+                schedule.run(run, &mut front.gateway, move || phone.sync_one(first_request))?;
             let mut attempts = 0;
             loop {
                 let collection = outcome.as_ref().ok().and_then(|a| a.collection(&drafts));
@@ -914,6 +923,7 @@ fn kill_9_mid_draft_send(kind: FrontEnd) {
         let mut alice_imap = stack.imap_login(&alice, PASSWORD)?;
         let sent = imap_subjects(&mut alice_imap, "Sent")?;
         let left = imap_subjects(&mut alice_imap, "Drafts")?;
+        let typical = schedule.typical;
         figure(
             match kind {
                 FrontEnd::Host => "kill -9 mid-draft Send (16.x, Sync Change), retry like a phone",

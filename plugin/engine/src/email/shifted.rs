@@ -10,6 +10,8 @@
 //! lets a GB run cross one), and a byte the scheme does not expect is kept as it is rather
 //! than dropped.
 
+use super::transfer::base64_sextet;
+
 /// ISO-2022-KR (`ESC $ ) C` once, then SO ... SI around KS X 1001 text) to EUC-KR.
 pub fn iso_2022_kr_to_euc_kr(bytes: &[u8]) -> Vec<u8> {
     const DESIGNATE_KS_X_1001: &[u8] = b"\x1b$)C";
@@ -98,7 +100,7 @@ pub fn utf7_to_string(bytes: &[u8]) -> String {
             rest = after_minus;
             continue;
         }
-        let run = after.iter().position(|&b| base64_value(b).is_none()).unwrap_or(after.len());
+        let run = after.iter().position(|&b| base64_sextet(b).is_none()).unwrap_or(after.len());
         decode_utf16_run(&after[..run], &mut text);
         let tail = &after[run..];
         rest = tail.strip_prefix(b"-").unwrap_or(tail);
@@ -106,24 +108,12 @@ pub fn utf7_to_string(bytes: &[u8]) -> String {
     text
 }
 
-fn base64_value(byte: u8) -> Option<u32> {
-    let value = match byte {
-        b'A'..=b'Z' => byte - b'A',
-        b'a'..=b'z' => byte - b'a' + 26,
-        b'0'..=b'9' => byte - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    };
-    Some(u32::from(value))
-}
-
 /// One base64 run of UTF-16 code units; leftover bits (fewer than 16) are padding.
 fn decode_utf16_run(run: &[u8], text: &mut String) {
     let (mut bits, mut count) = (0u32, 0u32);
     let mut units = Vec::with_capacity(run.len() * 6 / 16);
-    for value in run.iter().filter_map(|&byte| base64_value(byte)) {
-        bits = (bits << 6) | value;
+    for sextet in run.iter().filter_map(|&byte| base64_sextet(byte)) {
+        bits = (bits << 6) | u32::from(sextet);
         count += 6;
         if count >= 16 {
             count -= 16;

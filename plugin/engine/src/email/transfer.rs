@@ -39,6 +39,20 @@ impl TransferEncoding {
     }
 }
 
+/// The value of a base64 character (RFC 4648 §4), `None` outside the alphabet (padding
+/// included).
+#[inline]
+pub(super) fn base64_sextet(byte: u8) -> Option<u8> {
+    Some(match byte {
+        b'A'..=b'Z' => byte - b'A',
+        b'a'..=b'z' => byte - b'a' + 26,
+        b'0'..=b'9' => byte - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    })
+}
+
 /// Base64 that skips anything outside the alphabet (line breaks, garbage) and stops at
 /// padding; a trailing partial group still yields its complete bytes.
 fn decode_base64_lenient(encoded: &[u8]) -> Vec<u8> {
@@ -46,14 +60,11 @@ fn decode_base64_lenient(encoded: &[u8]) -> Vec<u8> {
     let mut group: u32 = 0;
     let mut sextets_in_group = 0u8;
     for &byte in encoded {
-        let sextet = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => continue,
+        if byte == b'=' {
+            break;
+        }
+        let Some(sextet) = base64_sextet(byte) else {
+            continue;
         };
         group = (group << 6) | u32::from(sextet);
         sextets_in_group += 1;
