@@ -90,6 +90,17 @@ impl SendError {
         matches!(self, SendError::Submission(error) if error.maybe_sent())
     }
 
+    /// Nothing was sent: another request claimed the same message first.
+    pub fn claim_lost(&self) -> bool {
+        matches!(self, SendError::Submission(SubmissionError::ClaimLost))
+    }
+
+    /// Whether the submission's claim is left in flight rather than settled: the message may
+    /// have gone out (never sent again), or another request claimed it and settles it.
+    pub fn keeps_claim_in_flight(&self) -> bool {
+        self.maybe_sent() || self.claim_lost()
+    }
+
     /// The common status that tells the phone (MS-ASCMD §2.2.2, EAS-NOTES §4.9, §5); the
     /// request's version turns it into an HTTP code for 12.1.
     pub fn status(&self) -> CommonStatus {

@@ -75,7 +75,7 @@ pub fn decode_to_utf8(bytes: &[u8], charset: Option<&str>) -> String {
     };
     match code_page_for_charset(Some(label)) {
         // Declared UTF-8 with a few bad bytes: keep the rest, mark the bad ones.
-        65001 if is_utf8_label(label) => String::from_utf8_lossy(bytes).into_owned(),
+        UTF8_CODE_PAGE if is_utf8_label(label) => String::from_utf8_lossy(bytes).into_owned(),
         // us-ascii is the RFC 2045 default and often mislabels UTF-8 or latin-1 text.
         US_ASCII_CODE_PAGE => utf8_or_latin1(bytes),
         // decoded as one U+FFFD by mail-parser's tables (see `shifted`)

@@ -37,7 +37,6 @@ use crate::compose::{self, SendError};
 use crate::email::{self, MessageSummary};
 use crate::folders::{self, FolderEntry, FolderType};
 use crate::mailbox::{MailboxError, SearchQuery};
-use crate::submission::SubmissionError;
 use eas_wbxml::Element;
 use eas_wbxml::tags::air_sync;
 use std::collections::BTreeMap;
@@ -628,9 +627,7 @@ impl<C: Capabilities> Writer<'_, '_, C> {
             Err(error) => return DraftSend::NotSent(format!("send ledger: {error}")),
         };
         let outcome = compose::submit_draft(caps, mime, true, Some(&claimed.record)).await;
-        let maybe_sent = outcome.as_ref().err().is_some_and(|error| {
-            error.maybe_sent() || matches!(error, SendError::Submission(SubmissionError::ClaimLost))
-        });
+        let maybe_sent = outcome.as_ref().err().is_some_and(SendError::keeps_claim_in_flight);
         // A message that may have gone out keeps its claim in flight (see SendMail).
         if !maybe_sent
             && let Err(error) = dedupe::settle(caps, device, &claimed, outcome.is_ok()).await

@@ -25,11 +25,11 @@ use crate::ashttp::{Command, CommonStatus, ContentType, EasRequest, HttpReply};
 use crate::capabilities::{Capabilities, Level};
 use crate::compose::dedupe::{self, Claim, SubmissionKey};
 use crate::compose::smart::{self, SmartKind};
-use crate::compose::{self, SendError, SentCopy};
+use crate::compose::{self, SentCopy};
 use crate::folders::{self, FolderMapError, FolderType};
 use crate::http::Response;
 use crate::mailbox::MailboxError;
-use crate::submission::{SendClaim, SubmissionError};
+use crate::submission::SendClaim;
 use eas_wbxml::tags::{air_sync_base as base, compose_mail as cm};
 use eas_wbxml::{Content, Element};
 use std::borrow::Cow;
@@ -106,7 +106,7 @@ pub async fn run(
     // A claim lost to another request is that request's to settle.
     let settled = match &outcome {
         Ok(_) => Some(true),
-        Err(not_sent) if not_sent.maybe_sent || not_sent.claim_lost => None,
+        Err(not_sent) if not_sent.keeps_claim_in_flight => None,
         Err(_) => Some(false),
     };
     let mut recorded = true;
@@ -193,43 +193,65 @@ async fn restore_sent_copy(
     parsed: &ComposeRequest<'_>,
     message_id_seed: Option<u64>,
 ) -> SentCopy {
-    let Some(kind) = smart_kind(request) else {
-        let Some(mime) = parsed.mime.as_deref() else {
-            return SentCopy::NotAsked;
-        };
-        return compose::restore_sent_copy(caps, Some(identity), mime, &[], message_id_seed).await;
+    let (message, original) = match message_to_send(caps, request, parsed).await {
+        Ok(built) => built,
+        Err(status) => return SentCopy::Failed(format!("the message: {status:?}")),
     };
-    let Some(source) = parsed.source.as_ref() else {
-        return SentCopy::NotAsked;
-    };
-    let found = match find_original(caps, request.device_id.as_str(), source, kind).await {
-        Ok(found) => found,
-        Err(status) => return SentCopy::Failed(format!("the original: {status:?}")),
-    };
-    let (folder, uid) = (found.folder, found.uid);
-    let message = answer_message(caps, kind, parsed, found.raw);
-    let forwardees = &parsed.forwardees;
-    let copy =
-        compose::restore_sent_copy(caps, Some(identity), &message, forwardees, message_id_seed);
+    // a SmartForward's Forwardees are added to the message's own recipients, as when sent
+    let extra: &[_] = if original.is_some() { &parsed.forwardees } else { &[] };
+    let copy = compose::restore_sent_copy(caps, Some(identity), &message, extra, message_id_seed);
     let copy = copy.await;
-    if let Err(error) = caps.store_flags(&folder, &[uid], &[kind.flag().to_owned()], &[]).await {
-        caps.log(Level::Warn, &format!("marking the original: {error}"));
+    if let Some(original) = original {
+        mark_original(caps, request, &original).await;
     }
     copy
 }
 
-/// Why [`send`] failed: what the phone is told, and whether the message may have gone out
-/// all the same (the submission was cut after the server got the message's end).
+/// The original a reply or forward answers, where it is: marked once the answer is sent.
+struct Answered {
+    kind: SmartKind,
+    folder: String,
+    uid: u32,
+}
+
+/// What a request sends: the phone's own message, or the reply or forward composed from its
+/// original (fetched for it).
+async fn message_to_send<'p>(
+    caps: &impl Capabilities,
+    request: &EasRequest,
+    parsed: &'p ComposeRequest<'_>,
+) -> Result<(Cow<'p, [u8]>, Option<Answered>), CommonStatus> {
+    let Some(kind) = smart_kind(request) else {
+        let mime = parsed.mime.as_deref().ok_or(CommonStatus::InvalidXml)?;
+        return Ok((Cow::Borrowed(mime), None));
+    };
+    let source = parsed.source.as_ref().ok_or(CommonStatus::InvalidXml)?;
+    let found = find_original(caps, request.device_id.as_str(), source, kind).await?;
+    let answered = Answered { kind, folder: found.folder, uid: found.uid };
+    Ok((Cow::Owned(answer_message(caps, kind, parsed, found.raw)), Some(answered)))
+}
+
+/// Sets the original's Answered or Forwarded flag; a failure is logged (the answer is sent).
+async fn mark_original(caps: &impl Capabilities, request: &EasRequest, original: &Answered) {
+    let flags = [original.kind.flag().to_owned()];
+    if let Err(error) = caps.store_flags(&original.folder, &[original.uid], &flags, &[]).await {
+        let command = request.command.name();
+        caps.log(Level::Warn, &format!("{command}: marking the original: {error}"));
+    }
+}
+
+/// Why [`send`] failed: what the phone is told, and what becomes of the claim
+/// ([`SendError::keeps_claim_in_flight`]).
 struct NotSent {
     status: CommonStatus,
-    maybe_sent: bool,
+    keeps_claim_in_flight: bool,
     /// Nothing was sent because a concurrent request claimed the message first.
     claim_lost: bool,
 }
 
 impl From<CommonStatus> for NotSent {
     fn from(status: CommonStatus) -> Self {
-        NotSent { status, maybe_sent: false, claim_lost: false }
+        NotSent { status, keeps_claim_in_flight: false, claim_lost: false }
     }
 }
 
@@ -249,29 +271,18 @@ async fn send(
 ) -> Result<Sent, NotSent> {
     let device = request.device_id.as_str();
     let command = request.command.name();
-    let kind = smart_kind(request);
-    let mut original = None;
-    let message: Cow<'_, [u8]> = match kind {
-        None => Cow::Borrowed(parsed.mime.as_deref().ok_or(CommonStatus::InvalidXml)?),
-        Some(kind) => {
-            let source = parsed.source.as_ref().ok_or(CommonStatus::InvalidXml)?;
-            let found = find_original(caps, device, source, kind).await?;
-            original = Some((found.folder, found.uid));
-            Cow::Owned(answer_message(caps, kind, parsed, found.raw))
-        }
-    };
-    let outcome = match kind {
-        None => {
-            let save = parsed.save_in_sent;
-            compose::submit(caps, identity, &message, save, Some(claim), message_id_seed).await
-        }
+    let (message, original) = message_to_send(caps, request, parsed).await?;
+    let save = parsed.save_in_sent;
+    let outcome = match original {
+        None => compose::submit(caps, identity, &message, save, Some(claim), message_id_seed).await,
         Some(_) => {
+            let forwardees = &parsed.forwardees;
             compose::submit_with(
                 caps,
                 Some(identity),
                 &message,
-                &parsed.forwardees,
-                parsed.save_in_sent,
+                forwardees,
+                save,
                 Some(claim),
                 message_id_seed,
             )
@@ -282,8 +293,8 @@ async fn send(
         caps.log(Level::Info, &format!("{identity} device {device}: {command} not sent: {error}"));
         NotSent {
             status: error.status(),
-            maybe_sent: error.maybe_sent(),
-            claim_lost: matches!(error, SendError::Submission(SubmissionError::ClaimLost)),
+            keeps_claim_in_flight: error.keeps_claim_in_flight(),
+            claim_lost: error.claim_lost(),
         }
     })?;
     let sent_copy = match &outcome.sent_copy {
@@ -300,11 +311,8 @@ async fn send(
             outcome.refused.len()
         ),
     );
-    if let (Some(kind), Some((folder, uid))) = (kind, original) {
-        let flags = [kind.flag().to_owned()];
-        if let Err(error) = caps.store_flags(&folder, &[uid], &flags, &[]).await {
-            caps.log(Level::Warn, &format!("{command}: marking the original: {error}"));
-        }
+    if let Some(original) = original {
+        mark_original(caps, request, &original).await;
     }
     Ok(Sent { copy_missing: matches!(outcome.sent_copy, SentCopy::Failed(_)) })
 }
