@@ -1484,11 +1484,23 @@ const CHARSET_BODIES: &[(&str, &[u8], &str)] = &[
         ("ISO-8859-9", b"G\xfcnayd\xfdn d\xfcnya, \xfei\xfee", "G\u{fc}nayd\u{131}n d\u{fc}nya, \u{15f}i\u{15f}e"),
 ];
 
+/// RFC 2047's Q encoding of `bytes`: letters and digits as they are, every other byte `=XX`.
+fn q_encoded(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| match b.is_ascii_alphanumeric() {
+            true => char::from(b).to_string(),
+            false => format!("={b:02X}"),
+        })
+        .collect()
+}
+
 /// Each of those bodies reaches the phone as the same text in UTF-8, whether the part is
 /// base64 or 8bit, including the two 7-bit charsets the WHATWG decoders give up on
-/// (ISO-2022-KR, HZ-GB-2312).
+/// (ISO-2022-KR, HZ-GB-2312); so does each as the sender's name in an RFC 2047 word.
 #[test]
 fn bodies_in_every_charset_arrive_as_utf8() {
+    use base64::Engine as _;
     World::start(FrontEnd::Host, "charsets").run(|world| {
         let mut imap = world.imap()?;
         for (n, (label, bytes, _)) in CHARSET_BODIES.iter().enumerate() {
@@ -1497,8 +1509,16 @@ fn bodies_in_every_charset_arrive_as_utf8() {
             } else {
                 ("8bit", [bytes, &b"\r\n"[..]].concat())
             };
+            // The same text as the sender's name, an RFC 2047 word in B or Q.
+            let name = match n % 2 {
+                0 => format!(
+                    "=?{label}?B?{}?=",
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                ),
+                _ => format!("=?{label}?Q?{}?=", q_encoded(bytes)),
+            };
             let mut raw = format!(
-                "From: <seed@example.org>\r\nTo: <{}>\r\nSubject: Charset {label}\r\n\
+                "From: {name} <seed@example.org>\r\nTo: <{}>\r\nSubject: Charset {label}\r\n\
                  MIME-Version: 1.0\r\nContent-Type: text/plain; charset=\"{label}\"\r\n\
                  Content-Transfer-Encoding: {encoding}\r\n\r\n",
                 world.user
@@ -1518,6 +1538,10 @@ fn bodies_in_every_charset_arrive_as_utf8() {
             let got = email.body.as_ref().map(|body| body.text()).unwrap_or_default();
             if got.trim_end() != *text {
                 wrong.push(format!("{label}: {got:?}, want {text:?}"));
+            }
+            let from = email.from.as_deref().unwrap_or_default();
+            if !from.contains(text) {
+                wrong.push(format!("{label} sender: {from:?}, want the name {text:?}"));
             }
         }
         ensure!(wrong.is_empty(), "bodies not as sent: {wrong:#?}");

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use mail_parser::decoders::charsets::map::charset_decoder;
 
-use super::shifted;
+use super::{encoded_words, shifted};
 
 /// InternetCPID when the message has no text body or the charset is unknown: what we deliver.
 pub const UTF8_CODE_PAGE: u32 = 65001;
@@ -90,6 +90,15 @@ pub fn decode_to_utf8(bytes: &[u8], charset: Option<&str>) -> String {
     }
 }
 
+/// Whether `label` is one of the charsets decoded here rather than by mail-parser (see
+/// `shifted`), which therefore must not decode it in headers either.
+pub fn has_own_decoder(label: &str) -> bool {
+    matches!(
+        code_page_for_charset(Some(label.trim())),
+        ISO_2022_KR_CODE_PAGE | HZ_GB_2312_CODE_PAGE | UTF7_CODE_PAGE
+    )
+}
+
 const ISO_2022_KR_CODE_PAGE: u32 = 50225;
 const HZ_GB_2312_CODE_PAGE: u32 = 52936;
 const UTF7_CODE_PAGE: u32 = 65000;
@@ -159,16 +168,33 @@ pub fn utf8_or_latin1(bytes: &[u8]) -> String {
     }
 }
 
-/// The message with its top-level header block made valid UTF-8, line by line: raw 8-bit
-/// header lines are taken as UTF-8 when they are, else as latin-1 (mail-parser would otherwise
-/// replace every 8-bit byte with U+FFFD). The body bytes are untouched.
+/// The message with its top-level header block made valid UTF-8 for mail-parser, which
+/// would otherwise lose text: raw 8-bit header lines are taken as UTF-8 when they are, else as
+/// latin-1 (it would replace every 8-bit byte with U+FFFD), and encoded words in the charsets
+/// it decodes wrongly become UTF-8 words (`encoded_words`). The body bytes are untouched.
 pub fn header_block_as_utf8(raw: &[u8]) -> Cow<'_, [u8]> {
     let header_end = header_block_end(raw);
     let (header, body) = raw.split_at(header_end);
-    if std::str::from_utf8(header).is_ok() {
-        return Cow::Borrowed(raw);
+    let header = match std::str::from_utf8(header) {
+        Ok(_) => Cow::Borrowed(header),
+        Err(_) => Cow::Owned(lines_as_utf8(header)),
+    };
+    let header = match encoded_words::shifted_words_as_utf8(&header) {
+        Some(rewritten) => Cow::Owned(rewritten),
+        None => header,
+    };
+    match header {
+        Cow::Borrowed(_) => Cow::Borrowed(raw),
+        Cow::Owned(mut rewritten) => {
+            rewritten.extend_from_slice(body);
+            Cow::Owned(rewritten)
+        }
     }
-    let mut rewritten = Vec::with_capacity(raw.len() + header.len() / 2);
+}
+
+/// Each line of `header` as it is when it is UTF-8, else read as latin-1.
+fn lines_as_utf8(header: &[u8]) -> Vec<u8> {
+    let mut rewritten = Vec::with_capacity(header.len() + header.len() / 2);
     for line in header.split_inclusive(|&b| b == b'\n') {
         if std::str::from_utf8(line).is_ok() {
             rewritten.extend_from_slice(line);
@@ -176,8 +202,7 @@ pub fn header_block_as_utf8(raw: &[u8]) -> Cow<'_, [u8]> {
             rewritten.extend_from_slice(utf8_or_latin1(line).as_bytes());
         }
     }
-    rewritten.extend_from_slice(body);
-    Cow::Owned(rewritten)
+    rewritten
 }
 
 /// Offset just past the empty line that ends the header block, or the end of the data.

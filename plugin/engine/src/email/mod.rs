@@ -15,6 +15,7 @@ mod body;
 mod charset;
 mod conversation;
 mod dates;
+mod encoded_words;
 mod flags;
 mod headers;
 mod html_text;

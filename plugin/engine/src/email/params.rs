@@ -6,6 +6,7 @@
 use mail_parser::{HeaderValue, parsers::MessageStream};
 
 use super::charset::decode_to_utf8;
+use super::encoded_words::shifted_words_as_utf8;
 
 /// RFC 2231 continuations joined per parameter; more are ignored.
 const MAX_CONTINUATIONS: usize = 64;
@@ -93,8 +94,8 @@ fn percent_decode_into(encoded: &[u8], decoded: &mut Vec<u8>) {
     }
 }
 
-/// RFC 2047 encoded words decoded (any charset mail-parser knows); text without them is
-/// returned as is.
+/// RFC 2047 encoded words decoded (any charset mail-parser knows, and those of `shifted`);
+/// text without them is returned as is.
 pub fn decode_encoded_words(value: &str) -> String {
     if !value.contains("=?") {
         return value.to_owned();
@@ -103,6 +104,9 @@ pub fn decode_encoded_words(value: &str) -> String {
     let mut line: Vec<u8> =
         value.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect();
     line.push(b'\n');
+    if let Some(rewritten) = shifted_words_as_utf8(&line) {
+        line = rewritten;
+    }
     match MessageStream::new(&line).parse_unstructured() {
         HeaderValue::Text(text) => text.into_owned(),
         _ => value.to_owned(),
