@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use eas_edge::imap::{
-    BodyPart, ChangeMethod, ChangeTracking, Endpoint, FolderRole, ImapError, NotifyEvent,
-    NotifyTarget, Session, SyncPoint, TlsMode, TlsSettings, UidRange, Unsolicited, mutf7, uidset,
+    BodyPart, ChangeMethod, ChangeTracking, Endpoint, FolderRole, ImapError, MAX_HEADER_BYTES,
+    NotifyEvent, NotifyTarget, Session, SyncPoint, TlsMode, TlsSettings, UidRange, Unsolicited,
+    mutf7, uidset,
 };
 use eas_edge_tests::imap::AppendOptions;
 use eas_edge_tests::mailstack::MailStack;
@@ -209,8 +210,10 @@ async fn summaries_messages_and_parts() -> Result<()> {
         ensure!(flags == expected, "uid {}: {flags:?} != {expected:?}", summary.uid);
         ensure!(summary.internal_date == message.date);
         ensure!(summary.size == message.raw.len() as u64);
-        let prefix_len = message.raw.len().min(2048);
+        let header_len = header_block_len(&message.raw);
+        let prefix_len = message.raw.len().min(header_len + 2048);
         ensure!(summary.prefix == message.raw[..prefix_len], "prefix of uid {}", summary.uid);
+        ensure!(summary.header_len == header_len, "header block of uid {}", summary.uid);
         ensure!(summary.prefix.starts_with(b"Date: "));
     }
 
@@ -258,6 +261,40 @@ async fn summaries_messages_and_parts() -> Result<()> {
         session.fetch_part("INBOX", uid, "1 BODY[]", 100).await.is_err(),
         "sections are checked"
     );
+    Ok(())
+}
+
+/// Bytes up to and including the blank line after the header block.
+fn header_block_len(raw: &[u8]) -> usize {
+    raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |at| at + 4)
+}
+
+/// A summary's prefix is the header block whole, however long, then the body's first bytes;
+/// a header block over the limit is cut there and no body follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_prefixes_hold_the_whole_header_block() -> Result<()> {
+    let stack = stack()?;
+    let received: String = (0..400)
+        .map(|n| format!("Received: from relay{n}.example.net by mx.example.org; hop {n:04}\r\n"))
+        .collect();
+    let body = "body line\r\n".repeat(500);
+    let long = format!("{received}Subject: many hops\r\n\r\n{body}");
+    let huge_received = received.repeat(4);
+    let huge = format!("{huge_received}Subject: too many hops\r\n\r\n{body}");
+    let mut other = stack.imap_login(USER, PASSWORD)?;
+    other.append("INBOX", long.as_bytes(), &AppendOptions::default())?;
+    other.append("INBOX", huge.as_bytes(), &AppendOptions::default())?;
+    let mut session = session(&stack, ChangeTracking::Best).await?;
+
+    let summaries = session.fetch_summaries("INBOX", &[1, 2], 100).await?;
+    ensure!(summaries.len() == 2, "{} summaries", summaries.len());
+    let header_len = header_block_len(long.as_bytes());
+    ensure!(header_len > 20_000, "the test's header block is long: {header_len}");
+    ensure!(summaries[0].header_len == header_len);
+    ensure!(summaries[0].prefix == long.as_bytes()[..header_len + 100], "header and 100 bytes");
+    let limit = MAX_HEADER_BYTES as usize;
+    ensure!(huge.len() > limit && summaries[1].header_len == limit);
+    ensure!(summaries[1].prefix == huge.as_bytes()[..limit], "cut header, nothing after it");
     Ok(())
 }
 

@@ -149,7 +149,9 @@ async fn every_mailbox_operation_through_the_pool() -> Result<()> {
         .map_err(anyhow::Error::msg)?;
     ensure!(summaries.iter().map(|s| s.uid).collect::<Vec<_>>() == vec![1, 3, 31]);
     let third = &summaries[1];
-    ensure!(third.prefix == messages[2].raw[..512.min(messages[2].raw.len())]);
+    let raw = &messages[2].raw;
+    let header_len = raw.windows(4).position(|w| w == b"\r\n\r\n").context("header block")? + 4;
+    ensure!(third.prefix == raw[..raw.len().min(header_len + 512)], "header block and 512 bytes");
     ensure!(
         third.size as usize == messages[2].raw.len() && third.internal_date == messages[2].date
     );

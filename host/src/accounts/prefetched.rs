@@ -65,7 +65,7 @@ pub struct Prefetched {
 #[derive(Debug)]
 struct Entry {
     uid_validity: u32,
-    /// The prefix length asked for: a request for up to this many bytes can take the entry.
+    /// The body bytes asked for: a request for up to this many can take the entry.
     prefix_bytes: u32,
     summary: Summary,
     stored: Instant,
@@ -113,8 +113,8 @@ impl Prefetched {
         kept
     }
 
-    /// Takes the entries of `folder` for `uids` that hold at least `prefix_bytes` (their
-    /// prefix cut to that). Taken entries leave the cache: each page is wanted once.
+    /// Takes the entries of `folder` for `uids` fetched with at least `prefix_bytes` of body
+    /// (their prefix cut to that). Taken entries leave the cache: each page is wanted once.
     pub fn take(
         &mut self,
         folder: &str,
@@ -135,7 +135,7 @@ impl Prefetched {
             let Some(entry) = self.entries.remove(&key) else { continue };
             self.release(entry_size(&entry.summary));
             let mut summary = entry.summary;
-            summary.prefix.truncate(usize::try_from(prefix_bytes).unwrap_or(usize::MAX));
+            summary.cut_body_to(prefix_bytes);
             taken.insert(uid, Held { uid_validity: entry.uid_validity, summary });
         }
         taken
@@ -185,6 +185,7 @@ mod tests {
             size: 5_000,
             body_structure: Vec::new(),
             prefix: vec![b'x'; prefix_len],
+            header_len: 200,
         }
     }
 
@@ -202,7 +203,7 @@ mod tests {
         let held = &taken[&1];
         assert_eq!(held.uid_validity, 7);
         assert!(held.summary.flags.is_empty(), "flags are fetched fresh");
-        assert_eq!(held.summary.prefix.len(), 1_000);
+        assert_eq!(held.summary.prefix.len(), 200 + 1_000, "the header block and 1,000 more");
         assert_eq!(held.summary.size, 5_000);
         assert!(cache.take("INBOX", &[1, 2], 1_000, now).is_empty(), "taken once");
         assert_eq!(cache.bytes(), 0);

@@ -28,8 +28,9 @@ pub use endpoint::{ChangeTracking, Endpoint, Limits, Timeouts};
 pub use error::{ImapError, RefusalStatus};
 pub use folder::{Folder, FolderRole};
 pub use session::{
-    ChangeMethod, Changes, FolderStatus, Message, MessageFlags, NotifyEvent, NotifyTarget,
-    SearchCriteria, SelectInfo, Session, Summary, SyncPoint, Unsolicited, WriteResult,
+    ChangeMethod, Changes, FolderStatus, MAX_HEADER_BYTES, Message, MessageFlags, NotifyEvent,
+    NotifyTarget, SearchCriteria, SelectInfo, Session, Summary, SyncPoint, Unsolicited,
+    WriteResult,
 };
 pub(crate) use tls::TlsClient;
 pub use tls::{TlsMode, TlsSettings};

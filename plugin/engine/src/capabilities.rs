@@ -112,7 +112,8 @@ pub trait Capabilities {
         since: i64,
     ) -> impl Future<Output = MailboxResult<Vec<UidRange>>>;
 
-    /// Summaries in UID order; vanished UIDs are left out.
+    /// Summaries in UID order; vanished UIDs are left out. Each prefix is the message's
+    /// header block (whole up to 64 KiB) and then at most `prefix_bytes` of its body.
     fn fetch_summaries(
         &self,
         folder: &str,

@@ -12,6 +12,10 @@ use crate::imap::uidset;
 /// at 64 KB); the commands for the rest are pipelined behind.
 const MAX_SET_LEN: usize = 8 * 1024;
 
+/// A summary's header block is fetched whole up to this size; a longer one is cut here and
+/// then nothing of the body follows it.
+pub const MAX_HEADER_BYTES: u32 = 64 * 1024;
+
 /// What the engine needs to list a message and parse its headers and text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -24,8 +28,10 @@ pub struct Summary {
     pub size: u64,
     /// Pre-order, see [`BodyPart`]; empty if the server's BODYSTRUCTURE was unreadable.
     pub body_structure: Vec<BodyPart>,
-    /// The first bytes of the raw message: headers and the start of the body.
+    /// The first bytes of the raw message: its header block and the start of its body.
     pub prefix: Vec<u8>,
+    /// How many bytes of `prefix` are the header block (blank line included).
+    pub header_len: usize,
 }
 
 /// A whole message with what a client shows next to it.
@@ -54,17 +60,45 @@ impl Summary {
         if let Some(parts) = data.body_structure {
             self.body_structure = parts;
         }
-        if let Some(prefix) = data.sections.into_iter().find(|s| s.section.is_empty()) {
-            self.prefix = prefix.data.unwrap_or_default();
+        let mut header = None;
+        let mut text = None;
+        for section in data.sections {
+            if section.section.eq_ignore_ascii_case("HEADER") {
+                header = section.data;
+            } else if section.section.eq_ignore_ascii_case("TEXT") {
+                text = section.data;
+            }
         }
+        if let Some(header) = header {
+            self.set_prefix(header, text.unwrap_or_default());
+        }
+    }
+
+    /// The prefix from `BODY[HEADER]` and `BODY[TEXT]`, which together are `BODY[]` (RFC 9051
+    /// §6.4.5): the text follows only a header block that came whole.
+    fn set_prefix(&mut self, mut header: Vec<u8>, text: Vec<u8>) {
+        self.header_len = header.len();
+        if header.len() < MAX_HEADER_BYTES as usize {
+            header.extend_from_slice(&text);
+        }
+        self.prefix = header;
+    }
+
+    /// The prefix cut to what a fetch of `body_bytes` would have given: the header block and
+    /// at most that many bytes after it.
+    pub fn cut_body_to(&mut self, body_bytes: u32) {
+        let body_bytes = usize::try_from(body_bytes).unwrap_or(usize::MAX);
+        self.prefix.truncate(self.header_len.saturating_add(body_bytes));
     }
 }
 
 impl Session {
     /// Summaries of the messages with these UIDs in one round trip: EXAMINE and
-    /// `UID FETCH <set> (UID FLAGS INTERNALDATE RFC822.SIZE BODYSTRUCTURE BODY.PEEK[]<0.N>)`
-    /// (RFC 9051 §6.4.5; BODY.PEEK leaves \Seen alone), pipelined. Missing (expunged) UIDs are
-    /// absent from the result, which is in UID order.
+    /// `UID FETCH <set> (UID FLAGS INTERNALDATE RFC822.SIZE BODYSTRUCTURE
+    /// BODY.PEEK[HEADER]<0.H> BODY.PEEK[TEXT]<0.N>)` (RFC 9051 §6.4.5; BODY.PEEK leaves \Seen
+    /// alone), pipelined: the prefix is the header block, whatever its length (up to
+    /// [`MAX_HEADER_BYTES`]), and the first `prefix_bytes` of the body. Missing (expunged)
+    /// UIDs are absent from the result, which is in UID order.
     ///
     /// The EXAMINE is sent even when the folder is open already: a session that waited in a
     /// pool sees the folder as of its last command, and Dovecot answers FETCH and SEARCH from
@@ -111,7 +145,8 @@ impl Session {
         let flag_ranges = uidset::ranges_of(flags_only);
         let items = if prefix_bytes > 0 {
             format!(
-                " (UID FLAGS INTERNALDATE RFC822.SIZE BODYSTRUCTURE BODY.PEEK[]<0.{prefix_bytes}>)"
+                " (UID FLAGS INTERNALDATE RFC822.SIZE BODYSTRUCTURE \
+                 BODY.PEEK[HEADER]<0.{MAX_HEADER_BYTES}> BODY.PEEK[TEXT]<0.{prefix_bytes}>)"
             )
         } else {
             " (UID FLAGS INTERNALDATE RFC822.SIZE BODYSTRUCTURE)".to_string()

@@ -24,7 +24,7 @@ use super::error::{ImapError, RefusalStatus};
 use super::response::{Code, Response, Status, Tagged, Untagged};
 use super::tls::TlsMode;
 
-pub use fetch::{Message, Summary};
+pub use fetch::{MAX_HEADER_BYTES, Message, Summary};
 pub use folders::FolderStatus;
 pub use push::{NotifyEvent, NotifyTarget, Unsolicited};
 pub use sync::{ChangeMethod, Changes, MessageFlags, SyncPoint};

@@ -37,8 +37,9 @@ pub const MAX_RESULTS: usize = 100;
 const MAX_RANGE_INDEX: usize = 999;
 /// Longest SearchId accepted (a GUID is 36 characters).
 const MAX_SEARCH_ID_LEN: usize = 128;
-/// Bytes of each result's message fetched: headers and the start of the body for Preview.
-const PREFIX_BYTES: u32 = 16 * 1024;
+/// Bytes of each result's body fetched (after its header block, which comes whole): the
+/// start of the text for Preview.
+const PREFIX_BYTES: u32 = 4 * 1024;
 /// Characters of Preview (MS-ASAIRS §2.2.2.35: at most 255).
 const PREVIEW_CHARS: u32 = 255;
 /// Encoded bytes of results in one response; the first result always goes.

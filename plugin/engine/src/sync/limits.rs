@@ -32,11 +32,15 @@ pub const RESPONSE_BYTES: usize = 2 * 1024 * 1024;
 /// ItemOperations.
 pub const MAX_SYNC_BODY_BYTES: u32 = 256 * 1024;
 
-/// Bytes of each message fetched with its summary (`BODY.PEEK[]<0.N>`), at most.
+/// Bytes of each message's body fetched with its summary, at most. The header block comes
+/// whole besides (`fetch-summaries` in `wit/gateway.wit`).
 pub const MAX_PREFIX_BYTES: u32 = 64 * 1024;
 
-/// Bytes of each message fetched with its summary, at least (headers and a first part).
-pub const MIN_PREFIX_BYTES: u32 = 16 * 1024;
+/// Bytes of each message's body fetched with its summary, at least: the MIME framing and
+/// the first part's headers come before its text. (When the prefix was the message's first
+/// 16 KiB, long header blocks had to fit in it too; an initial sync of 255-byte text bodies
+/// fetched almost every message whole.)
+pub const MIN_PREFIX_BYTES: u32 = 4 * 1024;
 
 /// A message is fetched whole (when its prefix did not hold enough body) only up to this size.
 pub const MAX_FULL_FETCH_BYTES: u32 = 1024 * 1024;

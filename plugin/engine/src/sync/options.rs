@@ -161,16 +161,18 @@ impl CollectionOptions {
         }
     }
 
-    /// How many bytes of each message to fetch with its summary: enough for the largest
-    /// truncated body asked for plus headers and MIME framing, within bounds. A body that
-    /// needs more is fetched whole (within the batch budget) or sent truncated.
+    /// How many bytes of each message's body to fetch with its summary (after its header
+    /// block, which comes whole): enough for the largest truncated body asked for plus MIME
+    /// framing, within bounds. A body that needs more is fetched whole (within the batch
+    /// budget) or sent truncated.
     pub fn prefix_bytes(&self) -> u32 {
         let wanted = self
             .preferences(Some(MAX_SYNC_BODY_BYTES))
             .iter()
             .map(|preference| match preference.truncation_size {
                 Some(size) if preference.body_type == BodyType::Mime => size,
-                // Encoded text is larger than decoded (base64: 4/3), and headers come first.
+                // Encoded text is larger than decoded (base64: 4/3), and MIME framing and part
+                // headers come first.
                 Some(size) => size.saturating_mul(3) / 2 + MIN_PREFIX_BYTES,
                 None => MAX_PREFIX_BYTES,
             })

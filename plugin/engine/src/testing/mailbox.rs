@@ -283,7 +283,11 @@ impl FakeMailbox {
             .into_iter()
             .filter_map(|uid| {
                 let m = folder.messages.get(&uid)?;
-                let cut = m.raw.len().min(prefix_bytes as usize);
+                // as the host does: the header block whole, then `prefix_bytes` of the body
+                let cut = match prefix_bytes {
+                    0 => 0,
+                    _ => m.raw.len().min(header_block_len(&m.raw) + prefix_bytes as usize),
+                };
                 Some(MessageSummary {
                     uid,
                     flags: m.flags.clone(),
@@ -532,4 +536,17 @@ impl FakeMailbox {
             .map(|m| m.flags.clone())
             .unwrap_or_default()
     }
+}
+
+/// Bytes of `raw` up to and including the empty line that ends its header block (CRLF or
+/// bare LF), or all of it.
+fn header_block_len(raw: &[u8]) -> usize {
+    let mut offset = 0;
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        offset += line.len();
+        if line == b"\r\n" || line == b"\n" {
+            return offset;
+        }
+    }
+    raw.len()
 }

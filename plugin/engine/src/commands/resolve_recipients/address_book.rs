@@ -24,8 +24,8 @@ const FORMAT: u8 = 1;
 pub const MAX_CONTACTS: usize = 2000;
 /// Newest messages per source folder read on each refresh, at most.
 pub const SCAN_WINDOW: u32 = 400;
-/// Bytes of each message fetched to read its header block.
-const HEADER_PREFIX_BYTES: u32 = 8 * 1024;
+/// Bytes of each message's body fetched to read its header block, which comes whole anyway.
+const HEADER_PREFIX_BYTES: u32 = 1;
 const FETCH_CHUNK: usize = 100;
 /// FolderSync Type codes of the source folders.
 const INBOX_TYPE: u8 = 2;
@@ -270,9 +270,7 @@ async fn refresh(
                     Err(error) => return Err(error),
                 };
             for summary in summaries.iter().filter(|s| chunk.contains(&s.uid)) {
-                let prefix =
-                    &summary.prefix[..summary.prefix.len().min(HEADER_PREFIX_BYTES as usize)];
-                learn(&mut merged, prefix, summary.internal_date, sent, identity);
+                learn(&mut merged, &summary.prefix, summary.internal_date, sent, identity);
             }
         }
         stored.marks.retain(|mark| mark.folder != folder.imap_name);

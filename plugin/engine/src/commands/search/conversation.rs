@@ -30,8 +30,9 @@ pub const SCAN_TOTAL: u32 = 600;
 /// Per folder in phase 1: between these bounds, `SCAN_TOTAL` shared among the folders.
 const SCAN_PER_FOLDER: (u32, u32) = (10, 200);
 const SCAN_CHUNK: usize = 50;
-/// Bytes of each message fetched to compute its ConversationId (the header block).
-const HEADER_PREFIX_BYTES: u32 = 16 * 1024;
+/// Bytes of each message's body fetched to compute its ConversationId: it needs only the
+/// header block, which comes whole anyway.
+const HEADER_PREFIX_BYTES: u32 = 1;
 /// Folders searched for the thread's root in phase 2.
 pub const ROOT_SEARCH_FOLDERS: usize = 20;
 /// Candidates of phase 2 whose ConversationId is computed, at most.

@@ -223,7 +223,7 @@ pub async fn search_folder(
     }
 }
 
-/// Summaries of `uids` (any order) with `prefix_bytes` of each message, fetched in chunks;
+/// Summaries of `uids` (any order) with `prefix_bytes` of each body, fetched in chunks;
 /// vanished messages and anything the host adds are left out. A folder that disappeared gives
 /// none.
 pub async fn summaries(
@@ -242,9 +242,6 @@ pub async fn summaries(
                 fetched.retain(|s| wanted.binary_search(&s.uid).is_ok());
                 fetched.sort_by_key(|s| s.uid);
                 fetched.dedup_by_key(|s| s.uid);
-                for summary in &mut fetched {
-                    summary.prefix.truncate(prefix_bytes as usize);
-                }
                 result.extend(fetched);
             }
             Err(MailboxError::NoSuchFolder(_)) => return Ok(Vec::new()),

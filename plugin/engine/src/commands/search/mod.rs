@@ -382,10 +382,10 @@ fn parse_options(options: &Element, parsed: &mut MailboxSearch) -> Result<(), u8
     Ok(())
 }
 
-/// Bytes of each result's message fetched with its summary: enough for the largest truncated
-/// body asked for plus headers and MIME framing (as Sync computes it).
+/// Bytes of each result's body fetched with its summary (its header block comes whole):
+/// enough for the largest truncated body asked for plus MIME framing (as Sync computes it).
 fn prefix_bytes(preferences: &[BodyPreference]) -> u32 {
-    const MIN: u32 = 16 * 1024;
+    const MIN: u32 = 4 * 1024;
     const MAX: u32 = 64 * 1024;
     preferences
         .iter()
