@@ -6,13 +6,32 @@
 //! part only when its text is asked for; [`ParsedMessage::parse`] is mail-parser's full parse,
 //! needed to describe parts (derived BODYSTRUCTURE) and where the scan declines.
 
-use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{Encoding, Header, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use super::charset::decode_to_utf8;
 use super::input::BodyPart;
 use super::limits::MAX_PARTS;
 use super::scan::{self, ScannedPart};
 use super::transfer::TransferEncoding;
+
+/// The message `MessageParser::parse_headers` gives for `data` whose top-level fields are
+/// `headers`: one part holding them, with an empty body; none without a field.
+fn headers_only_message<'m>(data: &'m [u8], headers: Vec<Header<'m>>) -> Option<Message<'m>> {
+    if headers.is_empty() {
+        return None;
+    }
+    let end = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    let root = MessagePart {
+        headers,
+        encoding: Encoding::None,
+        is_encoding_problem: true,
+        body: PartType::Text("".into()),
+        offset_header: 0,
+        offset_body: end,
+        offset_end: end,
+    };
+    Some(Message { parts: vec![root], raw_message: data.into(), ..Message::default() })
+}
 
 pub struct ParsedMessage<'m> {
     data: &'m [u8],
@@ -52,10 +71,11 @@ impl<'m> ParsedMessage<'m> {
     /// The same parts, sections and headers as [`parse`](Self::parse) without decoding any
     /// part; falls back to the full parse where the scan declines.
     pub fn scan(data: &'m [u8], is_whole_message: bool) -> Self {
-        let Some(parts) = scan::scan(data) else {
+        let Some(scanned) = scan::scan(data) else {
             return Self::parse(data, is_whole_message);
         };
-        let message = MessageParser::new().parse_headers(data);
+        let parts = scanned.parts;
+        let message = headers_only_message(data, scanned.root_headers);
         let sections = number_sections(&parts);
         Self { data, is_whole_message, message, is_full_parse: false, parts, sections }
     }
@@ -242,10 +262,12 @@ mod tests {
     /// numbering, where each part's body is, its encoding and charset, and the headers.
     fn assert_scan_matches_full_parse(data: &[u8]) -> Result<(), TestCaseError> {
         let full = ParsedMessage::parse(data, false);
-        let Some(scanned_parts) = scan::scan(data) else {
+        let Some(scanned_parts) = scan::scan(data).map(|scanned| scanned.parts) else {
             return Ok(()); // declined: the caller uses the full parse
         };
         let scanned = ParsedMessage::scan(data, false);
+        let headers_only = MessageParser::new().parse_headers(data);
+        prop_assert_eq!(scanned.message(), headers_only.as_ref(), "the fields the walk kept");
         prop_assert!(!scanned.is_full_parse);
         prop_assert_eq!(&scanned.sections, &full.sections);
         for (section, _, index) in &full.sections {

@@ -14,7 +14,7 @@
 //! The tests compare sections and offsets with a full parse, on fixtures and random MIME.
 
 use mail_parser::parsers::MessageStream;
-use mail_parser::{GetHeader, HeaderName, HeaderValue, MessageParser};
+use mail_parser::{GetHeader, Header, HeaderName, HeaderValue, MessageParser};
 
 use super::limits::MAX_PARTS;
 
@@ -68,14 +68,26 @@ fn seek_part_end(
     (end, true)
 }
 
+/// What the walk found: the parts, and the top-level header fields as mail-parser's
+/// `parse_headers` reads them (the walk read them anyway, so they are not parsed twice).
+pub struct Scanned<'x> {
+    pub parts: Vec<ScannedPart>,
+    pub root_headers: Vec<Header<'x>>,
+}
+
 /// The parts of `data` in mail-parser's order, or `None` where a full parse is needed.
-pub fn scan(data: &[u8]) -> Option<Vec<ScannedPart>> {
+pub fn scan(data: &[u8]) -> Option<Scanned<'_>> {
     let conf = MessageParser::new();
     let mut stream = MessageStream::new(data);
     let mut parts: Vec<ScannedPart> = Vec::new();
     let mut open: Vec<Open> = Vec::new();
     let mut headers = Vec::new();
+    let mut root_headers = None;
     'outer: loop {
+        // The root's fields are kept once its part is recorded.
+        if root_headers.is_none() && parts.len() == 1 {
+            root_headers = Some(std::mem::take(&mut headers));
+        }
         headers.clear();
         if parts.len() > MAX_PARTS || !stream.parse_headers(&conf, &mut headers) {
             break;
@@ -159,6 +171,11 @@ pub fn scan(data: &[u8]) -> Option<Vec<ScannedPart>> {
     if parts.is_empty() {
         return None;
     }
+    let root_headers = match root_headers {
+        Some(root_headers) => root_headers,
+        // a single part: the last fields read are the root's
+        None => std::mem::take(&mut headers),
+    };
     // As mail-parser: parts still open at the end run to the end of the data.
     let end = stream.offset();
     for still_open in &open {
@@ -169,5 +186,5 @@ pub fn scan(data: &[u8]) -> Option<Vec<ScannedPart>> {
     if let Some(root) = parts.first_mut() {
         root.offset_end = data.len();
     }
-    Some(parts)
+    Some(Scanned { parts, root_headers })
 }
