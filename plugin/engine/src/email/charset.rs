@@ -206,7 +206,7 @@ fn lines_as_utf8(header: &[u8]) -> Vec<u8> {
 }
 
 /// Offset just past the empty line that ends the header block, or the end of the data.
-fn header_block_end(raw: &[u8]) -> usize {
+pub fn header_block_end(raw: &[u8]) -> usize {
     let mut line_start = 0;
     for line in raw.split_inclusive(|&b| b == b'\n') {
         line_start += line.len();

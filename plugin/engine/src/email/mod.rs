@@ -40,6 +40,8 @@ use std::borrow::Cow;
 pub use body::{
     Body, BodyData, BodyNeeds, BodyPreference, BodySelection, BodySource, BodyType, MimeSupport,
 };
+#[cfg(test)]
+pub(crate) use charset::header_block_end;
 pub use dates::format_eas_datetime;
 pub use flags::{flag_keywords, is_category_keyword, is_flag_keyword, keyword_for_category};
 pub use input::{BodyPart, MessageSummary};

@@ -1,6 +1,7 @@
 //! An in-memory mailbox with QRESYNC semantics: every change bumps a mod-sequence, expunges
 //! are remembered, so `changes` answers exactly like a QRESYNC server would.
 
+use crate::email::header_block_end;
 use crate::mailbox::{
     ChangeMethod, Changes, Folder, FolderRole, FolderStatus, MailboxError, MailboxResult, Message,
     MessageFlags, MessageSummary, SyncPoint, UidRange,
@@ -286,7 +287,7 @@ impl FakeMailbox {
                 // as the host does: the header block whole, then `prefix_bytes` of the body
                 let cut = match prefix_bytes {
                     0 => 0,
-                    _ => m.raw.len().min(header_block_len(&m.raw) + prefix_bytes as usize),
+                    _ => m.raw.len().min(header_block_end(&m.raw) + prefix_bytes as usize),
                 };
                 Some(MessageSummary {
                     uid,
@@ -536,17 +537,4 @@ impl FakeMailbox {
             .map(|m| m.flags.clone())
             .unwrap_or_default()
     }
-}
-
-/// Bytes of `raw` up to and including the empty line that ends its header block (CRLF or
-/// bare LF), or all of it.
-fn header_block_len(raw: &[u8]) -> usize {
-    let mut offset = 0;
-    for line in raw.split_inclusive(|&b| b == b'\n') {
-        offset += line.len();
-        if line == b"\r\n" || line == b"\n" {
-            return offset;
-        }
-    }
-    raw.len()
 }
