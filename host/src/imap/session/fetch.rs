@@ -75,10 +75,14 @@ impl Summary {
     }
 
     /// The prefix from `BODY[HEADER]` and `BODY[TEXT]`, which together are `BODY[]` (RFC 9051
-    /// §6.4.5): the text follows only a header block that came whole.
+    /// §6.4.5): the text follows only a header block that came whole, with the empty line
+    /// that ends it. From a server that leaves that line out, the body's lines would read
+    /// as header fields: the prefix is then the header block alone, and the engine fetches
+    /// the text it needs whole.
     fn set_prefix(&mut self, mut header: Vec<u8>, text: Vec<u8>) {
         self.header_len = header.len();
-        if header.len() < MAX_HEADER_BYTES as usize {
+        let ends_with_empty_line = header.ends_with(b"\r\n\r\n") || header.ends_with(b"\n\n");
+        if header.len() < MAX_HEADER_BYTES as usize && ends_with_empty_line {
             header.extend_from_slice(&text);
         }
         self.prefix = header;
@@ -327,4 +331,45 @@ fn in_ranges(ranges: &[uidset::UidRange], uid: u32) -> bool {
             }
         })
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefix_of(header: &[u8], text: &[u8]) -> Vec<u8> {
+        let mut summary = Summary::default();
+        summary.set_prefix(header.to_vec(), text.to_vec());
+        summary.prefix
+    }
+
+    #[test]
+    fn the_text_follows_a_whole_header_block() {
+        assert_eq!(prefix_of(b"A: 1\r\n\r\n", b"body"), b"A: 1\r\n\r\nbody");
+        assert_eq!(prefix_of(b"A: 1\n\n", b"body"), b"A: 1\n\nbody");
+        // a message without a body: its header block is all of it
+        assert_eq!(prefix_of(b"A: 1\r\n", b""), b"A: 1\r\n");
+    }
+
+    #[test]
+    fn no_text_after_a_cut_header_block_or_one_without_its_empty_line() {
+        assert_eq!(prefix_of(b"A: 1\r\n", b"body"), b"A: 1\r\n");
+        let mut long = vec![b'x'; MAX_HEADER_BYTES as usize - 4];
+        long.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(prefix_of(&long, b"body"), long);
+        let mut summary = Summary::default();
+        summary.set_prefix(long.clone(), b"body".to_vec());
+        summary.cut_body_to(0);
+        assert_eq!(summary.prefix.len(), long.len());
+    }
+
+    #[test]
+    fn cutting_keeps_the_header_block_and_that_many_body_bytes() {
+        let mut summary = Summary::default();
+        summary.set_prefix(b"A: 1\r\n\r\n".to_vec(), b"0123456789".to_vec());
+        summary.cut_body_to(4);
+        assert_eq!(summary.prefix, b"A: 1\r\n\r\n0123");
+        summary.cut_body_to(100);
+        assert_eq!(summary.prefix, b"A: 1\r\n\r\n0123");
+    }
 }
