@@ -1324,6 +1324,9 @@ fn hostile_requests_get_protocol_answers_never_500(front: FrontEnd) {
 }
 
 /// Raw messages that break MIME rules in the ways real mail does, and one huge one.
+/// The body of the message whose header block is longer than a summary's prefix.
+const LONG_HEADER_TEXT: &str = "Past a header block of 100 KB.";
+
 fn broken_messages(to: &str) -> Vec<(String, Vec<u8>)> {
     let mut messages = Vec::new();
     let head = |subject: &str, n: i64| Mail::new(subject, to, 100 + n).head();
@@ -1378,6 +1381,19 @@ fn broken_messages(to: &str) -> Vec<(String, Vec<u8>)> {
     ));
 
     messages.push(("Broken header only".to_string(), head("Broken header only", 5).into_bytes()));
+
+    // a header block over what a summary holds (64 KiB): the text must still be found
+    let received: String = (0..1_600)
+        .map(|n| format!("Received: from hop{n}.example.net by mx.example.org; {n:05}\r\n"))
+        .collect();
+    messages.push((
+        "Broken 100 KB header".to_string(),
+        format!(
+            "{received}{}Content-Type: text/plain\r\n\r\n{LONG_HEADER_TEXT}\r\n",
+            head("Broken 100 KB header", 7)
+        )
+        .into_bytes(),
+    ));
 
     // 50 MB attachment: one 57-byte pattern, so every base64 line is the same 76 characters
     let pattern: Vec<u8> = (0u8..57).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
@@ -1436,6 +1452,17 @@ fn broken_and_huge_mime_still_syncs(front: FrontEnd) {
                     "EAS {version}: no Add with Subject {subject:?}; got {subjects:?}"
                 );
             }
+            let long_header = drained
+                .commands
+                .iter()
+                .filter_map(|add| add.email().ok())
+                .find(|email| email.subject.as_deref() == Some("Broken 100 KB header"))
+                .context("the long-header message")?;
+            let text = long_header.body.as_ref().map(|body| body.text()).unwrap_or_default();
+            ensure!(
+                text.contains(LONG_HEADER_TEXT),
+                "EAS {version}: the body after a 100 KB header block: {text:?}"
+            );
             // the deep one and the huge one also fetch whole
             for (id, email) in drained.commands.iter().map(|c| (c.server_id.clone(), c.email())) {
                 let email = email?;
