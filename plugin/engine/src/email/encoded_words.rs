@@ -82,32 +82,12 @@ impl<'a> EncodedWord<'a> {
     }
 }
 
-/// The Q encoding (RFC 2047 §4.2): `_` is a space, `=XX` a byte; a broken escape is kept.
+/// The Q encoding (RFC 2047 §4.2): quoted-printable where `_` is a space (`=5F` is an
+/// underscore); a broken escape is kept. A word holds no white space, so the decoder's
+/// soft line breaks cannot occur.
 fn decode_q(payload: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(payload.len());
-    let mut index = 0;
-    while let Some(&byte) = payload.get(index) {
-        let escaped = (byte == b'=')
-            .then(|| payload.get(index + 1..index + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match (escaped, byte) {
-            (Some(value), _) => {
-                bytes.push(value);
-                index += 3;
-            }
-            (None, b'_') => {
-                bytes.push(b' ');
-                index += 1;
-            }
-            (None, _) => {
-                bytes.push(byte);
-                index += 1;
-            }
-        }
-    }
-    bytes
+    let spaced: Vec<u8> = payload.iter().map(|&b| if b == b'_' { b' ' } else { b }).collect();
+    TransferEncoding::QuotedPrintable.decode(&spaced).into_owned()
 }
 
 #[cfg(test)]
@@ -158,5 +138,6 @@ mod tests {
     fn a_broken_q_escape_is_kept() {
         assert_eq!(decode_q(b"a=4"), b"a=4");
         assert_eq!(decode_q(b"=ZZ=41_"), b"=ZZA ");
+        assert_eq!(decode_q(b"=5F_=+1"), b"_ =+1");
     }
 }
