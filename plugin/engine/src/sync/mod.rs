@@ -50,6 +50,7 @@ pub use draft_alias::resolve as resolve_draft_alias;
 pub use estimate::{Estimate, estimate};
 pub use held::{flags_hash, is_deleted};
 pub use moved::{Moved, recent_move, record_moves};
+pub use options::prefix_bytes_for;
 pub use state::Fingerprint;
 pub use watch::{SyncError, WatchState, pending_changes, watch_state};
 

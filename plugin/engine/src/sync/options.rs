@@ -166,20 +166,25 @@ impl CollectionOptions {
     /// framing, within bounds. A body that needs more is fetched whole (within the batch
     /// budget) or sent truncated.
     pub fn prefix_bytes(&self) -> u32 {
-        let wanted = self
-            .preferences(Some(MAX_SYNC_BODY_BYTES))
-            .iter()
-            .map(|preference| match preference.truncation_size {
-                Some(size) if preference.body_type == BodyType::Mime => size,
-                // Encoded text is larger than decoded (base64: 4/3), and MIME framing and part
-                // headers come first.
-                Some(size) => size.saturating_mul(3) / 2 + MIN_PREFIX_BYTES,
-                None => MAX_PREFIX_BYTES,
-            })
-            .max()
-            .unwrap_or(MIN_PREFIX_BYTES);
-        wanted.clamp(MIN_PREFIX_BYTES, MAX_PREFIX_BYTES)
+        prefix_bytes_for(&self.preferences(Some(MAX_SYNC_BODY_BYTES)))
     }
+}
+
+/// Body bytes to fetch with each summary (see [`CollectionOptions::prefix_bytes`]) for these
+/// body preferences; Search fetches its results the same way.
+pub fn prefix_bytes_for(preferences: &[BodyPreference]) -> u32 {
+    let wanted = preferences
+        .iter()
+        .map(|preference| match preference.truncation_size {
+            Some(size) if preference.body_type == BodyType::Mime => size,
+            // Encoded text is larger than decoded (base64: 4/3), and MIME framing and part
+            // headers come first.
+            Some(size) => size.saturating_mul(3) / 2 + MIN_PREFIX_BYTES,
+            None => MAX_PREFIX_BYTES,
+        })
+        .max()
+        .unwrap_or(MIN_PREFIX_BYTES);
+    wanted.clamp(MIN_PREFIX_BYTES, MAX_PREFIX_BYTES)
 }
 
 fn parse_preference(element: &Element) -> Result<StoredPreference, InvalidOptions> {

@@ -161,7 +161,7 @@ async fn mailbox_store(caps: &impl Capabilities, request: &EasRequest, store: &E
         return finish(store_status(status::SUCCESS), Vec::new(), &parsed.range, total);
     };
     let hits = &matches.hits[page.clone()];
-    let prefix = prefix_bytes(&parsed.preferences);
+    let prefix = crate::sync::prefix_bytes_for(&parsed.preferences);
     let summaries = match mailbox::page_summaries(caps, &matches, hits, prefix).await {
         Ok(summaries) => summaries,
         Err(Failure::UnknownCollection(_) | Failure::Unavailable(_)) => {
@@ -380,23 +380,6 @@ fn parse_options(options: &Element, parsed: &mut MailboxSearch) -> Result<(), u8
         parsed.range = range;
     }
     Ok(())
-}
-
-/// Bytes of each result's body fetched with its summary (its header block comes whole):
-/// enough for the largest truncated body asked for plus MIME framing (as Sync computes it).
-fn prefix_bytes(preferences: &[BodyPreference]) -> u32 {
-    const MIN: u32 = 4 * 1024;
-    const MAX: u32 = 64 * 1024;
-    preferences
-        .iter()
-        .map(|preference| match preference.truncation_size {
-            Some(size) if preference.body_type == BodyType::Mime => size,
-            Some(size) => size.saturating_mul(3) / 2 + MIN,
-            None => MAX,
-        })
-        .max()
-        .unwrap_or(MIN)
-        .clamp(MIN, MAX)
 }
 
 /// One `Result`: the item rendered from its first bytes, or from the whole message when
