@@ -54,6 +54,10 @@ impl std::fmt::Display for StateError {
 
 pub type StateResult<T> = Result<T, StateError>;
 
+/// `prefix_bytes` of [`Capabilities::fetch_summaries`] for a caller that reads only the
+/// header block, which always comes whole: one byte of body (0 asks for no prefix at all).
+pub const HEADER_BLOCK_PREFIX: u32 = 1;
+
 pub trait Capabilities {
     /// Milliseconds since the Unix epoch, UTC.
     fn now_ms(&self) -> u64;
@@ -113,7 +117,8 @@ pub trait Capabilities {
     ) -> impl Future<Output = MailboxResult<Vec<UidRange>>>;
 
     /// Summaries in UID order; vanished UIDs are left out. Each prefix is the message's
-    /// header block (whole up to 64 KiB) and then at most `prefix_bytes` of its body.
+    /// header block (whole up to 64 KiB) and then at most `prefix_bytes` of its body
+    /// ([`HEADER_BLOCK_PREFIX`] for a caller that reads only the header block).
     fn fetch_summaries(
         &self,
         folder: &str,

@@ -9,7 +9,7 @@
 //! the newest; also on a first build or after a UIDVALIDITY change). Contacts are never
 //! forgotten except when the book is full ([`MAX_CONTACTS`]): the least used go first.
 
-use crate::capabilities::{Capabilities, Level, StateScope};
+use crate::capabilities::{Capabilities, HEADER_BLOCK_PREFIX, Level, StateScope};
 use crate::commands::search::headers::{self, Mailbox};
 use crate::folders::{self, FolderEntry};
 use crate::mailbox::MailboxError;
@@ -24,8 +24,6 @@ const FORMAT: u8 = 1;
 pub const MAX_CONTACTS: usize = 2000;
 /// Newest messages per source folder read on each refresh, at most.
 pub const SCAN_WINDOW: u32 = 400;
-/// Bytes of each message's body fetched to read its header block, which comes whole anyway.
-const HEADER_PREFIX_BYTES: u32 = 1;
 const FETCH_CHUNK: usize = 100;
 /// FolderSync Type codes of the source folders.
 const INBOX_TYPE: u8 = 2;
@@ -264,7 +262,7 @@ async fn refresh(
         let sent = folder.folder_type.code() == SENT_TYPE;
         for chunk in uids.chunks(FETCH_CHUNK) {
             let summaries =
-                match caps.fetch_summaries(&folder.imap_name, chunk, HEADER_PREFIX_BYTES).await {
+                match caps.fetch_summaries(&folder.imap_name, chunk, HEADER_BLOCK_PREFIX).await {
                     Ok(summaries) => summaries,
                     Err(MailboxError::NoSuchFolder(_)) => break,
                     Err(error) => return Err(error),

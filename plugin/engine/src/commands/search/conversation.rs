@@ -4,7 +4,7 @@
 //! turned back into something IMAP can search for. So the search runs in two phases:
 //!
 //! 1. Scan the newest messages of the scope (at most [`SCAN_TOTAL`], spread over the folders
-//!    in scope order, [`SCAN_CHUNK`] per fetch with [`HEADER_PREFIX_BYTES`] of each) and
+//!    in scope order, [`SCAN_CHUNK`] per fetch with [`HEADER_BLOCK_PREFIX`] of each) and
 //!    compute their ConversationIds until one matches. That message tells the thread's root:
 //!    a Message-ID (or, for mail without any, the subject).
 //! 2. Ask the mailbox for the messages that carry the root: `References` or `Message-ID`
@@ -19,7 +19,7 @@
 use super::criteria::TextQuery;
 use super::headers::{self, ThreadRoot};
 use super::mailbox::{self, Criteria, Failure, Hit};
-use crate::capabilities::Capabilities;
+use crate::capabilities::{Capabilities, HEADER_BLOCK_PREFIX};
 use crate::email;
 use crate::folders::FolderEntry;
 use crate::mailbox::{MessageSummary, SearchQuery};
@@ -30,9 +30,6 @@ pub const SCAN_TOTAL: u32 = 600;
 /// Per folder in phase 1: between these bounds, `SCAN_TOTAL` shared among the folders.
 const SCAN_PER_FOLDER: (u32, u32) = (10, 200);
 const SCAN_CHUNK: usize = 50;
-/// Bytes of each message's body fetched to compute its ConversationId: it needs only the
-/// header block, which comes whole anyway.
-const HEADER_PREFIX_BYTES: u32 = 1;
 /// Folders searched for the thread's root in phase 2.
 pub const ROOT_SEARCH_FOLDERS: usize = 20;
 /// Candidates of phase 2 whose ConversationId is computed, at most.
@@ -61,7 +58,7 @@ pub async fn find(
         }
         let newest: Vec<u32> = candidates.into_iter().rev().take(budget).collect();
         budget -= newest.len();
-        let summaries = mailbox::summaries(caps, folder, &newest, HEADER_PREFIX_BYTES).await?;
+        let summaries = mailbox::summaries(caps, folder, &newest, HEADER_BLOCK_PREFIX).await?;
         collect(index, &summaries, conversation_id, criteria, &mut hits);
         if budget == 0 {
             break;
@@ -99,7 +96,7 @@ async fn scan(
         let newest: Vec<u32> =
             (top.saturating_sub(window - 1).max(1)..=top).rev().filter(|&uid| uid != 0).collect();
         for chunk in newest.chunks(SCAN_CHUNK) {
-            let summaries = mailbox::summaries(caps, folder, chunk, HEADER_PREFIX_BYTES).await?;
+            let summaries = mailbox::summaries(caps, folder, chunk, HEADER_BLOCK_PREFIX).await?;
             let first = collect(index, &summaries, conversation_id, criteria, hits);
             let root = first
                 .and_then(|summary| headers::parse(&summary.prefix))
