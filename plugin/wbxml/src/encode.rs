@@ -11,8 +11,14 @@ use crate::token::{self, CONTENT_FLAG};
 
 /// Encodes `document` into a new buffer.
 pub fn encode(document: &Document) -> Result<Vec<u8>, EncodeError> {
+    encode_root(&document.root)
+}
+
+/// Encodes the document whose root is `root`, borrowed: a caller that still needs the tree
+/// (a Sync answer is stored encoded and then sent) need not copy it into a [`Document`].
+pub fn encode_root(root: &Element) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
-    encode_into(document, &mut out)?;
+    write_document(root, &mut out)?;
     Ok(out)
 }
 
@@ -20,20 +26,20 @@ pub fn encode(document: &Document) -> Result<Vec<u8>, EncodeError> {
 /// reallocations). On error `out` is left as it was.
 pub fn encode_into(document: &Document, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let start = out.len();
-    let result = write_document(document, out);
+    let result = write_document(&document.root, out);
     if result.is_err() {
         out.truncate(start);
     }
     result
 }
 
-fn write_document(document: &Document, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    out.reserve(encoded_len_hint(&document.root));
+fn write_document(root: &Element, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    out.reserve(encoded_len_hint(root));
     out.extend_from_slice(&token::EAS_HEADER);
     let mut page = 0u8;
     // Iterators over the children of the open containers: an explicit stack, no recursion.
     let mut open: Vec<std::slice::Iter<'_, Element>> = Vec::with_capacity(16);
-    if let Some(children) = write_start(&document.root, &mut page, out)? {
+    if let Some(children) = write_start(root, &mut page, out)? {
         open.push(children.iter());
     }
     while let Some(siblings) = open.last_mut() {
@@ -173,6 +179,20 @@ mod tests {
         assert_eq!(
             encode(&document),
             Err(EncodeError::NulInText { tag: air_sync::SYNC_KEY, position: 1 })
+        );
+    }
+
+    #[test]
+    fn a_borrowed_root_encodes_as_its_document() {
+        let root = Element::new(air_sync::COLLECTION)
+            .text_child(air_sync::SYNC_KEY, "2")
+            .with_child(Element::new(air_sync::COMMANDS).text_child(email::SUBJECT, "s"));
+        let document = Document::new(root.clone());
+        assert_eq!(encode_root(&root), encode(&document));
+        let bad = Element::new(air_sync::SYNC).empty_child(legacy::air_sync::VERSION);
+        assert_eq!(
+            encode_root(&bad),
+            Err(EncodeError::LegacyTag { tag: legacy::air_sync::VERSION })
         );
     }
 

@@ -48,7 +48,7 @@ mod token;
 pub mod xml;
 
 pub use decode::decode;
-pub use encode::{encode, encode_into};
+pub use encode::{encode, encode_into, encode_root};
 pub use error::{DecodeError, EncodeError, XmlError};
 pub use limits::Limits;
 pub use model::{Content, Document, Element};

@@ -20,7 +20,7 @@ use crate::capabilities::{Capabilities, Level};
 use crate::folders::{self, FolderEntry, FolderMapError};
 use crate::mailbox::{Changes, MailboxError};
 use eas_wbxml::tags::air_sync;
-use eas_wbxml::{Document, Element, Limits};
+use eas_wbxml::{Element, Limits};
 
 /// What is left of the request's window and byte budget.
 #[derive(Debug, Clone, Copy)]
@@ -320,7 +320,7 @@ impl<C: Capabilities> Session<'_, '_, C> {
         // client that never saw this answer (the gateway killed, or Envoy's callout lost the
         // reply to a swap that was committed) finds it for its retry. A stored answer nothing
         // refers to is harmless; a key without its answer would cost a full resync.
-        match eas_wbxml::encode(&Document::new(element.clone())) {
+        match eas_wbxml::encode_root(&element) {
             Ok(bytes) => {
                 let blob = state::encode_replay(nonce, &bytes);
                 let slot = replay_key(id, old_key.counter);
