@@ -1,5 +1,5 @@
 //! The write path end to end (issue #6): what a phone does to the mailbox — flags, deletes,
-//! moves, sending, replies and forwards, drafts, folders, Search and Find — through the real
+//! moves, sending, replies and forwards, drafts, folders, Search and Find, ResolveRecipients —
 //! host (`eas-edge` + the plugin) against a real Dovecot/Postfix, checked with a separate IMAP
 //! client and, for delivered mail, through the recipient's own EAS session.
 //!
@@ -13,6 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use eas_edge_tests::eas::directory::Person;
 use eas_edge_tests::eas::request::{ClientCommand, FetchRequest};
 use eas_edge_tests::eas::write::{
     ComposeKind, ComposeRequest, ComposeSource, DraftFields, EmailChange, MailboxQuery, MoveRequest,
@@ -942,6 +943,171 @@ fn search_and_find_return_the_matching_items(front: FrontEnd) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 7b. People and threads: ResolveRecipients, GAL Search and Search by ConversationId, all read
+// from the mailbox's headers (the address book and the conversation scan fetch header blocks
+// only, so a wrong fetch shows here as missing or garbled names)
+
+/// A message with these header lines (CRLF added) and a one-line body.
+fn message_with_headers(headers: &[&str], text: &str) -> Vec<u8> {
+    let mut raw = format!("Date: {}\r\n", rfc5322_date(1_748_000_000, 60));
+    for line in headers {
+        raw.push_str(line);
+        raw.push_str("\r\n");
+    }
+    raw.push_str("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
+    raw.push_str(text);
+    raw.push_str("\r\n");
+    raw.into_bytes()
+}
+
+fn people_and_threads_are_found_from_the_mailbox(front: FrontEnd) {
+    World::start(front).run(|world| {
+        let user = world.user("finder");
+        let mut imap = world.imap(&user)?;
+        let to_user = format!("To: <{user}>");
+        let inbox_messages = [
+            message_with_headers(
+                &[
+                    "From: =?UTF-8?Q?Zo=C3=AB?= Quartermain <zoe.q@example.org>",
+                    &to_user,
+                    "Subject: Trip plans",
+                    "Message-ID: <trip-root@example.org>",
+                ],
+                "Shall we go north?",
+            ),
+            message_with_headers(
+                &[
+                    "From: Yusuf Quinn <yusuf@example.org>",
+                    &to_user,
+                    "Cc: =?UTF-8?Q?Zo=C3=AB?= Quartermain <zoe.q@example.org>",
+                    "Subject: Re: Trip plans",
+                    "Message-ID: <trip-r1@example.org>",
+                    "In-Reply-To: <trip-root@example.org>",
+                    "References: <trip-root@example.org>",
+                ],
+                "North it is.",
+            ),
+            message_with_headers(
+                &[
+                    "From: Walter Other <walter@example.net>",
+                    &to_user,
+                    "Subject: Lunch",
+                    "Message-ID: <lunch@example.net>",
+                ],
+                "Noon?",
+            ),
+        ];
+        for raw in &inbox_messages {
+            imap.append("INBOX", raw, &AppendOptions::default())?;
+        }
+        let sent_reply = message_with_headers(
+            &[
+                &format!("From: <{user}>"),
+                "To: Quentin Blake <quentin@example.com>",
+                "Subject: Re: Trip plans",
+                "Message-ID: <trip-r2@example.test>",
+                "In-Reply-To: <trip-r1@example.org>",
+                "References: <trip-root@example.org> <trip-r1@example.org>",
+            ],
+            "Quentin, you are coming too.",
+        );
+        imap.append("Sent", &sent_reply, &AppendOptions::default())?;
+
+        let mut phone = Phone::bootstrap(world, &user, "PEOPLE161", Version::V16_1)?;
+
+        // ResolveRecipients: an address seen in From and Cc, a name seen only in Sent's To, an
+        // address never seen, and a prefix three people share
+        let names = ["zoe.q@example.org", "Quentin", "nobody@nowhere.example", "Qu"];
+        let answer = phone.device.resolve_recipients(&names)?;
+        ensure!(answer.status == Some(1), "ResolveRecipients Status:\n{}", answer.xml());
+        let [zoe, quentin, nobody, qu] = answer.responses.as_slice() else {
+            bail!("ResolveRecipients: one Response per To expected:\n{}", answer.xml());
+        };
+        let person = |name: &str, address: &str| Person {
+            display_name: Some(name.to_string()),
+            email_address: Some(address.to_string()),
+        };
+        for (resolution, expected) in [
+            (zoe, person("Zoë Quartermain", "zoe.q@example.org")),
+            (quentin, person("Quentin Blake", "quentin@example.com")),
+        ] {
+            ensure!(
+                resolution.status == Some(1)
+                    && resolution.recipient_count == Some(1)
+                    && resolution.types == [Some(2)]
+                    && resolution.recipients == [expected.clone()],
+                "ResolveRecipients {:?}: expected {expected:?}:\n{}",
+                resolution.to,
+                answer.xml()
+            );
+        }
+        ensure!(
+            nobody.status == Some(4) && nobody.recipients.is_empty(),
+            "ResolveRecipients of an unknown address:\n{}",
+            answer.xml()
+        );
+        let mut shared: Vec<String> =
+            qu.recipients.iter().filter_map(|p| p.email_address.clone()).collect();
+        shared.sort();
+        ensure!(
+            qu.status == Some(2)
+                && shared == ["quentin@example.com", "yusuf@example.org", "zoe.q@example.org"],
+            "ResolveRecipients \"Qu\": ambiguous between the three expected:\n{}",
+            answer.xml()
+        );
+
+        // the same address book behind a GAL Search
+        let answer = phone.device.search_gal("quinn", (0, 9))?;
+        ensure!(
+            answer.status == Some(1)
+                && answer.store_status == Some(1)
+                && answer.people() == [person("Yusuf Quinn", "yusuf@example.org")],
+            "Search GAL quinn:\n{}",
+            answer.xml()
+        );
+
+        // the thread: Sync gives the three Inbox messages' ConversationIds; a Search by the
+        // thread's id finds its messages in the Inbox and in Sent, and nothing else
+        let inbox = folder_of_type(&phone.folders, 2)?;
+        let key = phone.device.sync_start(&inbox)?;
+        let drained = phone.device.sync_drain(&inbox, &key, 100, None)?;
+        let mut conversations = HashMap::new();
+        for command in drained.commands.iter().filter(|c| c.kind == CommandKind::Add) {
+            let email = command.email()?;
+            let id = email.conversation_id.context("an Add without ConversationId")?;
+            conversations.insert(email.subject.unwrap_or_default(), id);
+        }
+        let thread = conversations.get("Trip plans").context("no Add for \"Trip plans\"")?;
+        ensure!(
+            conversations.get("Re: Trip plans") == Some(thread)
+                && conversations.get("Lunch") != Some(thread),
+            "ConversationIds: {conversations:?}"
+        );
+        let mut query = MailboxQuery::new("");
+        query.conversation_id = Some(thread.clone());
+        let answer = phone.device.search(&query)?;
+        ensure!(
+            answer.status == Some(1) && answer.store_status == Some(1),
+            "Search by ConversationId: statuses:\n{}",
+            answer.xml()
+        );
+        ensure!(
+            answer.subjects() == ["Re: Trip plans", "Re: Trip plans", "Trip plans"],
+            "Search by ConversationId: {:?}\n{}",
+            answer.subjects(),
+            answer.xml()
+        );
+        let sent = folder_of_type(&phone.folders, 5)?;
+        ensure!(
+            answer.results.iter().any(|r| r.collection_id.as_deref() == Some(sent.as_str())),
+            "Search by ConversationId: the reply in Sent is missing:\n{}",
+            answer.xml()
+        );
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 // 8. SMTP down
 
 fn send_mail_with_smtp_down_fails_and_saves_nothing(front: FrontEnd) {
@@ -1069,6 +1235,7 @@ eas_edge_tests::for_each_front_end!(
     a_retried_send_mail_with_the_same_client_id_delivers_once,
     drafts_written_on_the_device_are_imap_drafts_and_send_empties_them,
     search_and_find_return_the_matching_items,
+    people_and_threads_are_found_from_the_mailbox,
     send_mail_with_smtp_down_fails_and_saves_nothing,
     a_folder_deleted_elsewhere_gets_the_spec_statuses,
 );

@@ -11,8 +11,10 @@
 //! - [`request`]: requests as typed structs → WBXML, per version.
 //! - [`answer`]: responses → typed structs (plus the raw bytes of Sync responses).
 //! - [`email`]: an Email ApplicationData read into fields.
+//! - [`directory`]: ResolveRecipients and GAL Search, and the people they name.
 
 pub mod answer;
+pub mod directory;
 pub mod email;
 pub mod libwbxml;
 pub mod request;

@@ -211,6 +211,44 @@ ItemOperations:ItemOperations
 }
 
 #[test]
+fn people_and_conversation_searches_through_libwbxml() -> Result<()> {
+    assert_outline(
+        &directory::resolve_recipients(&["zoe@example.org", "Qu"]),
+        "
+ResolveRecipients:ResolveRecipients
+  ResolveRecipients:To = zoe@example.org
+  ResolveRecipients:To = Qu
+",
+    )?;
+    assert_outline(
+        &directory::gal_search("quinn", (0, 9)),
+        "
+Search:Search
+  Search:Store
+    Search:Name = GAL
+    Search:Query = quinn
+    Search:Options
+      Search:Range = 0-9
+",
+    )?;
+    let mut query = write::MailboxQuery::new("");
+    query.conversation_id = Some(vec![0xAB; 16]); // libwbxml shows OPAQUE as base64
+    assert_outline(
+        &query.search_document(),
+        "
+Search:Search
+  Search:Store
+    Search:Name = Mailbox
+    Search:Query
+      Search:And
+        AirSync:Class = Email
+        Search:ConversationId = q6urq6urq6urq6urq6urqw==
+    Search:Options
+",
+    )
+}
+
+#[test]
 fn provision_and_settings_through_libwbxml() -> Result<()> {
     let info = DeviceInformation {
         model: "iPhone16,2".into(),

@@ -210,11 +210,14 @@ pub fn folder_delete(sync_key: &str, server_id: &str) -> Document {
 }
 
 /// A Mailbox Search (MS-ASCMD §2.2.1.16): `Store > Name Mailbox, Query > And > Class Email,
-/// CollectionId?, FreeText; Options > Range, DeepTraversal?`.
+/// CollectionId?, FreeText?, ConversationId?; Options > Range, DeepTraversal?`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxQuery {
+    /// Left out of the request when empty.
     pub free_text: String,
     pub collection_id: Option<String>,
+    /// The thread's `email2:ConversationId` as a Sync gave it, sent as OPAQUE (as iOS does).
+    pub conversation_id: Option<Vec<u8>>,
     pub range: Option<(u32, u32)>,
     pub deep_traversal: bool,
 }
@@ -224,6 +227,7 @@ impl MailboxQuery {
         MailboxQuery {
             free_text: free_text.to_string(),
             collection_id: None,
+            conversation_id: None,
             range: None,
             deep_traversal: false,
         }
@@ -234,7 +238,12 @@ impl MailboxQuery {
         if let Some(id) = &self.collection_id {
             and = and.text_child(as_::COLLECTION_ID, id.as_str());
         }
-        and = and.text_child(se::FREE_TEXT, self.free_text.as_str());
+        if !self.free_text.is_empty() {
+            and = and.text_child(se::FREE_TEXT, self.free_text.as_str());
+        }
+        if let Some(id) = &self.conversation_id {
+            and = and.with_child(Element::with_opaque(se::CONVERSATION_ID, id.clone()));
+        }
         let mut options = Element::new(se::OPTIONS);
         if let Some((first, last)) = self.range {
             options = options.text_child(se::RANGE, format!("{first}-{last}"));
