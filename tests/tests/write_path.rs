@@ -1,7 +1,7 @@
 //! The write path end to end (issue #6): what a phone does to the mailbox — flags, deletes,
-//! moves, sending, replies and forwards, drafts, folders, Search and Find, ResolveRecipients —
-//! host (`eas-edge` + the plugin) against a real Dovecot/Postfix, checked with a separate IMAP
-//! client and, for delivered mail, through the recipient's own EAS session.
+//! moves, sending, replies and forwards, drafts, folders, Search, Find and ResolveRecipients —
+//! through the real host (`eas-edge` + the plugin) against a real Dovecot/Postfix, checked with
+//! a separate IMAP client and, for delivered mail, through the recipient's own EAS session.
 //!
 //! Every test starts its own mail stack and gateway; expectations come from the protocol
 //! documents (MS-ASCMD / MS-ASEMAIL section numbers as cited in EAS-NOTES.md), not from the
