@@ -30,7 +30,9 @@ use eas_engine::mailbox::{
 use eas_engine::out_of_office::{OofError, OofSettings};
 use eas_engine::settings::TenantSettings;
 use eas_engine::submission::{RefusedRecipient, SendClaim, SubmissionError};
-use eas_engine::{Capabilities, Engine, Level, StateError, StateResult, StateScope};
+use eas_engine::{
+    Capabilities, Engine, Level, StateCondition, StateError, StateResult, StateScope, StateWrite,
+};
 
 /// The host's imports, seen by the engine.
 struct HostImports;
@@ -82,6 +84,21 @@ impl Capabilities for HostImports {
     ) -> StateResult<bool> {
         state::compare_and_swap(&wit_scope(scope), key, expected.as_deref(), new.as_deref())
             .map_err(engine_error)
+    }
+
+    async fn state_transact(
+        &self,
+        scope: &StateScope,
+        conditions: Vec<StateCondition>,
+        writes: Vec<StateWrite>,
+    ) -> StateResult<bool> {
+        let conditions: Vec<state::Condition> = conditions
+            .into_iter()
+            .map(|c| state::Condition { key: c.key, expected: c.expected })
+            .collect();
+        let writes: Vec<state::Write> =
+            writes.into_iter().map(|w| state::Write { key: w.key, value: w.value }).collect();
+        state::transact(&wit_scope(scope), &conditions, &writes).map_err(engine_error)
     }
 
     async fn list_folders(&self) -> MailboxResult<Vec<Folder>> {

@@ -34,6 +34,20 @@ pub enum StateScope {
     Device(String),
 }
 
+/// A condition of [`Capabilities::state_transact`]: `key` holds `expected` (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StateCondition {
+    pub key: String,
+    pub expected: Option<Vec<u8>>,
+}
+
+/// A write of [`Capabilities::state_transact`]: `key` set to `value` (`None`: deleted).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StateWrite {
+    pub key: String,
+    pub value: Option<Vec<u8>>,
+}
+
 /// Why a state call failed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StateError {
@@ -91,6 +105,15 @@ pub trait Capabilities {
         key: &str,
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
+    ) -> impl Future<Output = StateResult<bool>>;
+
+    /// All of `writes` if every condition holds, atomically; `false` and no change if one
+    /// does not.
+    fn state_transact(
+        &self,
+        scope: &StateScope,
+        conditions: Vec<StateCondition>,
+        writes: Vec<StateWrite>,
     ) -> impl Future<Output = StateResult<bool>>;
 
     /// Every folder of the account.

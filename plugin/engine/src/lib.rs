@@ -26,7 +26,9 @@ pub mod sync;
 #[cfg(test)]
 mod testing;
 
-pub use capabilities::{Capabilities, Level, StateError, StateResult, StateScope};
+pub use capabilities::{
+    Capabilities, Level, StateCondition, StateError, StateResult, StateScope, StateWrite,
+};
 
 /// Content type of every WBXML body (MS-ASHTTP §2.2.2.1.2.4).
 pub const WBXML_CONTENT_TYPE: &str = "application/vnd.ms-sync.wbxml";

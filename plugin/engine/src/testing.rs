@@ -3,7 +3,9 @@
 
 mod mailbox;
 
-use crate::capabilities::{Capabilities, Level, StateError, StateResult, StateScope};
+use crate::capabilities::{
+    Capabilities, Level, StateCondition, StateError, StateResult, StateScope, StateWrite,
+};
 use crate::mailbox::SearchQuery;
 use crate::mailbox::{
     Changes, Folder, FolderStatus, MailboxResult, Message, MessageSummary, SyncPoint, UidRange,
@@ -29,17 +31,19 @@ pub struct FakeHost {
     pub submission_failure: RefCell<Option<SubmissionError>>,
     /// The vacation reply; `None`: the server offers none.
     pub out_of_office: RefCell<Option<OofSettings>>,
-    /// The next compare-and-swap of a key starting with this prefix loses a race: another
-    /// writer stores something else first.
+    /// The next compare-and-swap of a key starting with this prefix (or transaction with a
+    /// condition on one) loses a race: another writer stores something else first.
     pub race_next_swap: RefCell<Option<String>>,
-    /// The next compare-and-swap of a key starting with this prefix is committed, but its
-    /// reply is lost: the caller sees the store as unavailable (a gateway killed after the
+    /// The next compare-and-swap of a key starting with this prefix (or transaction with a
+    /// condition on one) is committed, but its reply is lost: the caller sees the store as unavailable (a gateway killed after the
     /// commit, seen through Envoy's callout).
     pub lose_next_swap_reply: RefCell<Option<String>>,
     /// The clock (`now_ms`); tests move it forward.
     pub now_ms: Cell<u64>,
     /// While set, every state call fails as unavailable (the store is down for a moment).
     pub state_down: Cell<bool>,
+    /// The keys `state_put` wrote, in order.
+    pub put_keys: RefCell<Vec<String>>,
     /// The prefetch hints received: (folder, UIDs, prefix bytes).
     pub prefetched: RefCell<Vec<(String, Vec<u32>, u32)>>,
     /// When set, the host goes away right after the next message leaves: every state and
@@ -98,6 +102,7 @@ impl Capabilities for FakeHost {
 
     async fn state_put(&self, scope: &StateScope, key: &str, value: Vec<u8>) -> StateResult<()> {
         self.state_up()?;
+        self.put_keys.borrow_mut().push(key.to_owned());
         self.store(scope, key, &value);
         Ok(())
     }
@@ -125,6 +130,44 @@ impl Capabilities for FakeHost {
             None => state.remove(&slot),
         };
         if fires_once(&self.lose_next_swap_reply, key) {
+            return Err(StateError::Unavailable("the reply was lost".to_owned()));
+        }
+        Ok(true)
+    }
+
+    /// The knobs of `state_compare_and_swap` apply to the conditions' keys.
+    async fn state_transact(
+        &self,
+        scope: &StateScope,
+        conditions: Vec<StateCondition>,
+        writes: Vec<StateWrite>,
+    ) -> StateResult<bool> {
+        self.state_up()?;
+        for condition in &conditions {
+            if fires_once(&self.race_next_swap, &condition.key) {
+                let ours = writes.iter().find(|write| write.key == condition.key);
+                let mut theirs = ours.and_then(|write| write.value.clone()).unwrap_or_default();
+                theirs.push(0);
+                self.store(scope, &condition.key, &theirs);
+            }
+        }
+        let mut state = self.state.borrow_mut();
+        let holds = |condition: &StateCondition| {
+            state.get(&(scope.clone(), condition.key.clone())) == condition.expected.as_ref()
+        };
+        if !conditions.iter().all(holds) {
+            return Ok(false);
+        }
+        for write in writes {
+            let slot = (scope.clone(), write.key);
+            match write.value {
+                Some(value) => state.insert(slot, value),
+                None => state.remove(&slot),
+            };
+        }
+        drop(state);
+        if conditions.iter().any(|condition| fires_once(&self.lose_next_swap_reply, &condition.key))
+        {
             return Err(StateError::Unavailable("the reply was lost".to_owned()));
         }
         Ok(true)

@@ -10,7 +10,9 @@ use eas_engine::mailbox::{
 use eas_engine::out_of_office::{OofError, OofSettings};
 use eas_engine::settings::TenantSettings;
 use eas_engine::submission::{RefusedRecipient, SendClaim, SubmissionError};
-use eas_engine::{Capabilities, Level, StateError, StateResult, StateScope};
+use eas_engine::{
+    Capabilities, Level, StateCondition, StateError, StateResult, StateScope, StateWrite,
+};
 use proxy_wasm::types::LogLevel;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -132,6 +134,15 @@ impl Capabilities for EnvoyHost {
         new: Option<Vec<u8>>,
     ) -> StateResult<bool> {
         self.import("state/compare-and-swap", (scope, key, expected, new)).await
+    }
+
+    async fn state_transact(
+        &self,
+        scope: &StateScope,
+        conditions: Vec<StateCondition>,
+        writes: Vec<StateWrite>,
+    ) -> StateResult<bool> {
+        self.import("state/transact", (scope, conditions, writes)).await
     }
 
     async fn list_folders(&self) -> MailboxResult<Vec<Folder>> {

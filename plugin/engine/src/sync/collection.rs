@@ -16,7 +16,7 @@ use super::state::{
 };
 use super::uidset::UidSet;
 use super::{Context, Fatal};
-use crate::capabilities::{Capabilities, Level};
+use crate::capabilities::{Capabilities, Level, StateWrite};
 use crate::folders::{self, FolderEntry, FolderMapError};
 use crate::mailbox::{Changes, MailboxError};
 use eas_wbxml::tags::air_sync;
@@ -316,29 +316,30 @@ impl<C: Capabilities> Session<'_, '_, C> {
         state.key = new_key.into();
         state.replay = Some(ReplayRef { counter: old_key.counter, nonce });
         let mut element = render::collection(&new_key.to_string(), id, more, commands, responses);
-        // The answer is stored before the key moves on: once the new key is committed, a
-        // client that never saw this answer (the gateway killed, or Envoy's callout lost the
-        // reply to a swap that was committed) finds it for its retry. A stored answer nothing
-        // refers to is harmless; a key without its answer would cost a full resync.
-        match eas_wbxml::encode_root(&element) {
-            Ok(bytes) => {
-                let blob = state::encode_replay(nonce, &bytes);
-                let slot = replay_key(id, old_key.counter);
-                self.context
-                    .caps
-                    .state_put(&self.context.scope, &slot, blob)
-                    .await
-                    .map_err(|e| Fatal(format!("state {slot}: {e}")))?;
-            }
+        // The answer is stored with the new key, in one transaction: a client that never saw
+        // this answer (the gateway killed, or Envoy's callout lost the reply to a commit that
+        // happened) finds it for its retry, and a request that loses the race for the key
+        // leaves the winner's stored answer alone (a key without its answer costs a full
+        // resync).
+        let replay = match eas_wbxml::encode_root(&element) {
+            Ok(bytes) => Some(state::encode_replay(nonce, &bytes)),
             Err(error) => {
                 state.replay = None;
                 self.context.log(
                     Level::Error,
                     &format!("collection {id}: the answer does not encode: {error}"),
                 );
+                None
             }
-        }
-        if !self.context.swap(&state_key(id), raw, state.encode()).await? {
+        };
+        let committed = match replay {
+            Some(blob) => {
+                let slot = StateWrite { key: replay_key(id, old_key.counter), value: Some(blob) };
+                self.context.swap_with(&state_key(id), raw, state.encode(), slot).await?
+            }
+            None => self.context.swap(&state_key(id), raw, state.encode()).await?,
+        };
+        if !committed {
             self.context.log(
                 Level::Info,
                 &format!("collection {id}: a concurrent Sync advanced the key; asking to retry"),

@@ -55,7 +55,7 @@ pub use state::Fingerprint;
 pub use watch::{SyncError, WatchState, pending_changes, watch_state};
 
 use crate::ashttp::{EasRequest, ProtocolVersion};
-use crate::capabilities::{Capabilities, Level, StateScope};
+use crate::capabilities::{Capabilities, Level, StateCondition, StateScope, StateWrite};
 use collection::Budget;
 use eas_wbxml::{Document, Limits};
 use request::{GlobalStatus, SyncRequest, status};
@@ -117,6 +117,22 @@ impl<C: Capabilities> Context<'_, C> {
     ) -> Result<bool, Fatal> {
         self.caps
             .state_compare_and_swap(&self.scope, key, expected, Some(new))
+            .await
+            .map_err(|e| Fatal(format!("state {key}: {e}")))
+    }
+
+    /// [`swap`](Self::swap), writing `also` in the same transaction.
+    async fn swap_with(
+        &self,
+        key: &str,
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+        also: StateWrite,
+    ) -> Result<bool, Fatal> {
+        let condition = StateCondition { key: key.to_owned(), expected };
+        let write = StateWrite { key: key.to_owned(), value: Some(new) };
+        self.caps
+            .state_transact(&self.scope, vec![condition], vec![also, write])
             .await
             .map_err(|e| Fatal(format!("state {key}: {e}")))
     }
@@ -219,6 +235,12 @@ async fn read_request<C: Capabilities>(
         parsed = request::merge_partial(parsed, previous);
     }
     let cache = request::encode_cache(&parsed);
+    // A phone paging through a folder sends the same request again and again: reading the
+    // cache costs less than writing it (a commit) each time.
+    let stored = context.caps.state_get(&context.scope, request::CACHE_KEY).await;
+    if stored.is_ok_and(|stored| stored.as_ref() == Some(&cache)) {
+        return Ok(parsed);
+    }
     if let Err(error) = context.caps.state_put(&context.scope, request::CACHE_KEY, cache).await {
         context.log(Level::Warn, &format!("caching the Sync request: {error}"));
     }

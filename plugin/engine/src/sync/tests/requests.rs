@@ -187,6 +187,10 @@ fn losing_a_race_for_the_key_answers_retry() {
     device.initial_sync(&inner, "16.1", INBOX, &[]);
     inner.mailbox.borrow_mut().append("INBOX", &message("n", "x"), &[], 0);
     *inner.race_next_swap.borrow_mut() = Some("sync/".to_owned());
+    let stored_answers = |host: &FakeHost| {
+        ["0", "1"].map(|slot| host.stored(&device_scope(), &format!("sync/{INBOX}/last/{slot}")))
+    };
+    let answers_before = stored_answers(&inner);
     let racing = inner;
     let body =
         eas_wbxml::encode(&Document::new(sync_request(vec![collection(&device.key, INBOX)])))
@@ -198,4 +202,25 @@ fn losing_a_race_for_the_key_answers_retry() {
     assert_eq!(status_of(&lost), "16");
     assert_eq!(key_of(&lost), device.key, "the client keeps its key");
     assert!(commands(&lost).is_empty());
+    // The winner's answer, kept for its retry, is not replaced by the loser's.
+    assert_eq!(stored_answers(&racing), answers_before);
+}
+
+#[test]
+fn a_request_like_the_last_one_is_not_cached_again() {
+    let host = host();
+    fill(&host, "INBOX", 6, 0);
+    let mut device = Device::default();
+    device.initial_sync(&host, "16.1", INBOX, &[]);
+    let cache_writes = |host: &FakeHost| {
+        host.put_keys.borrow().iter().filter(|k| *k == crate::sync::request::CACHE_KEY).count()
+    };
+    let before = cache_writes(&host);
+    let same = run(&host, "16.1", sync_request(vec![collection(&device.key, INBOX)]));
+    assert!(matches!(same, SyncAnswer::Empty { .. }), "nothing new: {same:?}");
+    assert_eq!(cache_writes(&host), before, "the same request again");
+
+    let other = sync_request(vec![with_window(collection(&device.key, INBOX), 2)]);
+    run(&host, "16.1", other);
+    assert_eq!(cache_writes(&host), before + 1, "another window is cached");
 }
