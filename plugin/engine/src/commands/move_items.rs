@@ -270,7 +270,7 @@ async fn find_by_message_id(
     destination: &FolderEntry,
     header_bytes: &[u8],
 ) -> Option<u32> {
-    let message = mail_parser::MessageParser::default().parse_headers(header_bytes)?;
+    let message = crate::email::header_parser().parse_headers(header_bytes)?;
     let message_id = message.message_id()?.trim();
     if message_id.is_empty() {
         return None;

@@ -115,12 +115,11 @@ fn raw_header<'m>(message: &'m Message<'_>, name: &str) -> Option<&'m str> {
 
 #[cfg(test)]
 mod tests {
-    use mail_parser::MessageParser;
-
     use super::*;
 
+    /// As stored mail is parsed.
     fn parse(raw: &str) -> Message<'_> {
-        MessageParser::new().parse(raw.as_bytes()).unwrap_or_default()
+        super::super::header_parser().parse(raw.as_bytes()).unwrap_or_default()
     }
 
     #[test]

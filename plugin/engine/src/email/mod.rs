@@ -17,6 +17,7 @@ mod conversation;
 mod dates;
 mod encoded_words;
 mod flags;
+mod header_parser;
 mod headers;
 mod html_text;
 mod input;
@@ -44,6 +45,7 @@ pub use body::{
 pub(crate) use charset::header_block_end;
 pub use dates::format_eas_datetime;
 pub use flags::{flag_keywords, is_category_keyword, is_flag_keyword, keyword_for_category};
+pub use header_parser::header_parser;
 pub use input::{BodyPart, MessageSummary};
 pub use item::{
     Attachment, AttachmentMethod, EmailItem, Flag, FlagStatus, Importance, LastVerb, MessageClass,

@@ -6,7 +6,7 @@
 //! part only when its text is asked for; [`ParsedMessage::parse`] is mail-parser's full parse,
 //! needed to describe parts (derived BODYSTRUCTURE) and where the scan declines.
 
-use mail_parser::{Encoding, Header, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{Encoding, Header, Message, MessagePart, MimeHeaders, PartType};
 
 use super::charset::decode_to_utf8;
 use super::input::BodyPart;
@@ -14,7 +14,7 @@ use super::limits::MAX_PARTS;
 use super::scan::{self, ScannedPart};
 use super::transfer::TransferEncoding;
 
-/// The message `MessageParser::parse_headers` gives for `data` whose top-level fields are
+/// The message `header_parser().parse_headers` gives for `data` whose top-level fields are
 /// `headers`: one part holding them, with an empty body; none without a field.
 fn headers_only_message<'m>(data: &'m [u8], headers: Vec<Header<'m>>) -> Option<Message<'m>> {
     if headers.is_empty() {
@@ -61,7 +61,7 @@ pub struct PartText {
 impl<'m> ParsedMessage<'m> {
     /// mail-parser's full parse (every part decoded).
     pub fn parse(data: &'m [u8], is_whole_message: bool) -> Self {
-        let message = MessageParser::new().parse(data);
+        let message = super::header_parser().parse(data);
         let parts = message.as_ref().map(|m| m.parts.iter().map(span_of).collect());
         let parts: Vec<ScannedPart> = parts.unwrap_or_default();
         let sections = number_sections(&parts);
@@ -266,7 +266,7 @@ mod tests {
             return Ok(()); // declined: the caller uses the full parse
         };
         let scanned = ParsedMessage::scan(data, false);
-        let headers_only = MessageParser::new().parse_headers(data);
+        let headers_only = crate::email::header_parser().parse_headers(data);
         prop_assert_eq!(scanned.message(), headers_only.as_ref(), "the fields the walk kept");
         prop_assert!(!scanned.is_full_parse);
         prop_assert_eq!(&scanned.sections, &full.sections);

@@ -14,7 +14,7 @@
 //! The tests compare sections and offsets with a full parse, on fixtures and random MIME.
 
 use mail_parser::parsers::MessageStream;
-use mail_parser::{GetHeader, Header, HeaderName, HeaderValue, MessageParser};
+use mail_parser::{GetHeader, Header, HeaderName, HeaderValue};
 
 use super::limits::MAX_PARTS;
 
@@ -77,7 +77,7 @@ pub struct Scanned<'x> {
 
 /// The parts of `data` in mail-parser's order, or `None` where a full parse is needed.
 pub fn scan(data: &[u8]) -> Option<Scanned<'_>> {
-    let conf = MessageParser::new();
+    let conf = super::header_parser();
     let mut stream = MessageStream::new(data);
     let mut parts: Vec<ScannedPart> = Vec::new();
     let mut open: Vec<Open> = Vec::new();
@@ -89,7 +89,7 @@ pub fn scan(data: &[u8]) -> Option<Scanned<'_>> {
             root_headers = Some(std::mem::take(&mut headers));
         }
         headers.clear();
-        if parts.len() > MAX_PARTS || !stream.parse_headers(&conf, &mut headers) {
+        if parts.len() > MAX_PARTS || !stream.parse_headers(conf, &mut headers) {
             break;
         }
         let offset_body = stream.offset();
