@@ -82,6 +82,7 @@ pub struct MessageGenerator {
     to: String,
     next_index: u64,
     next_date: i64,
+    trace_headers: bool,
 }
 
 impl MessageGenerator {
@@ -92,7 +93,15 @@ impl MessageGenerator {
             to: to.to_string(),
             next_index: 0,
             next_date: DEFAULT_NEWEST,
+            trace_headers: false,
         }
+    }
+
+    /// Each message also carries what delivery over the Internet adds above its own fields:
+    /// four `Received` hops, `Authentication-Results` and a `DKIM-Signature` (~1.7 KB).
+    pub fn with_trace_headers(mut self) -> Self {
+        self.trace_headers = true;
+        self
     }
 
     /// Dates go back from `newest` (unix seconds), 1-120 minutes apart; e.g. the current time
@@ -126,13 +135,14 @@ impl MessageGenerator {
         let text_body = self.text_body(charset, text_size);
         let flags = self.flags();
 
-        let mut headers = vec![
+        let mut headers = if self.trace_headers { trace_headers(index, date) } else { Vec::new() };
+        headers.extend([
             format!("Date: {}", rfc5322_date(date, self.rng.pick(ZONE_OFFSETS))),
             from_header(name, from, charset),
             format!("To: <{}>", self.to),
             format!("Subject: {}", mime::header_text(&subject, charset)),
             format!("Message-ID: {message_id}"),
-        ];
+        ]);
         if subject.starts_with("Re: ") {
             let parent = format!("<{index}.parent.{:x}@generated.example.org>", self.seed);
             headers.push(format!("In-Reply-To: {parent}"));
@@ -351,6 +361,44 @@ fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// The delivery trace of message `index` delivered at `date`: the hops newest first, as MTAs
+/// prepend them, then the receiving server's verdict and the sender's signature.
+fn trace_headers(index: u64, date: i64) -> Vec<String> {
+    let hops = [
+        ("mail.example.org", "mx1.example.org", "192.0.2.25", "Postfix"),
+        ("mx1.example.org", "out.example.net", "198.51.100.7", "Postfix"),
+        ("out.example.net", "relay.example.net", "198.51.100.12", "Exim 4.98"),
+        ("relay.example.net", "submit.example.net", "203.0.113.40", "Exim 4.98"),
+    ];
+    let mut fields: Vec<String> = hops
+        .iter()
+        .enumerate()
+        .map(|(hop, (by, from, address, software))| {
+            format!(
+                "Received: from {from} ({from} [{address}])\r\n\tby {by} ({software}) with ESMTPS id \
+                 {index:08X}{hop}\r\n\t(version=TLS1_3 cipher=TLS_AES_256_GCM_SHA384 bits=256)\r\n\t\
+                 for <bench@example.test>; {}",
+                rfc5322_date(date - hop as i64, 0)
+            )
+        })
+        .collect();
+    fields.push(
+        "Authentication-Results: mail.example.org; dkim=pass (2048-bit key)\r\n\t\
+         header.d=example.net header.i=@example.net header.b=\"AbCdEfGh\";\r\n\t\
+         spf=pass (mail.example.org: domain of sender@example.net designates 198.51.100.7\r\n\t\
+         as permitted sender) smtp.mailfrom=sender@example.net; dmarc=pass header.from=example.net"
+            .to_string(),
+    );
+    fields.push(format!(
+        "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.net; s=s2026;\r\n\t\
+         t={date}; h=from:to:subject:date:message-id:mime-version:content-type;\r\n\t\
+         bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\r\n\t\
+         b={}",
+        "QmVuY2htYXJrIHNpZ25hdHVyZSBieXRlcywgbm90IGEgcmVhbCBzaWduYXR1cmUu".repeat(5)
+    ));
+    fields
+}
+
 /// The value of the first header `name` in a raw message, unfolded (still RFC 2047 encoded).
 pub fn header_value(raw: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(raw);
@@ -426,5 +474,22 @@ mod tests {
             Some("=?UTF-8?B?YQ==?= =?UTF-8?B?Yg==?=")
         );
         assert_eq!(header_value(raw, "From"), None);
+    }
+
+    #[test]
+    fn trace_headers_come_first_and_change_nothing_else() {
+        let plain: Vec<TestMessage> = MessageGenerator::new(7, "u@example.test").take(20).collect();
+        let traced: Vec<TestMessage> =
+            MessageGenerator::new(7, "u@example.test").with_trace_headers().take(20).collect();
+        for (plain, traced) in plain.iter().zip(&traced) {
+            let text = String::from_utf8_lossy(&traced.raw);
+            let header_block = &text[..text.find("\r\n\r\n").expect("a header block")];
+            assert!(text.starts_with("Received: from "), "{header_block}");
+            assert_eq!(header_block.matches("\r\nReceived: ").count(), 3, "{header_block}");
+            assert!(header_block.contains("\r\nDKIM-Signature: v=1;"), "{header_block}");
+            assert!(header_block.len() > 1_500, "{} bytes", header_block.len());
+            assert!(traced.raw.ends_with(&plain.raw), "the message's own fields and body follow");
+            assert_eq!(header_value(&traced.raw, "Subject"), header_value(&plain.raw, "Subject"));
+        }
     }
 }
