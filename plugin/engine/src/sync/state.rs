@@ -21,8 +21,9 @@ pub fn state_key(collection_id: &str) -> String {
 }
 
 /// Where the answer to the key with `counter` is kept for a retry. Two slots, by the
-/// counter's parity: the answer is stored before the key moves on, and so must not overwrite
-/// the one the stored state still refers to (that of the counter before).
+/// counter's parity, so that a new answer never lands where the stored state's answer is
+/// (that of the counter before). The answer and the key that moves on are written in one
+/// transaction (`collection.rs`), so a request that loses the race for the key writes none.
 pub fn replay_key(collection_id: &str, counter: u32) -> String {
     format!("sync/{collection_id}/last/{}", counter & 1)
 }
