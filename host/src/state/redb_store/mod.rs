@@ -129,11 +129,16 @@ impl RedbStore {
             .map_err(|failure| StateError::Backend(failure.into()))?
     }
 
-    /// [`StateStore::get`] on the calling thread, for a caller that may block it (module docs).
-    fn get_on_this_thread(&self, ns: &Namespace, key: &str) -> StateResult<Option<Vec<u8>>> {
+    /// The storage key of `key` in `ns`, both checked against the limits.
+    fn checked_key(&self, ns: &Namespace, key: &str) -> StateResult<Vec<u8>> {
         self.limits.check_namespace(ns)?;
         self.limits.check_key(key)?;
-        let storage_key = namespace::storage_key(ns, key);
+        Ok(namespace::storage_key(ns, key))
+    }
+
+    /// [`StateStore::get`] on the calling thread, for a caller that may block it (module docs).
+    fn get_on_this_thread(&self, ns: &Namespace, key: &str) -> StateResult<Option<Vec<u8>>> {
+        let storage_key = self.checked_key(ns, key)?;
         read::in_snapshot(&self.db, |table| read::get(table, &storage_key))
     }
 
@@ -205,9 +210,7 @@ impl StateStore for RedbStore {
 
     fn get<'a>(&'a self, ns: &'a Namespace, key: &'a str) -> StateFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
-            self.limits.check_namespace(ns)?;
-            self.limits.check_key(key)?;
-            let storage_key = namespace::storage_key(ns, key);
+            let storage_key = self.checked_key(ns, key)?;
             self.read(move |table| read::get(table, &storage_key)).await
         })
     }
