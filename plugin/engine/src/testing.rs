@@ -35,8 +35,8 @@ pub struct FakeHost {
     /// condition on one) loses a race: another writer stores something else first.
     pub race_next_swap: RefCell<Option<String>>,
     /// The next compare-and-swap of a key starting with this prefix (or transaction with a
-    /// condition on one) is committed, but its reply is lost: the caller sees the store as unavailable (a gateway killed after the
-    /// commit, seen through Envoy's callout).
+    /// condition on one) is committed, but its reply is lost: the caller sees the store as
+    /// unavailable (a gateway killed after the commit, seen through Envoy's callout).
     pub lose_next_swap_reply: RefCell<Option<String>>,
     /// The clock (`now_ms`); tests move it forward.
     pub now_ms: Cell<u64>,
@@ -114,28 +114,12 @@ impl Capabilities for FakeHost {
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     ) -> StateResult<bool> {
-        self.state_up()?;
-        if fires_once(&self.race_next_swap, key) {
-            let mut theirs = new.clone().unwrap_or_default();
-            theirs.push(0);
-            self.store(scope, key, &theirs);
-        }
-        let mut state = self.state.borrow_mut();
-        let slot = (scope.clone(), key.to_owned());
-        if state.get(&slot) != expected.as_ref() {
-            return Ok(false);
-        }
-        match new {
-            Some(value) => state.insert(slot, value),
-            None => state.remove(&slot),
-        };
-        if fires_once(&self.lose_next_swap_reply, key) {
-            return Err(StateError::Unavailable("the reply was lost".to_owned()));
-        }
-        Ok(true)
+        let condition = StateCondition { key: key.to_owned(), expected };
+        let write = StateWrite { key: key.to_owned(), value: new };
+        self.state_transact(scope, vec![condition], vec![write]).await
     }
 
-    /// The knobs of `state_compare_and_swap` apply to the conditions' keys.
+    /// The race knobs apply to the conditions' keys.
     async fn state_transact(
         &self,
         scope: &StateScope,

@@ -119,7 +119,7 @@ mod tests {
 
     /// As stored mail is parsed.
     fn parse(raw: &str) -> Message<'_> {
-        super::super::header_parser().parse(raw.as_bytes()).unwrap_or_default()
+        crate::email::header_parser().parse(raw.as_bytes()).unwrap_or_default()
     }
 
     #[test]

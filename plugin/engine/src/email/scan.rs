@@ -68,8 +68,9 @@ fn seek_part_end(
     (end, true)
 }
 
-/// What the walk found: the parts, and the top-level header fields as mail-parser's
-/// `parse_headers` reads them (the walk read them anyway, so they are not parsed twice).
+/// What the walk found: the parts, and the top-level header fields as
+/// `header_parser().parse_headers` reads them (the walk read them anyway, so they are not
+/// parsed twice).
 pub struct Scanned<'x> {
     pub parts: Vec<ScannedPart>,
     pub root_headers: Vec<Header<'x>>,

@@ -322,7 +322,10 @@ impl<C: Capabilities> Session<'_, '_, C> {
         // leaves the winner's stored answer alone (a key without its answer costs a full
         // resync).
         let replay = match eas_wbxml::encode_root(&element) {
-            Ok(bytes) => Some(state::encode_replay(nonce, &bytes)),
+            Ok(bytes) => Some(StateWrite {
+                key: replay_key(id, old_key.counter),
+                value: Some(state::encode_replay(nonce, &bytes)),
+            }),
             Err(error) => {
                 state.replay = None;
                 self.context.log(
@@ -332,14 +335,7 @@ impl<C: Capabilities> Session<'_, '_, C> {
                 None
             }
         };
-        let committed = match replay {
-            Some(blob) => {
-                let slot = StateWrite { key: replay_key(id, old_key.counter), value: Some(blob) };
-                self.context.swap_with(&state_key(id), raw, state.encode(), slot).await?
-            }
-            None => self.context.swap(&state_key(id), raw, state.encode()).await?,
-        };
-        if !committed {
+        if !self.context.swap_with(&state_key(id), raw, state.encode(), replay).await? {
             self.context.log(
                 Level::Info,
                 &format!("collection {id}: a concurrent Sync advanced the key; asking to retry"),

@@ -121,18 +121,19 @@ impl<C: Capabilities> Context<'_, C> {
             .map_err(|e| Fatal(format!("state {key}: {e}")))
     }
 
-    /// [`swap`](Self::swap), writing `also` in the same transaction.
+    /// [`swap`](Self::swap), writing `also` (if any) in the same transaction.
     async fn swap_with(
         &self,
         key: &str,
         expected: Option<Vec<u8>>,
         new: Vec<u8>,
-        also: StateWrite,
+        also: Option<StateWrite>,
     ) -> Result<bool, Fatal> {
         let condition = StateCondition { key: key.to_owned(), expected };
         let write = StateWrite { key: key.to_owned(), value: Some(new) };
+        let writes = also.into_iter().chain([write]).collect();
         self.caps
-            .state_transact(&self.scope, vec![condition], vec![also, write])
+            .state_transact(&self.scope, vec![condition], writes)
             .await
             .map_err(|e| Fatal(format!("state {key}: {e}")))
     }
