@@ -3,8 +3,8 @@
 
 use super::Backend;
 use super::credentials::VerifiedPassword;
-use super::prefetched::{Held, Prefetched};
-use crate::imap::{ImapError, Session, Summary};
+use super::prefetched::{FetchedUnder, Held, Prefetched};
+use crate::imap::{Changes, ImapError, Session, Summary, SyncPoint};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -59,13 +59,28 @@ impl Account {
     pub fn store_prefetched(
         &self,
         folder: &str,
-        uid_validity: u32,
+        under: FetchedUnder,
         prefix_bytes: u32,
         summaries: Vec<Summary>,
     ) {
-        let kept =
-            self.prefetched().put(folder, uid_validity, prefix_bytes, summaries, Instant::now());
+        let kept = self.prefetched().put(folder, under, prefix_bytes, summaries, Instant::now());
         self.backend.prefetch.stored.fetch_add(kept as u64, Ordering::Relaxed);
+    }
+
+    /// The flags of summaries fetched ahead that a `changes` answer vouches for (see
+    /// [`Prefetched::flags_as_of`]).
+    pub fn prefetched_flags_as_of(
+        &self,
+        folder: &str,
+        since: Option<SyncPoint>,
+        changes: &Changes,
+    ) -> HashMap<u32, Vec<String>> {
+        self.prefetched().flags_as_of(folder, since, changes)
+    }
+
+    /// Counts summaries fetched ahead that a request took with vouched flags (no round trip).
+    pub fn count_flags_vouched(&self, summaries: usize) {
+        self.backend.prefetch.flags_vouched.fetch_add(summaries as u64, Ordering::Relaxed);
     }
 
     /// Takes summaries fetched ahead (see [`Prefetched::take`]).

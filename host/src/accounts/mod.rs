@@ -63,6 +63,9 @@ struct Backend {
 pub struct PrefetchCounts {
     pub stored: AtomicU64,
     pub taken: AtomicU64,
+    /// Of those taken, the ones whose flags the request's `changes` answer vouched for, so
+    /// that no IMAP round trip was needed for them.
+    pub flags_vouched: AtomicU64,
 }
 
 impl Backend {

@@ -2,13 +2,16 @@
 //! a Sync (`mailbox.prefetch-summaries`), so that the IMAP server reads those messages while
 //! the gateway converts the current page and the phone reads it.
 //!
-//! Only what never changes for a UID while its folder keeps its UIDVALIDITY is held: the date,
-//! size, structure and first bytes (RFC 9051 §2.3.1.1: a UID names one message for good). A
-//! request that takes entries still asks the server for their flags in the same round trip, and
-//! a message expunged meanwhile is missing from that answer, so what the plugin sees is as
+//! What never changes for a UID while its folder keeps its UIDVALIDITY is held for good: the
+//! date, size, structure and first bytes (RFC 9051 §2.3.1.1: a UID names one message for
+//! good). Flags do change, so a request that takes entries needs them as they are now: either
+//! the request's own `changes` answer vouches for the flags fetched ahead
+//! ([`Prefetched::flags_as_of`]), or it asks the server for them in the same round trip as the
+//! rest of its page. A message expunged meanwhile is then missing, so what the plugin sees is as
 //! fresh as without this cache.
 
-use crate::imap::Summary;
+use crate::imap::uidset;
+use crate::imap::{ChangeMethod, Changes, Summary, SyncPoint};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,14 +67,26 @@ pub struct Prefetched {
 
 #[derive(Debug)]
 struct Entry {
-    uid_validity: u32,
+    under: FetchedUnder,
     /// The body bytes asked for: a request for up to this many can take the entry.
     prefix_bytes: u32,
+    /// With the flags as they were when fetched.
     summary: Summary,
     stored: Instant,
 }
 
-/// A summary taken from the cache, without flags, and the UIDVALIDITY it was fetched under.
+/// The folder's state that a page was fetched ahead under, from the EXAMINE that preceded
+/// its FETCH in the same round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchedUnder {
+    pub uid_validity: u32,
+    /// The folder's HIGHESTMODSEQ then (`None` without CONDSTORE): the flags fetched reflect
+    /// every change up to it.
+    pub highest_modseq: Option<u64>,
+}
+
+/// A summary taken from the cache, with the flags it was fetched with, and the UIDVALIDITY it
+/// was fetched under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
     pub uid_validity: u32,
@@ -83,26 +98,24 @@ impl Prefetched {
         Prefetched { entries: HashMap::new(), bytes: 0, tenant }
     }
 
-    /// Keeps `summaries` of `folder` (fetched under `uid_validity` with `prefix_bytes`), as
-    /// many as fit; their flags are dropped, since they are fetched again when taken. Returns
-    /// how many were kept.
+    /// Keeps `summaries` of `folder` (fetched `under` that state with `prefix_bytes`), as
+    /// many as fit. Returns how many were kept.
     pub fn put(
         &mut self,
         folder: &str,
-        uid_validity: u32,
+        under: FetchedUnder,
         prefix_bytes: u32,
         summaries: Vec<Summary>,
         now: Instant,
     ) -> usize {
         self.drop_expired(now);
         let mut kept = 0;
-        for mut summary in summaries {
+        for summary in summaries {
             let size = entry_size(&summary);
             if self.bytes + size > MAX_BYTES_PER_ACCOUNT || !self.tenant.try_take(size) {
                 break;
             }
-            summary.flags = Vec::new();
-            let entry = Entry { uid_validity, prefix_bytes, summary, stored: now };
+            let entry = Entry { under, prefix_bytes, summary, stored: now };
             let key = (folder.to_owned(), entry.summary.uid);
             if let Some(replaced) = self.entries.insert(key, entry) {
                 self.release(entry_size(&replaced.summary));
@@ -136,9 +149,58 @@ impl Prefetched {
             self.release(entry_size(&entry.summary));
             let mut summary = entry.summary;
             summary.cut_body_to(prefix_bytes);
-            taken.insert(uid, Held { uid_validity: entry.uid_validity, summary });
+            taken.insert(uid, Held { uid_validity: entry.under.uid_validity, summary });
         }
         taken
+    }
+
+    /// The flags of `folder`'s entries as of `changes`, the answer to a `changes` call from
+    /// `since`, for the entries whose flags it vouches for; by UID.
+    ///
+    /// The entries' flags reflect every change up to the HIGHESTMODSEQ they were fetched
+    /// under, and the answer lists (with their flags then) the messages changed after `since`.
+    /// When `since` is not after the former, the two together show each entry as the answer
+    /// found it: a plugin that records the answer's new HIGHESTMODSEQ as its sync point learns
+    /// of any later change at its next `changes` call, exactly as if it had fetched the flags
+    /// itself, and saves that round trip. A full listing shows every message's flags outright.
+    /// Entries of another UIDVALIDITY, or gone in the answer, are left out (the caller asks the
+    /// server, which then leaves out what is gone).
+    pub fn flags_as_of(
+        &self,
+        folder: &str,
+        since: Option<SyncPoint>,
+        changes: &Changes,
+    ) -> HashMap<u32, Vec<String>> {
+        let mut candidates: Vec<u32> = self
+            .entries
+            .iter()
+            .filter(|((name, _), entry)| name == folder && vouches_for(since, changes, entry.under))
+            .map(|((_, uid), _)| *uid)
+            .collect();
+        if candidates.is_empty() {
+            return HashMap::new();
+        }
+        candidates.sort_unstable();
+        if let Some(current) = &changes.current_uids {
+            candidates = uidset::members_of(current, &candidates);
+        }
+        let vanished = uidset::members_of(&changes.vanished, &candidates);
+        let mut flags: HashMap<u32, Vec<String>> = HashMap::with_capacity(candidates.len());
+        for uid in candidates {
+            if vanished.binary_search(&uid).is_err()
+                && let Some(entry) = self.entries.get(&(folder.to_owned(), uid))
+            {
+                flags.insert(uid, entry.summary.flags.clone());
+            }
+        }
+        // newer than what was fetched ahead (a full listing, whose `current_uids` left out
+        // what is gone above, has every message's flags here)
+        for message in &changes.changed {
+            if let Some(current) = flags.get_mut(&message.uid) {
+                current.clone_from(&message.flags);
+            }
+        }
+        flags
     }
 
     /// Bytes held.
@@ -169,6 +231,25 @@ impl Drop for Prefetched {
     }
 }
 
+/// Whether `changes`, asked from `since`, together with flags fetched `under` a folder state,
+/// shows flags as the answer found them (see [`Prefetched::flags_as_of`]).
+fn vouches_for(since: Option<SyncPoint>, changes: &Changes, under: FetchedUnder) -> bool {
+    if changes.uid_validity_changed || changes.uid_validity != under.uid_validity {
+        return false;
+    }
+    // what is gone: QRESYNC's VANISHED, otherwise whatever `current_uids` leaves out
+    if changes.method != ChangeMethod::Qresync && changes.current_uids.is_none() {
+        return false;
+    }
+    match changes.method {
+        ChangeMethod::Full => true,
+        ChangeMethod::Qresync | ChangeMethod::Condstore => since.is_some_and(|since| {
+            since.uid_validity == under.uid_validity
+                && under.highest_modseq.is_some_and(|fetched| fetched >= since.highest_modseq)
+        }),
+    }
+}
+
 fn entry_size(summary: &Summary) -> usize {
     summary.prefix.len() + ENTRY_OVERHEAD_BYTES
 }
@@ -176,6 +257,7 @@ fn entry_size(summary: &Summary) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imap::{MessageFlags, UidRange};
 
     fn summary(uid: u32, prefix_len: usize) -> Summary {
         Summary {
@@ -189,20 +271,25 @@ mod tests {
         }
     }
 
+    /// Fetched under UIDVALIDITY `uid_validity` at HIGHESTMODSEQ 50.
+    fn under(uid_validity: u32) -> FetchedUnder {
+        FetchedUnder { uid_validity, highest_modseq: Some(50) }
+    }
+
     fn cache() -> Prefetched {
         Prefetched::new(Arc::new(TenantBudget::default()))
     }
 
     #[test]
-    fn taken_once_without_flags_and_cut_to_the_prefix_asked() {
+    fn taken_once_with_their_flags_and_cut_to_the_prefix_asked() {
         let now = Instant::now();
         let mut cache = cache();
-        cache.put("INBOX", 7, 16_384, vec![summary(1, 3_000), summary(2, 3_000)], now);
+        cache.put("INBOX", under(7), 16_384, vec![summary(1, 3_000), summary(2, 3_000)], now);
         let taken = cache.take("INBOX", &[1, 2, 3], 1_000, now);
         assert_eq!(taken.len(), 2);
         let held = &taken[&1];
         assert_eq!(held.uid_validity, 7);
-        assert!(held.summary.flags.is_empty(), "flags are fetched fresh");
+        assert_eq!(held.summary.flags, ["\\Seen"], "the flags as fetched ahead");
         assert_eq!(held.summary.prefix.len(), 200 + 1_000, "the header block and 1,000 more");
         assert_eq!(held.summary.size, 5_000);
         assert!(cache.take("INBOX", &[1, 2], 1_000, now).is_empty(), "taken once");
@@ -213,7 +300,7 @@ mod tests {
     fn a_shorter_prefix_or_another_folder_is_not_served() {
         let now = Instant::now();
         let mut cache = cache();
-        cache.put("INBOX", 7, 1_000, vec![summary(1, 1_000)], now);
+        cache.put("INBOX", under(7), 1_000, vec![summary(1, 1_000)], now);
         assert!(cache.take("INBOX", &[1], 2_000, now).is_empty());
         assert!(cache.take("Archive", &[1], 500, now).is_empty());
         assert_eq!(cache.take("INBOX", &[1], 1_000, now).len(), 1);
@@ -223,13 +310,18 @@ mod tests {
     fn entries_expire_and_the_size_is_bounded() {
         let now = Instant::now();
         let mut cache = cache();
-        cache.put("INBOX", 7, 16_384, vec![summary(1, 100)], now);
+        cache.put("INBOX", under(7), 16_384, vec![summary(1, 100)], now);
         assert!(cache.take("INBOX", &[1], 100, now + LIFETIME).is_empty());
         assert_eq!(cache.bytes(), 0);
 
         let big = MAX_BYTES_PER_ACCOUNT / 4;
-        let kept =
-            cache.put("INBOX", 7, 16_384, (1..=10).map(|uid| summary(uid, big)).collect(), now);
+        let kept = cache.put(
+            "INBOX",
+            under(7),
+            16_384,
+            (1..=10).map(|uid| summary(uid, big)).collect(),
+            now,
+        );
         assert_eq!(kept, 3);
         assert!(cache.bytes() <= MAX_BYTES_PER_ACCOUNT);
         assert_eq!(cache.take("INBOX", &(1..=10).collect::<Vec<_>>(), 16_384, now).len(), 3);
@@ -239,8 +331,8 @@ mod tests {
     fn storing_a_uid_again_replaces_it() {
         let now = Instant::now();
         let mut cache = cache();
-        cache.put("INBOX", 7, 16_384, vec![summary(1, 100)], now);
-        cache.put("INBOX", 8, 16_384, vec![summary(1, 200)], now);
+        cache.put("INBOX", under(7), 16_384, vec![summary(1, 100)], now);
+        cache.put("INBOX", under(8), 16_384, vec![summary(1, 200)], now);
         assert_eq!(cache.bytes(), 200 + ENTRY_OVERHEAD_BYTES);
         assert_eq!(cache.take("INBOX", &[1], 16_384, now)[&1].uid_validity, 8);
     }
@@ -254,18 +346,128 @@ mod tests {
         };
         let mut accounts: Vec<Prefetched> =
             (0..10).map(|_| Prefetched::new(Arc::clone(&tenant))).collect();
-        let kept: usize =
-            accounts.iter_mut().map(|account| account.put("INBOX", 1, 16_384, page(1), now)).sum();
+        let kept: usize = accounts
+            .iter_mut()
+            .map(|account| account.put("INBOX", under(1), 16_384, page(1), now))
+            .sum();
         assert_eq!(kept, MAX_BYTES_PER_TENANT / (MAX_BYTES_PER_ACCOUNT / 8 + ENTRY_OVERHEAD_BYTES));
         let mut another = Prefetched::new(Arc::clone(&tenant));
-        assert_eq!(another.put("INBOX", 1, 16_384, page(1), now), 0, "the tenant is full");
+        assert_eq!(another.put("INBOX", under(1), 16_384, page(1), now), 0, "the tenant is full");
 
         assert_eq!(accounts[0].take("INBOX", &[1, 2], 16_384, now).len(), 2);
-        assert_eq!(another.put("INBOX", 1, 16_384, page(1), now), 2, "what is taken is given back");
+        assert_eq!(
+            another.put("INBOX", under(1), 16_384, page(1), now),
+            2,
+            "what is taken is given back"
+        );
         drop(another);
         accounts[1].drop_expired(now + LIFETIME);
         accounts.truncate(2);
         drop(accounts);
         assert_eq!(tenant.used.load(Ordering::Relaxed), 0, "and what is dropped");
+    }
+
+    fn changes(method: ChangeMethod, changed: &[(u32, &str)]) -> Changes {
+        Changes {
+            method,
+            uid_validity: 7,
+            uid_validity_changed: false,
+            new_highest_modseq: 60,
+            uid_next: Some(100),
+            exists: 90,
+            changed: changed
+                .iter()
+                .map(|&(uid, flag)| MessageFlags {
+                    uid,
+                    flags: vec![flag.to_string()],
+                    modseq: Some(55),
+                })
+                .collect(),
+            vanished: Vec::new(),
+            current_uids: (method != ChangeMethod::Qresync)
+                .then(|| vec![UidRange::new(1, 2), UidRange::new(4, 90)]),
+        }
+    }
+
+    fn point(uid_validity: u32, highest_modseq: u64) -> Option<SyncPoint> {
+        Some(SyncPoint { uid_validity, highest_modseq })
+    }
+
+    /// UIDs 1 to 4 of INBOX fetched ahead under UIDVALIDITY 7 at HIGHESTMODSEQ 50, and UID 1 of
+    /// Archive.
+    fn page_ahead() -> Prefetched {
+        let mut cache = cache();
+        let now = Instant::now();
+        cache.put("INBOX", under(7), 1_000, (1..=4).map(|uid| summary(uid, 10)).collect(), now);
+        cache.put("Archive", under(7), 1_000, vec![summary(1, 10)], now);
+        cache
+    }
+
+    fn sorted(flags: HashMap<u32, Vec<String>>) -> Vec<(u32, String)> {
+        let mut flags: Vec<(u32, String)> =
+            flags.into_iter().map(|(uid, flags)| (uid, flags.join(" "))).collect();
+        flags.sort();
+        flags
+    }
+
+    #[test]
+    fn changes_from_a_point_the_page_covers_vouch_for_its_flags() {
+        let cache = page_ahead();
+        let mut answer = changes(ChangeMethod::Qresync, &[(2, "\\Flagged"), (80, "\\Seen")]);
+        answer.vanished = vec![UidRange::new(3, 3), UidRange::new(95, 96)];
+        // the point is the page's own HIGHESTMODSEQ or older: every later change is listed
+        for since in [50, 40] {
+            assert_eq!(
+                sorted(cache.flags_as_of("INBOX", point(7, since), &answer)),
+                [(1, "\\Seen".into()), (2, "\\Flagged".into()), (4, "\\Seen".into())],
+                "from {since}: UID 2 as changed, 3 gone, 1 and 4 as fetched"
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_is_vouched_for_that_the_answer_may_have_missed() {
+        let ahead = page_ahead();
+        let answer = changes(ChangeMethod::Qresync, &[(2, "\\Flagged")]);
+        // a change between HIGHESTMODSEQ 50 and 51 would be in neither
+        assert!(ahead.flags_as_of("INBOX", point(7, 51), &answer).is_empty());
+        assert!(ahead.flags_as_of("INBOX", None, &answer).is_empty(), "no point");
+        assert!(ahead.flags_as_of("INBOX", point(8, 40), &answer).is_empty(), "another point");
+        let mut recreated = changes(ChangeMethod::Full, &[(1, "\\Seen")]);
+        recreated.uid_validity = 8;
+        recreated.uid_validity_changed = true;
+        assert!(ahead.flags_as_of("INBOX", point(7, 40), &recreated).is_empty(), "recreated");
+        assert!(ahead.flags_as_of("Drafts", point(7, 40), &answer).is_empty(), "another folder");
+
+        let mut without_modseq = cache();
+        let under = FetchedUnder { uid_validity: 7, highest_modseq: None };
+        without_modseq.put("INBOX", under, 1_000, vec![summary(1, 10)], Instant::now());
+        assert!(without_modseq.flags_as_of("INBOX", point(7, 0), &answer).is_empty());
+    }
+
+    #[test]
+    fn a_full_listing_vouches_for_every_message_it_lists() {
+        let cache = page_ahead();
+        let mut answer = changes(ChangeMethod::Full, &[(1, ""), (2, "\\Answered"), (4, "$label1")]);
+        answer.current_uids = Some(uidset::ranges_of(&[1, 2, 4]));
+        assert_eq!(
+            sorted(cache.flags_as_of("INBOX", None, &answer)),
+            [(1, String::new()), (2, "\\Answered".into()), (4, "$label1".into())],
+            "UID 3 is not listed: gone"
+        );
+    }
+
+    #[test]
+    fn condstore_finds_what_is_gone_by_the_current_uids() {
+        let cache = page_ahead();
+        let answer = changes(ChangeMethod::Condstore, &[(4, "\\Draft")]);
+        assert_eq!(
+            sorted(cache.flags_as_of("INBOX", point(7, 50), &answer)),
+            [(1, "\\Seen".into()), (2, "\\Seen".into()), (4, "\\Draft".into())],
+            "UID 3 is not among the current UIDs"
+        );
+        let mut unlisted = answer;
+        unlisted.current_uids = None;
+        assert!(cache.flags_as_of("INBOX", point(7, 50), &unlisted).is_empty());
     }
 }

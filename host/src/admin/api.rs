@@ -227,7 +227,7 @@ impl Admin {
                 writeln!(out, "eas_edge_imap_logins_total{labels} {}", tenant.accounts.logins());
         }
         type Count = fn(&PrefetchCounts) -> &AtomicU64;
-        let prefetch: [(&str, &str, Count); 2] = [
+        let prefetch: [(&str, &str, Count); 3] = [
             (
                 "eas_edge_imap_prefetched_summaries_total",
                 "Message summaries fetched ahead for the next page of a Sync.",
@@ -235,8 +235,13 @@ impl Admin {
             ),
             (
                 "eas_edge_imap_prefetched_summaries_taken_total",
-                "Summaries fetched ahead that a request then took (only their flags were fetched).",
+                "Summaries fetched ahead that a request then took (at most their flags were fetched).",
                 |counts| &counts.taken,
+            ),
+            (
+                "eas_edge_imap_prefetched_flags_vouched_total",
+                "Summaries taken whose flags the request's own change check vouched for (no round trip).",
+                |counts| &counts.flags_vouched,
             ),
         ];
         for (name, help, count) in prefetch {

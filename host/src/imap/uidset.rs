@@ -38,6 +38,19 @@ pub fn expand(ranges: &[UidRange]) -> impl Iterator<Item = u32> + '_ {
     ranges.iter().flat_map(|range| range.first..=range.last)
 }
 
+/// The UIDs of `sorted` (ascending) that lie in one of `ranges` (any order, overlaps allowed),
+/// ascending: a binary search per range, so that checking a page of UIDs against a folder's
+/// thousands of ranges stays cheap.
+pub fn members_of(ranges: &[UidRange], sorted: &[u32]) -> Vec<u32> {
+    let mut inside = vec![false; sorted.len()];
+    for range in ranges {
+        let start = sorted.partition_point(|&uid| uid < range.first);
+        let end = sorted.partition_point(|&uid| uid <= range.last);
+        inside[start..end.max(start)].fill(true);
+    }
+    sorted.iter().zip(inside).filter_map(|(&uid, inside)| inside.then_some(uid)).collect()
+}
+
 /// Sorted, merged ranges covering `uids` (any order, duplicates allowed; 0 is not a UID).
 pub fn ranges_of(uids: &[u32]) -> Vec<UidRange> {
     let mut sorted: Vec<u32> = uids.iter().copied().filter(|&uid| uid > 0).collect();
@@ -107,6 +120,14 @@ fn parse_bound(text: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_are_found_in_unsorted_and_overlapping_ranges() {
+        let ranges = [UidRange::new(20, 30), UidRange::single(5), UidRange::new(25, 40)];
+        assert_eq!(members_of(&ranges, &[1, 5, 6, 20, 33, 40, 41]), [5, 20, 33, 40]);
+        assert!(members_of(&[], &[1, 2]).is_empty());
+        assert!(members_of(&ranges, &[]).is_empty());
+    }
 
     #[test]
     fn uids_become_compact_sets() {

@@ -5,8 +5,9 @@
 use super::eas_edge::gateway::mailbox::{self as wit, Error};
 use super::mailbox_convert as convert;
 use crate::accounts::Account;
-use crate::accounts::prefetched::MAX_BYTES_PER_ACCOUNT;
+use crate::accounts::prefetched::{FetchedUnder, MAX_BYTES_PER_ACCOUNT};
 use crate::imap::{ImapError, Session, Summary};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,6 +34,15 @@ pub struct MailboxCapability {
     answer_limit: u32,
     /// When reads stop waiting for IMAP (the request's backend deadline, `plugin_host`).
     read_deadline: Instant,
+    /// Flags of summaries fetched ahead that this request's last `changes` answer vouched for.
+    vouched: Option<VouchedFlags>,
+}
+
+/// Flags of summaries fetched ahead as of a `changes` answer, by UID, for one folder
+/// ([`Account::prefetched_flags_as_of`]).
+struct VouchedFlags {
+    folder: String,
+    flags: HashMap<u32, Vec<String>>,
 }
 
 impl MailboxCapability {
@@ -43,7 +53,7 @@ impl MailboxCapability {
         read_deadline: Instant,
     ) -> Self {
         let answer_limit = u32::try_from(memory_bytes / 2).unwrap_or(u32::MAX);
-        MailboxCapability { tenant, account, answer_limit, read_deadline }
+        MailboxCapability { tenant, account, answer_limit, read_deadline, vouched: None }
     }
 
     /// Runs a read on one of the account's sessions, until the read deadline. A read cut there
@@ -95,10 +105,16 @@ impl MailboxCapability {
         asked.min(self.answer_limit)
     }
 
-    /// Summaries of `uids`: those fetched ahead (`prefetch-summaries`) get their flags from the
-    /// server, in the same round trip as the full summaries of the others; one the server no
+    /// A change made through this request: flags vouched for earlier no longer show it.
+    pub(super) fn forget_vouched_flags(&mut self) {
+        self.vouched = None;
+    }
+
+    /// Summaries of `uids`. Those fetched ahead (`prefetch-summaries`) take the flags this
+    /// request's `changes` answer vouched for; the others of them get their flags from the
+    /// server, in the same round trip as the full summaries of the rest; one the server no
     /// longer lists is gone. If the folder's UIDVALIDITY changed since they were fetched
-    /// ahead, they are fetched again in full.
+    /// ahead, they are fetched again in full. With every UID vouched for, no round trip.
     async fn summaries_with_prefetched(
         &self,
         account: &Account,
@@ -111,8 +127,25 @@ impl MailboxCapability {
         let deadline = tokio::time::Instant::from_std(self.read_deadline);
         drop(tokio::time::timeout_at(deadline, account.prefetch_turn()).await);
         let mut held = account.take_prefetched(folder, &uids, prefix_bytes);
-        let (flags_only, full): (Vec<u32>, Vec<u32>) =
-            uids.iter().partition(|uid| held.contains_key(uid));
+        let vouched = self.vouched.as_ref().filter(|vouched| vouched.folder == folder);
+        let mut summaries = Vec::with_capacity(uids.len());
+        let (mut flags_only, mut full) = (Vec::new(), Vec::new());
+        for &uid in &uids {
+            if !held.contains_key(&uid) {
+                full.push(uid);
+            } else if let Some(flags) = vouched.and_then(|vouched| vouched.flags.get(&uid))
+                && let Some(ahead) = held.remove(&uid)
+            {
+                summaries.push(Summary { flags: flags.clone(), ..ahead.summary });
+            } else {
+                flags_only.push(uid);
+            }
+        }
+        account.count_flags_vouched(summaries.len());
+        if flags_only.is_empty() && full.is_empty() {
+            summaries.sort_unstable_by_key(|summary| summary.uid);
+            return Ok(summaries);
+        }
         let name = folder.to_owned();
         let (fetched, uid_validity) = self
             .read(account, async move |session: &mut Session| {
@@ -122,7 +155,6 @@ impl MailboxCapability {
                 Ok((fetched, session.selected().map(|selected| selected.uid_validity)))
             })
             .await?;
-        let mut summaries = Vec::with_capacity(fetched.len());
         let mut stale = Vec::new();
         for summary in fetched {
             match held.remove(&summary.uid) {
@@ -141,8 +173,8 @@ impl MailboxCapability {
                 })
                 .await?;
             summaries.extend(again);
-            summaries.sort_unstable_by_key(|summary| summary.uid);
         }
+        summaries.sort_unstable_by_key(|summary| summary.uid);
         Ok(summaries)
     }
 }
@@ -187,10 +219,15 @@ impl wit::Host for MailboxCapability {
         let account = self.account()?;
         let since = since.map(convert::sync_point);
         let name = folder.clone();
+        self.vouched = None;
         let changes = self
             .read(&account, async move |session: &mut Session| session.changes(&name, since).await)
             .await
             .map_err(|error| self.error(Some(&folder), error))?;
+        let flags = account.prefetched_flags_as_of(&folder, since, &changes);
+        if !flags.is_empty() {
+            self.vouched = Some(VouchedFlags { folder, flags });
+        }
         Ok(convert::changes(changes))
     }
 
@@ -260,11 +297,16 @@ impl wit::Host for MailboxCapability {
             let name = folder.clone();
             let fetch = account.run(async move |session: &mut Session| {
                 let summaries = session.fetch_summaries(&name, &uids, prefix_bytes).await?;
-                Ok((summaries, session.selected().map(|selected| selected.uid_validity)))
+                // the EXAMINE that came before the FETCH in the same round trip
+                let under = session.selected().map(|selected| FetchedUnder {
+                    uid_validity: selected.uid_validity,
+                    highest_modseq: selected.highest_modseq,
+                });
+                Ok((summaries, under))
             });
             match tokio::time::timeout(PREFETCH_TIME, fetch).await {
-                Ok(Ok((summaries, Some(uid_validity)))) => {
-                    account.store_prefetched(&folder, uid_validity, prefix_bytes, summaries)
+                Ok(Ok((summaries, Some(under)))) => {
+                    account.store_prefetched(&folder, under, prefix_bytes, summaries)
                 }
                 // only a hint: the request that wants them fetches them itself
                 Ok(Ok((_, None))) => {}

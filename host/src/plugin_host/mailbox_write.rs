@@ -14,11 +14,12 @@ impl MailboxCapability {
     /// Runs a change on the account's session. `folder` names the folder that a missing-folder
     /// error is about (`None`: the error names it, for calls that involve two folders).
     async fn write<T>(
-        &self,
+        &mut self,
         folder: Option<&str>,
         op: impl AsyncFnMut(&mut Session) -> WriteResult<T>,
     ) -> Result<T, Error> {
         let account = self.account()?;
+        self.forget_vouched_flags();
         account.run(op).await.and_then(|outcome| outcome).map_err(|error| self.error(folder, error))
     }
 }
