@@ -36,6 +36,11 @@ pub struct MailboxCapability {
     read_deadline: Instant,
     /// Flags of summaries fetched ahead that this request's last `changes` answer vouched for.
     vouched: Option<VouchedFlags>,
+    /// The runtime the request came in on, which serves connections and IMAP: where a
+    /// prefetch runs. Spawned from guest code it would land in the busy guest thread's
+    /// next-task slot, which other threads do not steal, and start only once the guest next
+    /// awaits the host (measured: 2.6 ms after the hint, half of a page's conversion).
+    io_runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Flags of summaries fetched ahead as of a `changes` answer, by UID, for one folder
@@ -46,6 +51,7 @@ struct VouchedFlags {
 }
 
 impl MailboxCapability {
+    /// Made on the runtime that serves the request (see `io_runtime`).
     pub fn new(
         tenant: Arc<str>,
         account: Option<Arc<Account>>,
@@ -53,7 +59,14 @@ impl MailboxCapability {
         read_deadline: Instant,
     ) -> Self {
         let answer_limit = u32::try_from(memory_bytes / 2).unwrap_or(u32::MAX);
-        MailboxCapability { tenant, account, answer_limit, read_deadline, vouched: None }
+        MailboxCapability {
+            tenant,
+            account,
+            answer_limit,
+            read_deadline,
+            vouched: None,
+            io_runtime: tokio::runtime::Handle::try_current().ok(),
+        }
     }
 
     /// Runs a read on one of the account's sessions, until the read deadline. A read cut there
@@ -292,7 +305,8 @@ impl wit::Host for MailboxCapability {
         // One prefetch per account at a time; a hint that finds one running is dropped.
         let Some(turn) = account.try_prefetch_turn() else { return };
         let login = account.login().to_owned();
-        tokio::spawn(async move {
+        let runtime = self.io_runtime.clone().unwrap_or_else(tokio::runtime::Handle::current);
+        runtime.spawn(async move {
             let _turn = turn;
             let name = folder.clone();
             let fetch = account.run(async move |session: &mut Session| {
