@@ -171,28 +171,29 @@ impl Prefetched {
         since: Option<SyncPoint>,
         changes: &Changes,
     ) -> HashMap<u32, Vec<String>> {
-        let mut candidates: Vec<u32> = self
+        let mut ahead: Vec<(u32, &Entry)> = self
             .entries
             .iter()
             .filter(|((name, _), entry)| name == folder && vouches_for(since, changes, entry.under))
-            .map(|((_, uid), _)| *uid)
+            .map(|((_, uid), entry)| (*uid, entry))
             .collect();
-        if candidates.is_empty() {
+        if ahead.is_empty() {
             return HashMap::new();
         }
-        candidates.sort_unstable();
-        if let Some(current) = &changes.current_uids {
-            candidates = uidset::members_of(current, &candidates);
-        }
-        let vanished = uidset::members_of(&changes.vanished, &candidates);
-        let mut flags: HashMap<u32, Vec<String>> = HashMap::with_capacity(candidates.len());
-        for uid in candidates {
-            if vanished.binary_search(&uid).is_err()
-                && let Some(entry) = self.entries.get(&(folder.to_owned(), uid))
-            {
-                flags.insert(uid, entry.summary.flags.clone());
-            }
-        }
+        ahead.sort_unstable_by_key(|&(uid, _)| uid);
+        let uids: Vec<u32> = ahead.iter().map(|&(uid, _)| uid).collect();
+        let present = match &changes.current_uids {
+            Some(current) => uidset::members_of(current, &uids),
+            None => uids.clone(),
+        };
+        let vanished = uidset::members_of(&changes.vanished, &uids);
+        let mut flags: HashMap<u32, Vec<String>> = ahead
+            .into_iter()
+            .filter(|(uid, _)| {
+                present.binary_search(uid).is_ok() && vanished.binary_search(uid).is_err()
+            })
+            .map(|(uid, entry)| (uid, entry.summary.flags.clone()))
+            .collect();
         // newer than what was fetched ahead (a full listing, whose `current_uids` left out
         // what is gone above, has every message's flags here)
         for message in &changes.changed {
