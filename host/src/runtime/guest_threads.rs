@@ -13,6 +13,11 @@
 //! `limits.concurrent_calls` calls running (`tenant_slots.rs`), fewer than there are threads,
 //! so one tenant cannot occupy them all; its long calls take turns while other tenants are
 //! served (`hot_calls.rs`).
+//!
+//! Host work that a capability call starts in the background (the mailbox's prefetch) is
+//! spawned on the serving runtime, not here: a task spawned by a busy guest thread waits in
+//! that thread's next-task slot, which the other threads do not steal, until the guest next
+//! awaits the host (docs/benchmarks.md, read path, eighth pass).
 
 use std::sync::OnceLock;
 
