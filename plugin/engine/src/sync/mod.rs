@@ -109,16 +109,14 @@ impl<C: Capabilities> Context<'_, C> {
         self.caps.state_get(&self.scope, key).await.map_err(|e| Fatal(format!("state {key}: {e}")))
     }
 
+    /// `key` set to `new` if it still holds `expected`.
     async fn swap(
         &self,
         key: &str,
         expected: Option<Vec<u8>>,
         new: Vec<u8>,
     ) -> Result<bool, Fatal> {
-        self.caps
-            .state_compare_and_swap(&self.scope, key, expected, Some(new))
-            .await
-            .map_err(|e| Fatal(format!("state {key}: {e}")))
+        self.swap_with(key, expected, new, None).await
     }
 
     /// [`swap`](Self::swap), writing `also` (if any) in the same transaction.
@@ -209,17 +207,16 @@ async fn read_request<C: Capabilities>(
     let global =
         |status: GlobalStatus| SyncAnswer::Document(Document::new(render::global_status(status)));
     let no_cache = GlobalStatus { status: status::NO_CACHED_REQUEST, limit: None };
-    let cached = || async {
-        match context.caps.state_get(&context.scope, request::CACHE_KEY).await {
-            Ok(bytes) => Ok(bytes.as_deref().and_then(request::decode_cache)),
-            Err(error) => {
-                context.log(Level::Error, &format!("reading the cached Sync request: {error}"));
-                Err(SyncAnswer::Unavailable)
-            }
-        }
+    // The cached request as stored, for the requests that cannot run without it.
+    let stored_cache = || async {
+        context.caps.state_get(&context.scope, request::CACHE_KEY).await.map_err(|error| {
+            context.log(Level::Error, &format!("reading the cached Sync request: {error}"));
+            SyncAnswer::Unavailable
+        })
     };
     if body.is_empty() {
-        return cached().await?.ok_or_else(|| global(no_cache));
+        let stored = stored_cache().await?;
+        return stored.as_deref().and_then(request::decode_cache).ok_or_else(|| global(no_cache));
     }
     let document = eas_wbxml::decode(body, &Limits::default()).map_err(|error| {
         context.log(Level::Info, &format!("Sync body is not WBXML: {error}"));
@@ -231,15 +228,21 @@ async fn read_request<C: Capabilities>(
         context.log(Level::Info, &format!("Sync refused with status {}", status.status));
         global(status)
     })?;
-    if parsed.partial || parsed.collections.is_empty() {
-        let Some(previous) = cached().await? else { return Err(global(no_cache)) };
+    let stored = if parsed.partial || parsed.collections.is_empty() {
+        let stored = stored_cache().await?;
+        let Some(previous) = stored.as_deref().and_then(request::decode_cache) else {
+            return Err(global(no_cache));
+        };
         parsed = request::merge_partial(parsed, previous);
-    }
+        stored
+    } else {
+        // unreadable, it is simply written again
+        context.caps.state_get(&context.scope, request::CACHE_KEY).await.ok().flatten()
+    };
     let cache = request::encode_cache(&parsed);
-    // A phone paging through a folder sends the same request again and again: reading the
-    // cache costs less than writing it (a commit) each time.
-    let stored = context.caps.state_get(&context.scope, request::CACHE_KEY).await;
-    if stored.is_ok_and(|stored| stored.as_ref() == Some(&cache)) {
+    // A phone paging through a folder sends the same request again and again: comparing with
+    // the cache costs less than writing it (a commit) each time.
+    if stored.as_ref() == Some(&cache) {
         return Ok(parsed);
     }
     if let Err(error) = context.caps.state_put(&context.scope, request::CACHE_KEY, cache).await {
