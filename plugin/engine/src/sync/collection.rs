@@ -4,7 +4,7 @@
 use super::batch;
 use super::client::Writer;
 use super::draft_alias;
-use super::held::UidList;
+use super::held::{UidList, without_sorted};
 use super::items::{self, ItemContext};
 use super::key::{ClientKey, SyncKey};
 use super::limits::COLLECTION_BYTES;
@@ -424,13 +424,7 @@ impl<C: Capabilities> Session<'_, '_, C> {
         let mut consumed: Vec<u32> =
             plan.adds.iter().copied().filter(|uid| !fetched.unsent.contains(uid)).collect();
         consumed.sort_unstable();
-        state.pending = UidList(
-            reconciled
-                .pending
-                .into_iter()
-                .filter(|uid| consumed.binary_search(uid).is_err())
-                .collect(),
-        );
+        state.pending = UidList(without_sorted(reconciled.pending, &consumed));
         state.resend = UidList(
             reconciled.resend.into_iter().filter(|uid| !plan.resend.contains(uid)).collect(),
         );

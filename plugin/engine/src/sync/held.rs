@@ -6,7 +6,7 @@
 //! so 100,000 messages stay far below the host's value limit.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::BTreeSet;
+use std::fmt;
 
 /// UID → flag hash, sorted by UID.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,7 +69,12 @@ impl Held {
         }
         let mut gone = uids.to_vec();
         gone.sort_unstable();
-        self.entries.retain(|(uid, _)| gone.binary_search(uid).is_err());
+        let mut gone = gone.into_iter().peekable();
+        // Both ascending: one walk, not a search per entry (this runs on every page).
+        self.entries.retain(|&(uid, _)| {
+            while gone.next_if(|&g| g < uid).is_some() {}
+            gone.peek() != Some(&uid)
+        });
     }
 
     pub fn uids(&self) -> impl Iterator<Item = u32> + '_ {
@@ -77,27 +82,31 @@ impl Held {
     }
 
     fn to_bytes(&self) -> Vec<u8> {
-        // Few distinct flag sets, many entries: a set, not a sort of every entry's hash.
-        let classes: Vec<u32> = self
-            .entries
-            .iter()
-            .map(|&(_, hash)| hash)
-            .collect::<BTreeSet<u32>>()
-            .into_iter()
-            .collect();
-        let mut out = Vec::with_capacity(classes.len() * 4 + self.entries.len() * 3 + 8);
+        // The state is encoded on every page of a sync, so this is one pass over the entries:
+        // classes are numbered in order of first appearance, and a mailbox has few of them
+        // (a short list searched from its start beats a tree of every entry's hash).
+        let mut classes: Vec<u32> = Vec::new();
+        let mut indexes = Vec::with_capacity(self.entries.len() * 3);
+        let mut previous = 0u32;
+        for &(uid, hash) in &self.entries {
+            put_varint(&mut indexes, u64::from(uid - previous));
+            previous = uid;
+            let index = match classes.iter().position(|&class| class == hash) {
+                Some(index) => index,
+                None => {
+                    classes.push(hash);
+                    classes.len() - 1
+                }
+            };
+            put_varint(&mut indexes, index as u64);
+        }
+        let mut out = Vec::with_capacity(classes.len() * 4 + indexes.len() + 16);
         put_varint(&mut out, classes.len() as u64);
         for class in &classes {
             out.extend_from_slice(&class.to_le_bytes());
         }
         put_varint(&mut out, self.entries.len() as u64);
-        let mut previous = 0u32;
-        for &(uid, hash) in &self.entries {
-            put_varint(&mut out, u64::from(uid - previous));
-            previous = uid;
-            let index = classes.binary_search(&hash).unwrap_or(0);
-            put_varint(&mut out, index as u64);
-        }
+        out.extend_from_slice(&indexes);
         out
     }
 
@@ -139,7 +148,7 @@ impl Serialize for Held {
 
 impl<'de> Deserialize<'de> for Held {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let bytes = <Vec<u8>>::deserialize(deserializer)?;
+        let bytes = deserializer.deserialize_bytes(BytesVisitor)?;
         Held::from_bytes(&bytes).ok_or_else(|| serde::de::Error::custom("corrupt held set"))
     }
 }
@@ -163,7 +172,7 @@ impl Serialize for UidList {
 
 impl<'de> Deserialize<'de> for UidList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let bytes = <Vec<u8>>::deserialize(deserializer)?;
+        let bytes = deserializer.deserialize_bytes(BytesVisitor)?;
         let corrupt = || serde::de::Error::custom("corrupt UID list");
         let mut reader = Reader(&bytes);
         let count = reader.varint().and_then(|n| usize::try_from(n).ok()).ok_or_else(corrupt)?;
@@ -185,6 +194,38 @@ impl<'de> Deserialize<'de> for UidList {
         }
         Ok(UidList(uids))
     }
+}
+
+/// The bytes of a `serialize_bytes` field. Asked for as bytes, postcard hands over the slice
+/// at once; `Vec<u8>`'s own impl reads it as a sequence, one element at a time, and these
+/// fields hold every UID of a collection. The stored form is the same either way.
+struct BytesVisitor;
+
+impl serde::de::Visitor<'_> for BytesVisitor {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("bytes")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// Of `list`, the UIDs not in `removed`; both ascending. One walk over the two, for lists of
+/// a whole collection that a search per UID made slow (its branches are unpredictable).
+pub fn without_sorted(list: Vec<u32>, removed: &[u32]) -> Vec<u32> {
+    if removed.is_empty() {
+        return list;
+    }
+    let mut removed = removed.iter().copied().peekable();
+    let mut list = list;
+    list.retain(|&uid| {
+        while removed.next_if(|&r| r < uid).is_some() {}
+        removed.peek() != Some(&uid)
+    });
+    list
 }
 
 /// A 32-bit hash of a message's flags, as the device was last told them: FNV-1a over the
@@ -304,6 +345,32 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The one-walk difference is the filter it replaces.
+        #[test]
+        fn without_sorted_is_a_set_difference(
+            list in proptest::collection::btree_set(0u32..200, 0..80),
+            removed in proptest::collection::btree_set(0u32..200, 0..80),
+        ) {
+            let list: Vec<u32> = list.into_iter().collect();
+            let removed: Vec<u32> = removed.into_iter().collect();
+            let expected: Vec<u32> =
+                list.iter().copied().filter(|uid| !removed.contains(uid)).collect();
+            proptest::prop_assert_eq!(without_sorted(list, &removed), expected);
+        }
+
+        /// Many distinct flag sets (numbered as they first appear) round-trip too.
+        #[test]
+        fn held_sets_with_many_classes_round_trip(
+            entries in proptest::collection::btree_map(1u32..5_000, 0u32..300, 0..400),
+        ) {
+            let mut held = Held::default();
+            held.set_all(entries);
+            let bytes = postcard::to_allocvec(&held).expect("encodes");
+            proptest::prop_assert_eq!(postcard::from_bytes::<Held>(&bytes).ok(), Some(held));
+        }
+    }
+
     #[test]
     fn corrupt_held_sets_are_refused() {
         let mut held = Held::default();
@@ -315,6 +382,18 @@ mod tests {
         assert_eq!(Held::from_bytes(&[0xFF; 12]), None);
         // A repeated UID (delta 0) is corrupt.
         assert_eq!(Held::from_bytes(&[1, 0, 0, 0, 0, 2, 3, 0, 0, 0]), None);
+    }
+
+    /// The stored form did not change when the bytes stopped being read one at a time: a
+    /// list written as a sequence of bytes (as `Vec<u8>` writes it) still reads back.
+    #[test]
+    fn uid_lists_read_from_a_byte_sequence() {
+        let list = UidList(vec![3, 70, 1000]);
+        let bytes = postcard::to_allocvec(&list).expect("encodes");
+        let as_sequence: Vec<u8> = postcard::from_bytes(&bytes).expect("a byte sequence");
+        let written = postcard::to_allocvec(&as_sequence).expect("encodes");
+        assert_eq!(written, bytes);
+        assert_eq!(postcard::from_bytes::<UidList>(&written).expect("decodes"), list);
     }
 
     #[test]

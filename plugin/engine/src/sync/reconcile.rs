@@ -57,6 +57,15 @@ impl Gone<'_> {
         Gone { vanished, current, deleted, changes }
     }
 
+    /// Nothing can be gone: no VANISHED, no current listing, nothing `\Deleted`. The usual
+    /// answer between two pages of a sync, so the walks over every held and pending UID below
+    /// are skipped then.
+    fn is_empty(&self) -> bool {
+        self.vanished.as_ref().is_none_or(UidSet::is_empty)
+            && self.current.is_none()
+            && self.deleted.is_empty()
+    }
+
     fn contains(&self, uid: u32) -> bool {
         self.vanished.as_ref().is_some_and(|set| set.contains(uid))
             || self.current.as_ref().is_some_and(|set| !set.contains(uid))
@@ -94,10 +103,10 @@ pub fn reconcile(
     filter_active: bool,
 ) -> Reconciled {
     let gone = Gone::new(changes);
-    let mut result = Reconciled {
-        deletes: state.held.uids().filter(|&uid| gone.contains(uid)).collect(),
-        ..Reconciled::default()
-    };
+    let mut result = Reconciled::default();
+    if !gone.is_empty() {
+        result.deletes = state.held.uids().filter(|&uid| gone.contains(uid)).collect();
+    }
 
     // Flag changes of held messages; the last report of a UID wins.
     let mut seen_changes: Vec<(u32, &Vec<String>)> = Vec::new();
@@ -118,8 +127,11 @@ pub fn reconcile(
     result.changes = seen_changes.into_iter().map(|(uid, flags)| (uid, flags.clone())).collect();
 
     // What is still to add: the old list without what is gone, plus newcomers.
-    let mut pending: Vec<u32> =
-        state.pending.0.iter().copied().filter(|&uid| !gone.contains(uid)).collect();
+    let mut pending: Vec<u32> = if gone.is_empty() {
+        state.pending.0.clone()
+    } else {
+        state.pending.0.iter().copied().filter(|&uid| !gone.contains(uid)).collect()
+    };
     let is_pending = |uid: u32| state.pending.0.binary_search(&uid).is_ok();
     let in_window = |uid: u32| window.is_none_or(|w| w.uids.contains(uid));
     for message in &gone.changes.changed {

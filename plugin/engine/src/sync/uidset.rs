@@ -31,6 +31,10 @@ impl UidSet {
         UidSet { ranges: merged }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
     pub fn contains(&self, uid: u32) -> bool {
         let index = self.ranges.partition_point(|&(first, _)| first <= uid);
         index > 0 && uid <= self.ranges[index - 1].1
