@@ -3,6 +3,7 @@
 //! back to UTF-8 when the bytes are valid UTF-8, else to windows-1252 (what mail calls latin-1).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use mail_parser::decoders::charsets::map::charset_decoder;
 
@@ -75,7 +76,12 @@ pub fn decode_to_utf8(bytes: &[u8], charset: Option<&str>) -> String {
     };
     match code_page_for_charset(Some(label)) {
         // Declared UTF-8 with a few bad bytes: keep the rest, mark the bad ones.
-        UTF8_CODE_PAGE if is_utf8_label(label) => String::from_utf8_lossy(bytes).into_owned(),
+        // Validated first: `from_utf8` checks ASCII a word at a time, the lossy decoder byte
+        // by byte, and nearly every body labelled UTF-8 is.
+        UTF8_CODE_PAGE if is_utf8_label(label) => match std::str::from_utf8(bytes) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        },
         // us-ascii is the RFC 2045 default and often mislabels UTF-8 or latin-1 text.
         US_ASCII_CODE_PAGE => utf8_or_latin1(bytes),
         // decoded as one U+FFFD by mail-parser's tables (see `shifted`)
@@ -117,23 +123,20 @@ fn is_single_byte(code_page: u32) -> bool {
     matches!(code_page, 28591..=28605 | 38598 | 1250..=1258 | 874 | 20866 | 21866 | 866 | 850)
 }
 
-/// `decode` (a single-byte charset's decoder) over `bytes`, faster: mail-parser's decoders push
-/// one character per byte, which was a tenth of a Sync's conversion time for latin-1 mail.
-/// Here one call decodes all 256 byte values into a table, and runs of bytes that decode to
-/// themselves (ASCII, in every such charset) are copied whole.
+/// `decode` (a single-byte charset's decoder) over `bytes`, faster:
+/// mail-parser's decoders push one character per byte, which was a tenth of a Sync's
+/// conversion time for latin-1 mail. Here the decoder's 128 non-ASCII characters are looked up
+/// in a table, and runs of ASCII (which decodes to itself in every such charset) are copied
+/// whole.
 fn decode_single_byte(bytes: &[u8], decode: fn(&[u8]) -> String) -> String {
     // Some of these decoders (encoding_rs's, e.g. for cp866) let a leading byte order mark
     // override the label, as browsers do: such text is decoded whole, as the decoder does.
     if starts_with_bom(bytes) {
         return decode(bytes);
     }
-    let all_bytes: Vec<u8> = (0..=u8::MAX).collect();
-    let table: Vec<char> = decode(&all_bytes).chars().collect();
-    let ascii_kept = table.len() == all_bytes.len()
-        && table.iter().zip(0..0x80u8).all(|(&ch, byte)| ch == char::from(byte));
-    if !ascii_kept {
+    let Some(upper_half) = upper_half(decode) else {
         return decode(bytes);
-    }
+    };
     let mut text = String::with_capacity(bytes.len() + bytes.len() / 8);
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -143,10 +146,36 @@ fn decode_single_byte(bytes: &[u8], decode: fn(&[u8]) -> String) -> String {
         text.push_str(std::str::from_utf8(kept).unwrap_or_default());
         let other = after.iter().position(u8::is_ascii).unwrap_or(after.len());
         let (mapped, after) = after.split_at(other);
-        text.extend(mapped.iter().filter_map(|&byte| table.get(usize::from(byte))));
+        text.extend(mapped.iter().filter_map(|&byte| upper_half.get(usize::from(byte & 0x7F))));
         rest = after;
     }
     text
+}
+
+/// What `decode` makes of the bytes 0x80-0xFF, when it decodes every byte alone and keeps
+/// ASCII as it is (else none: the caller decodes the usual way). Worked out once per decoder
+/// (known by its address; labels that share a code page may not share a decoder), as a page
+/// of a Sync has many messages in a few charsets.
+fn upper_half(decode: fn(&[u8]) -> String) -> Option<[char; 128]> {
+    type Known = Vec<(usize, Option<[char; 128]>)>;
+    thread_local! {
+        static KNOWN: RefCell<Known> = const { RefCell::new(Vec::new()) };
+    }
+    if let Some(known) = KNOWN.with_borrow(|known| {
+        known.iter().find(|(address, _)| *address == decode as usize).map(|(_, half)| *half)
+    }) {
+        return known;
+    }
+    let all_bytes: Vec<u8> = (0..=u8::MAX).collect();
+    let decoded: Vec<char> = decode(&all_bytes).chars().collect();
+    let ascii_kept = decoded.len() == all_bytes.len()
+        && decoded.iter().zip(0..0x80u8).all(|(&ch, byte)| ch == char::from(byte));
+    let half = match decoded.get(0x80..) {
+        Some(upper) if ascii_kept => <[char; 128]>::try_from(upper).ok(),
+        _ => None,
+    };
+    KNOWN.with_borrow_mut(|known| known.push((decode as usize, half)));
+    half
 }
 
 fn starts_with_bom(bytes: &[u8]) -> bool {
@@ -225,7 +254,8 @@ mod tests {
         #[test]
         fn single_byte_fast_path_equals_the_decoder(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             for label in ["iso-8859-1", "iso-8859-2", "iso-8859-15", "windows-1251", "windows-1252", "koi8-r", "cp866", "windows-874"] {
-                prop_assert!(is_single_byte(code_page_for_charset(Some(label))), "{}", label);
+                let code_page = code_page_for_charset(Some(label));
+                prop_assert!(is_single_byte(code_page), "{}", label);
                 let decode = charset_decoder(label.as_bytes()).expect(label);
                 prop_assert_eq!(decode_single_byte(&bytes, decode), decode(&bytes), "{}", label);
             }
