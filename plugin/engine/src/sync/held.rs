@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::iter::Peekable;
 
 /// UID → flag hash, sorted by UID.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,12 +70,9 @@ impl Held {
         }
         let mut gone = uids.to_vec();
         gone.sort_unstable();
-        let mut gone = gone.into_iter().peekable();
         // Both ascending: one walk, not a search per entry (this runs on every page).
-        self.entries.retain(|&(uid, _)| {
-            while gone.next_if(|&g| g < uid).is_some() {}
-            gone.peek() != Some(&uid)
-        });
+        let mut gone = gone.into_iter().peekable();
+        self.entries.retain(|&(uid, _)| !is_next_in(&mut gone, uid));
     }
 
     pub fn uids(&self) -> impl Iterator<Item = u32> + '_ {
@@ -215,17 +213,20 @@ impl serde::de::Visitor<'_> for BytesVisitor {
 
 /// Of `list`, the UIDs not in `removed`; both ascending. One walk over the two, for lists of
 /// a whole collection that a search per UID made slow (its branches are unpredictable).
-pub fn without_sorted(list: Vec<u32>, removed: &[u32]) -> Vec<u32> {
+pub fn without_sorted(mut list: Vec<u32>, removed: &[u32]) -> Vec<u32> {
     if removed.is_empty() {
         return list;
     }
     let mut removed = removed.iter().copied().peekable();
-    let mut list = list;
-    list.retain(|&uid| {
-        while removed.next_if(|&r| r < uid).is_some() {}
-        removed.peek() != Some(&uid)
-    });
+    list.retain(|&uid| !is_next_in(&mut removed, uid));
     list
+}
+
+/// Whether `uid` comes next in `sorted` (ascending) once what is smaller is skipped: asked
+/// for ascending UIDs, it walks `sorted` once in all.
+fn is_next_in(sorted: &mut Peekable<impl Iterator<Item = u32>>, uid: u32) -> bool {
+    while sorted.next_if(|&next| next < uid).is_some() {}
+    sorted.peek() == Some(&uid)
 }
 
 /// A 32-bit hash of a message's flags, as the device was last told them: FNV-1a over the
