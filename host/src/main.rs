@@ -135,8 +135,10 @@ fn serve(config_path: PathBuf) -> anyhow::Result<()> {
         }
     };
     eas_edge::logging::init(&config.log)?;
-    let runtime =
-        Arc::new(runtime::PluginRuntime::new(tenants::Tenants::max_memory_bytes(&config))?);
+    let runtime = Arc::new(runtime::PluginRuntime::new(
+        tenants::Tenants::max_memory_bytes(&config),
+        config.plugin_memory.kept_resident_bytes(),
+    )?);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let store = rt.block_on(open_state_store(&config.state))?;
     let tenants = tenants::Tenants::load(&config, &runtime, &store)?;

@@ -88,11 +88,16 @@ impl Reloader {
 /// The sections whose change the running process does not apply (compared as printed: the
 /// config types are plain data).
 fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
-    let sections: [(&str, String, String); 8] = [
+    let sections: [(&str, String, String); 9] = [
         ("listen", format!("{:?}", running.listen), format!("{:?}", new.listen)),
         ("capability", format!("{:?}", running.capability), format!("{:?}", new.capability)),
         ("state", format!("{:?}", running.state), format!("{:?}", new.state)),
         ("watchers", format!("{:?}", running.watchers), format!("{:?}", new.watchers)),
+        (
+            "plugin_memory",
+            format!("{:?}", running.plugin_memory),
+            format!("{:?}", new.plugin_memory),
+        ),
         (
             "login_throttle",
             format!("{:?}", running.login_throttle),

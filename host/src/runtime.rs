@@ -46,15 +46,6 @@ const MEMORY_GUARD_BYTES: u64 = 32 << 20;
 /// How many plugin instances may run at once across all tenants; beyond it requests get 503.
 const MAX_CONCURRENT_INSTANCES: u32 = 512;
 
-/// Of each linear memory slot, how much stays mapped when its instance ends: the pages the
-/// instance wrote are zeroed in place (only those, found with `PAGEMAP_SCAN` on Linux 6.7+)
-/// instead of given back to the kernel. A Sync page's instance writes a few MiB (an HTML page
-/// ~10 MiB); with every page fresh, the next instance faulted each one in again, ~10 % of the
-/// gateway's CPU in an initial sync (docs/benchmarks.md, "Ninth pass"). The cost is memory:
-/// a slot keeps up to this much resident after use, so after N calls ran at once up to
-/// N × 8 MiB stays (docs/operations.md, "Reloading", where the pool is described).
-const MEMORY_KEPT_RESIDENT_BYTES: usize = 8 << 20;
-
 /// The shared wasmtime engine plus the epoch ticker that enforces CPU deadlines.
 pub struct PluginRuntime {
     engine: Engine,
@@ -62,14 +53,20 @@ pub struct PluginRuntime {
 
 impl PluginRuntime {
     /// `max_memory_bytes` is the largest memory cap of any tenant (the pool's slot size).
-    pub fn new(max_memory_bytes: usize) -> anyhow::Result<Self> {
+    /// Of each slot, `kept_resident_bytes` stay mapped when its instance ends: the pages the
+    /// instance wrote are zeroed in place (only those, found with `PAGEMAP_SCAN` on Linux
+    /// 6.7+) instead of given back to the kernel. With every page given back, the next
+    /// instance faulted in again each one the last wrote, ~10 % of the gateway's CPU in an
+    /// initial sync (docs/benchmarks.md, "Ninth pass"). The cost is resident memory: after N
+    /// calls ran at once, up to N slots keep that much (`[plugin_memory]`).
+    pub fn new(max_memory_bytes: usize, kept_resident_bytes: usize) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(MAX_CONCURRENT_INSTANCES)
             .total_core_instances(MAX_CONCURRENT_INSTANCES * CORE_INSTANCES_PER_COMPONENT)
             .total_memories(MAX_CONCURRENT_INSTANCES * CORE_INSTANCES_PER_COMPONENT)
             .total_tables(MAX_CONCURRENT_INSTANCES * CORE_INSTANCES_PER_COMPONENT)
             .max_memory_size(max_memory_bytes)
-            .linear_memory_keep_resident(MEMORY_KEPT_RESIDENT_BYTES.min(max_memory_bytes))
+            .linear_memory_keep_resident(kept_resident_bytes.min(max_memory_bytes))
             .pagemap_scan(wasmtime::Enabled::Auto);
         let mut config = Config::new();
         config

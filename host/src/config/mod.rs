@@ -31,6 +31,9 @@ pub struct Config {
     /// `[watchers]`: how parked requests' folders are watched on IMAP.
     #[serde(default)]
     pub watchers: WatcherConfig,
+    /// `[plugin_memory]`: what happens to a plugin instance's memory between calls.
+    #[serde(default)]
+    pub plugin_memory: PluginMemory,
     /// `[admin]`: the operator's listener (`/metrics`, device commands); none without it.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
@@ -65,6 +68,31 @@ pub struct AdminConfig {
 
 fn default_admin_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9180))
+}
+
+/// `[plugin_memory]`: plugin instances' memory between calls (the memory pool is shared by
+/// every tenant and set up at start).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginMemory {
+    /// Of each instance's memory slot, how many MiB stay mapped after a call (the pages it
+    /// wrote are zeroed in place) so that the next call does not fault them in again; 0 gives
+    /// all of it back to the kernel.
+    pub kept_resident_mib: u32,
+}
+
+impl Default for PluginMemory {
+    fn default() -> Self {
+        // A text Sync page's instance writes under 4 MiB, an HTML one ~10 MiB
+        // (docs/benchmarks.md, "Ninth pass").
+        PluginMemory { kept_resident_mib: 8 }
+    }
+}
+
+impl PluginMemory {
+    pub fn kept_resident_bytes(&self) -> usize {
+        usize::try_from(self.kept_resident_mib).unwrap_or(usize::MAX).saturating_mul(1 << 20)
+    }
 }
 
 /// `[watchers]`: one IMAP watcher per account with parked requests (NOTIFY, else IDLE on up
@@ -701,6 +729,15 @@ mod tests {
         assert!(admin_problems("[admin]\nlisten = \"0.0.0.0:9180\"\ntoken = \"t\"").1.is_empty());
         assert_eq!(admin_problems("[admin]\ntoken = \" \"").1, ["admin.token"]);
         assert!(parse("[admin]\nport = 1").is_err());
+    }
+
+    #[test]
+    fn plugin_memory_kept_resident_defaults_to_8_mib_and_may_be_turned_off() {
+        let default = parse("").expect("no [plugin_memory]");
+        assert_eq!(default.plugin_memory.kept_resident_bytes(), 8 << 20);
+        let off = parse("[plugin_memory]\nkept_resident_mib = 0").expect("turned off");
+        assert_eq!(off.plugin_memory.kept_resident_bytes(), 0);
+        assert!(parse("[plugin_memory]\nkept_resident = 4").is_err());
     }
 
     #[test]
