@@ -182,15 +182,15 @@ impl Prefetched {
         }
         ahead.sort_unstable_by_key(|&(uid, _)| uid);
         let uids: Vec<u32> = ahead.iter().map(|&(uid, _)| uid).collect();
-        let present = match &changes.current_uids {
-            Some(current) => uidset::members_of(current, &uids),
-            None => uids.clone(),
-        };
+        // without a listing, nothing is missing from it
+        let listed =
+            changes.current_uids.as_ref().map(|current| uidset::members_of(current, &uids));
         let vanished = uidset::members_of(&changes.vanished, &uids);
         let mut flags: HashMap<u32, Vec<String>> = ahead
             .into_iter()
             .filter(|(uid, _)| {
-                present.binary_search(uid).is_ok() && vanished.binary_search(uid).is_err()
+                listed.as_ref().is_none_or(|listed| listed.binary_search(uid).is_ok())
+                    && vanished.binary_search(uid).is_err()
             })
             .map(|(uid, entry)| (uid, entry.summary.flags.clone()))
             .collect();

@@ -6,7 +6,6 @@
 //! so 100,000 messages stay far below the host's value limit.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::fmt;
 use std::iter::Peekable;
 
 /// UID → flag hash, sorted by UID.
@@ -146,8 +145,10 @@ impl Serialize for Held {
 
 impl<'de> Deserialize<'de> for Held {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let bytes = deserializer.deserialize_bytes(BytesVisitor)?;
-        Held::from_bytes(&bytes).ok_or_else(|| serde::de::Error::custom("corrupt held set"))
+        // Borrowed, as postcard hands it over: `Vec<u8>`'s own impl would read these fields
+        // (every UID of a collection) as a sequence, one element at a time.
+        let bytes = <&[u8]>::deserialize(deserializer)?;
+        Held::from_bytes(bytes).ok_or_else(|| serde::de::Error::custom("corrupt held set"))
     }
 }
 
@@ -170,9 +171,10 @@ impl Serialize for UidList {
 
 impl<'de> Deserialize<'de> for UidList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let bytes = deserializer.deserialize_bytes(BytesVisitor)?;
+        // borrowed, as for `Held`
+        let bytes = <&[u8]>::deserialize(deserializer)?;
         let corrupt = || serde::de::Error::custom("corrupt UID list");
-        let mut reader = Reader(&bytes);
+        let mut reader = Reader(bytes);
         let count = reader.varint().and_then(|n| usize::try_from(n).ok()).ok_or_else(corrupt)?;
         if count > bytes.len() {
             return Err(corrupt());
@@ -191,23 +193,6 @@ impl<'de> Deserialize<'de> for UidList {
             return Err(corrupt());
         }
         Ok(UidList(uids))
-    }
-}
-
-/// The bytes of a `serialize_bytes` field. Asked for as bytes, postcard hands over the slice
-/// at once; `Vec<u8>`'s own impl reads it as a sequence, one element at a time, and these
-/// fields hold every UID of a collection. The stored form is the same either way.
-struct BytesVisitor;
-
-impl serde::de::Visitor<'_> for BytesVisitor {
-    type Value = Vec<u8>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("bytes")
-    }
-
-    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
-        Ok(bytes.to_vec())
     }
 }
 
