@@ -3,11 +3,13 @@
 //!
 //! Guest code runs on threads of its own (`guest_threads`), yields to them at every epoch tick,
 //! a tenant runs at most `limits.concurrent_calls` calls at once (`tenant_slots`), and fewer of
-//! its long ones while another tenant is served (`hot_calls`): a spinning plugin costs its
-//! tenant its CPU budget, and other tenants little latency.
+//! its long ones while another tenant is served (`hot_calls`), and all of them are slowed once
+//! its plugin keeps failing (`probation`): a spinning plugin costs its tenant its CPU budget,
+//! and other tenants little latency.
 
 mod guest_threads;
 mod hot_calls;
+mod probation;
 mod tenant_slots;
 
 pub use guest_threads::default_concurrent_calls;
@@ -195,6 +197,8 @@ pub struct Plugin {
     slots: tenant_slots::TenantSlots,
     /// How many of its long calls run while other tenants are served.
     hot_calls: hot_calls::HotCalls,
+    /// Whether its plugin failed often enough lately to have its calls slowed.
+    probation: probation::Probation,
     /// The tenant's settings and servers, shared by its requests.
     pub services: Arc<TenantServices>,
 }
@@ -226,6 +230,7 @@ impl Plugin {
                 hot_calls::TenantMix::global(),
                 guest_threads::cores(),
             ),
+            probation: probation::Probation::default(),
         }
     }
 
@@ -260,12 +265,19 @@ impl Plugin {
         // the guest yields at each tick, so a spinning guest gives its thread to the other
         // calls queued on it every 10 ms instead of holding it for the whole budget (and a
         // long call may wait for its turn, see `hot_calls`).
+        // While its tenant is on probation the call sleeps at each tick instead (`probation`).
         let budget_end = std::time::Instant::now() + self.cpu_budget;
         let mut hot_call = self.hot_calls.call_started();
+        let probation = self.probation.clone();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            Ok(if std::time::Instant::now() >= budget_end {
+            let now = std::time::Instant::now();
+            Ok(if now >= budget_end {
                 UpdateDeadline::Interrupt
+            } else if probation.active(now) {
+                // (not past the budget: the next tick ends the call)
+                let until = tokio::time::Instant::from_std(budget_end.min(now + probation::PAUSE));
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep_until(until)))
             } else {
                 hot_call.at_tick(budget_end)
             })
@@ -284,20 +296,28 @@ impl Plugin {
             .new_response_outparam(sender)
             .map_err(|error| PluginFault::Trap(error.into()))?;
         let pre = self.pre.clone();
+        let (tenant, probation) = (self.tenant.clone(), self.probation.clone());
         // The guest keeps running after it hands over the response head: it writes the body
         // while we read it, so it runs in its own task, on the guest threads; it holds the
-        // tenant's slot until it ends (also when the client is gone).
+        // tenant's slot until it ends (also when the client is gone), and a while longer if
+        // it failed on probation.
         let guest = guest_threads::handle().spawn(async move {
-            let _slot = slot;
-            let plugin = pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|error| PluginFault::Busy(error.into()))?;
-            plugin
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, outparam)
-                .await
-                .map_err(classify_trap)
+            let outcome = async {
+                let plugin = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|error| PluginFault::Busy(error.into()))?;
+                plugin
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, outparam)
+                    .await
+                    .map_err(classify_trap)
+            }
+            .await;
+            if let Err(PluginFault::Deadline | PluginFault::Trap(_)) = &outcome {
+                plugin_failed(&tenant, &probation, slot);
+            }
+            outcome
         });
 
         let head = match receiver.await {
@@ -317,6 +337,35 @@ impl Plugin {
         }
         state_store.flush().await.map_err(PluginFault::State)?;
         Ok(PluginResponse { status: parts.status, headers: parts.headers, body })
+    }
+}
+
+/// Counts a call of `tenant` that trapped or spent its budget; on probation its `slot` stays
+/// taken for [`probation::PENALTY`] more, so that a plugin failing in a loop runs fewer calls.
+fn plugin_failed(
+    tenant: &str,
+    probation: &probation::Probation,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) {
+    let now = std::time::Instant::now();
+    if probation.fault(now) == probation::Verdict::Began {
+        tracing::warn!(
+            tenant,
+            "plugin on probation: {} faulty calls within {:?}; its calls pause {:?} per {:?} \
+             they run, and keep their slot {:?} after failing, until {:?} pass without a fault",
+            probation::FAULTS_FOR_PROBATION,
+            probation::FAULT_WINDOW,
+            probation::PAUSE,
+            EPOCH_TICK,
+            probation::PENALTY,
+            probation::PROBATION,
+        );
+    }
+    if probation.active(now) {
+        tokio::spawn(async move {
+            tokio::time::sleep(probation::PENALTY).await;
+            drop(slot);
+        });
     }
 }
 

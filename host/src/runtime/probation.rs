@@ -1,0 +1,159 @@
+//! A tenant whose plugin keeps failing is put on probation, without an operator.
+//!
+//! `hot_calls.rs` makes a tenant's long calls take turns while other tenants are served, but
+//! a plugin that traps, spins or grows on every request still kept both cores busy on the
+//! project's machine: four spinning calls at the default `concurrent_calls` took another
+//! tenant's OPTIONS p99 from under 1 ms to 12.5 ms (docs/reliability.md, finding 7). Such a
+//! plugin announces itself: its calls end in traps and spent budgets, which a working
+//! plugin's do not.
+//!
+//! So [`FAULTS_FOR_PROBATION`] faulty calls (trap or budget spent) within [`FAULT_WINDOW`] put
+//! the tenant on probation until [`PROBATION`] has passed without another. While it lasts,
+//! every call of the tenant, also one that was running when it began, sleeps [`PAUSE`] at
+//! each epoch tick (10 ms of guest code) it runs through, within its usual wall-clock budget:
+//! a spinning call uses a tenth of a core instead of all of it, and a tenant's calls run at
+//! most a tenth of their budget in guest code. Short calls (nearly all: a Sync page is a few
+//! ticks, an OPTIONS none) are not slowed at all, so the tenant's working requests go on
+//! being answered; only a call that needs more than a tenth of its budget (a second of the
+//! default ten) fails that would not have.
+//!
+//! The tenant keeps its `concurrent_calls`: capping it at one call would make its working
+//! requests wait behind the failing ones, and the requirement is that only those fail.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long the slot of a call that failed on probation stays taken after it.
+pub const PENALTY: Duration = Duration::from_secs(1);
+
+/// Faulty calls within [`FAULT_WINDOW`] that start a probation.
+pub const FAULTS_FOR_PROBATION: u32 = 3;
+
+/// How close together the faults must be.
+pub const FAULT_WINDOW: Duration = Duration::from_secs(10);
+
+/// How long a probation lasts after the tenant's last fault.
+pub const PROBATION: Duration = Duration::from_secs(60);
+
+/// What a call on probation sleeps at each epoch tick (10 ms of guest code) it runs through.
+pub const PAUSE: Duration = Duration::from_millis(90);
+
+/// What a recorded fault changed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not (yet) on probation, or still on it.
+    Unchanged,
+    /// This fault began a probation.
+    Began,
+}
+
+/// One tenant's record (a clone is the same tenant).
+#[derive(Clone, Default)]
+pub struct Probation {
+    record: Arc<Mutex<Record>>,
+}
+
+#[derive(Default)]
+struct Record {
+    /// The first fault of the current window and the faults in it.
+    window: Option<(Instant, u32)>,
+    /// When the probation ends, if the tenant is on it (or was: an end in the past).
+    until: Option<Instant>,
+}
+
+impl Probation {
+    /// Whether the tenant is on probation at `now`.
+    pub fn active(&self, now: Instant) -> bool {
+        self.lock().until.is_some_and(|until| now < until)
+    }
+
+    /// Records a faulty call that ended at `now`.
+    pub fn fault(&self, now: Instant) -> Verdict {
+        let mut record = self.lock();
+        if record.until.is_some_and(|until| now < until) {
+            record.until = Some(now + PROBATION);
+            return Verdict::Unchanged;
+        }
+        let (first, faults) = match record.window {
+            Some((first, faults)) if now.saturating_duration_since(first) < FAULT_WINDOW => {
+                (first, faults + 1)
+            }
+            _ => (now, 1),
+        };
+        if faults < FAULTS_FOR_PROBATION {
+            record.window = Some((first, faults));
+            return Verdict::Unchanged;
+        }
+        record.window = None;
+        record.until = Some(now + PROBATION);
+        Verdict::Began
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Record> {
+        // a panic under the lock cannot leave the record half-written: keep using it
+        self.record.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_close_together_begin_a_probation_that_wears_off() {
+        let probation = Probation::default();
+        let start = Instant::now();
+        for fault in 1..FAULTS_FOR_PROBATION {
+            let at = start + Duration::from_secs(u64::from(fault));
+            assert_eq!(probation.fault(at), Verdict::Unchanged);
+            assert!(!probation.active(at));
+        }
+        let last = start + Duration::from_secs(u64::from(FAULTS_FOR_PROBATION));
+        assert_eq!(probation.fault(last), Verdict::Began);
+        assert!(probation.active(last));
+        assert!(probation.active(last + PROBATION - Duration::from_millis(1)));
+        assert!(!probation.active(last + PROBATION));
+    }
+
+    #[test]
+    fn a_fault_on_probation_prolongs_it() {
+        let probation = Probation::default();
+        let start = Instant::now();
+        for _ in 0..FAULTS_FOR_PROBATION {
+            probation.fault(start);
+        }
+        let later = start + PROBATION / 2;
+        assert_eq!(probation.fault(later), Verdict::Unchanged);
+        assert!(probation.active(later + PROBATION - Duration::from_millis(1)));
+        assert!(!probation.active(later + PROBATION));
+    }
+
+    #[test]
+    fn faults_spread_out_never_begin_one() {
+        let probation = Probation::default();
+        let start = Instant::now();
+        // two per window, for many windows
+        for window in 0..20u32 {
+            let first = start + FAULT_WINDOW * window;
+            assert_eq!(probation.fault(first), Verdict::Unchanged);
+            let second = first + FAULT_WINDOW / 2;
+            assert_eq!(probation.fault(second), Verdict::Unchanged);
+            assert!(!probation.active(second));
+        }
+    }
+
+    #[test]
+    fn after_a_probation_it_takes_as_many_faults_again() {
+        let probation = Probation::default();
+        let start = Instant::now();
+        for _ in 0..FAULTS_FOR_PROBATION {
+            probation.fault(start);
+        }
+        let after = start + PROBATION + Duration::from_secs(1);
+        for _ in 1..FAULTS_FOR_PROBATION {
+            assert_eq!(probation.fault(after), Verdict::Unchanged);
+        }
+        assert!(!probation.active(after));
+        assert_eq!(probation.fault(after), Verdict::Began);
+    }
+}
