@@ -234,6 +234,11 @@ impl Plugin {
         }
     }
 
+    /// Whether the tenant's plugin failed often enough lately to have its calls slowed.
+    pub fn on_probation(&self) -> bool {
+        self.probation.active(std::time::Instant::now())
+    }
+
     /// Runs one request through a fresh instance; the authenticated `account` scopes its
     /// state and mailbox. The instance's state writes are synced once, after it finished and
     /// before its response is handed out (`StateStore::deferred`): a response never promises

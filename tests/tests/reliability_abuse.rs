@@ -820,7 +820,12 @@ fn a_faulty_tenants_plugin_does_not_take_down_another_tenant() {
         submission.ip(),
         submission.port()
     );
-    let options = GatewayOptions { tenant_extra: second, ..GatewayOptions::default() };
+    let metrics = AdminMetrics::new().expect("admin port");
+    let options = GatewayOptions {
+        tenant_extra: second,
+        config_extra: metrics.config(),
+        ..GatewayOptions::default()
+    };
     let gateway = Gateway::start_with(&stack, options).expect("gateway");
     let world = World { gateway, stack };
     world.run(|world| {
@@ -888,6 +893,12 @@ fn a_faulty_tenants_plugin_does_not_take_down_another_tenant() {
             );
             // the gateway saw the plugin fail and slowed its calls by itself...
             world.gateway.wait_for_log("plugin on probation", probations)?;
+            let on_probation = metrics.value("eas_edge_tenant_on_probation{tenant=\"faulty\"}")?;
+            let all = metrics.value("eas_edge_tenant_on_probation")?;
+            ensure!(
+                (on_probation, all) == (1.0, 1.0),
+                "on probation: the faulty tenant {on_probation}, all tenants {all}"
+            );
             // ...yet the tenant's working requests are still answered (the slots that failed
             // calls keep for a second after them come free again)
             let mut working = 0;

@@ -226,6 +226,17 @@ impl Admin {
             let _ =
                 writeln!(out, "eas_edge_imap_logins_total{labels} {}", tenant.accounts.logins());
         }
+        metrics::family(
+            &mut out,
+            "eas_edge_tenant_on_probation",
+            "gauge",
+            "1 while the tenant's plugin is on probation for failing (its calls slowed).",
+        );
+        for tenant in self.gateway.tenants.current().iter() {
+            let labels = metrics::labels(&[("tenant", &tenant.config.name)]);
+            let on = u8::from(tenant.plugin.on_probation());
+            let _ = writeln!(out, "eas_edge_tenant_on_probation{labels} {on}");
+        }
         type Count = fn(&PrefetchCounts) -> &AtomicU64;
         let prefetch: [(&str, &str, Count); 3] = [
             (
