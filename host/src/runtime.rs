@@ -24,6 +24,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
@@ -274,8 +275,12 @@ impl Plugin {
         let budget_end = std::time::Instant::now() + self.cpu_budget;
         let mut hot_call = self.hot_calls.call_started();
         let probation = self.probation.clone();
+        // ticks the guest ran through: whether a spent budget was the plugin's doing
+        let guest_ticks = Arc::new(AtomicU32::new(0));
+        let ticks = guest_ticks.clone();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
+            ticks.fetch_add(1, Ordering::Relaxed);
             let now = std::time::Instant::now();
             Ok(if now >= budget_end {
                 UpdateDeadline::Interrupt
@@ -319,7 +324,16 @@ impl Plugin {
                     .map_err(classify_trap)
             }
             .await;
-            if let Err(PluginFault::Deadline | PluginFault::Trap(_)) = &outcome {
+            let plugins_fault = match &outcome {
+                Err(PluginFault::Trap(_)) => true,
+                // a call that spent its budget waiting for IMAP or SMTP is not the plugin's
+                // fault; one that spent it running guest code is
+                Err(PluginFault::Deadline) => {
+                    guest_ticks.load(Ordering::Relaxed) >= probation::TICKS_FOR_A_FAULT
+                }
+                _ => false,
+            };
+            if plugins_fault {
                 plugin_failed(&tenant, &probation, slot);
             }
             outcome

@@ -7,8 +7,11 @@
 //! plugin announces itself: its calls end in traps and spent budgets, which a working
 //! plugin's do not.
 //!
-//! So [`FAULTS_FOR_PROBATION`] faulty calls (trap or budget spent) within [`FAULT_WINDOW`] put
-//! the tenant on probation until [`PROBATION`] has passed without another. While it lasts,
+//! So [`FAULTS_FOR_PROBATION`] faulty calls within [`FAULT_WINDOW`] put
+//! the tenant on probation until [`PROBATION`] has passed without another. A faulty call is
+//! one that trapped, or spent its budget after running guest code through at least
+//! [`TICKS_FOR_A_FAULT`] epoch ticks: a call that spent it waiting for a slow IMAP or SMTP
+//! server (the budget is wall-clock) says nothing about the plugin. While it lasts,
 //! every call of the tenant, also one that was running when it began, sleeps [`PAUSE`] at
 //! each epoch tick (10 ms of guest code) it runs through, within its usual wall-clock budget:
 //! a spinning call uses a tenth of a core instead of all of it, and a tenant's calls run at
@@ -17,6 +20,13 @@
 //! being answered; only a call that needs more than a tenth of its budget (a second of the
 //! default ten) fails that would not have.
 //!
+//! A call that fails on probation also keeps its slot (`tenant_slots.rs`) for [`PENALTY`]
+//! after it: traps and allocations in a loop are short calls, not slowed by the pauses, and
+//! each costs an instance and often a burst of page faults; the slots they keep bound how
+//! many run per second. A trap or grow every few hundred milliseconds was what kept another
+//! tenant's p99 at 2.6–3× its quiet one with a one-second penalty; with five, 1.0–1.7×
+//! (docs/reliability.md, finding 7).
+//!
 //! The tenant keeps its `concurrent_calls`: capping it at one call would make its working
 //! requests wait behind the failing ones, and the requirement is that only those fail.
 
@@ -24,7 +34,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long the slot of a call that failed on probation stays taken after it.
-pub const PENALTY: Duration = Duration::from_secs(1);
+pub const PENALTY: Duration = Duration::from_secs(5);
+
+/// Epoch ticks (10 ms each) of guest code a call that spent its budget must have run through
+/// to count as faulty: a spin does (even on probation, three in the test's 300 ms budget); a
+/// Sync page that waited on IMAP runs through one or two.
+pub const TICKS_FOR_A_FAULT: u32 = 3;
 
 /// Faulty calls within [`FAULT_WINDOW`] that start a probation.
 pub const FAULTS_FOR_PROBATION: u32 = 3;
