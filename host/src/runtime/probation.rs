@@ -7,25 +7,25 @@
 //! plugin announces itself: its calls end in traps and spent budgets, which a working
 //! plugin's do not.
 //!
-//! So [`FAULTS_FOR_PROBATION`] faulty calls within [`FAULT_WINDOW`] put
-//! the tenant on probation until [`PROBATION`] has passed without another. A faulty call is
-//! one that trapped, or spent its budget after running guest code through at least
+//! So [`FAULTS_FOR_PROBATION`] faulty calls within [`FAULT_WINDOW`] put the tenant on
+//! probation until [`PROBATION`] has passed without another. A faulty call is one that
+//! trapped, or spent its budget after running guest code through at least
 //! [`TICKS_FOR_A_FAULT`] epoch ticks: a call that spent it waiting for a slow IMAP or SMTP
-//! server (the budget is wall-clock) says nothing about the plugin. While it lasts,
-//! every call of the tenant, also one that was running when it began, sleeps [`PAUSE`] at
-//! each epoch tick (10 ms of guest code) it runs through, within its usual wall-clock budget:
-//! a spinning call uses a tenth of a core instead of all of it, and a tenant's calls run at
-//! most a tenth of their budget in guest code. Short calls (nearly all: a Sync page is a few
-//! ticks, an OPTIONS none) are not slowed at all, so the tenant's working requests go on
-//! being answered; only a call that needs more than a tenth of its budget (a second of the
-//! default ten) fails that would not have.
+//! server (the budget is wall-clock) says nothing about the plugin. While the probation lasts,
+//! every call of the tenant, also one that was running when it began, sleeps [`PAUSE`] at each
+//! epoch tick (10 ms of guest code) it runs through, within its usual wall-clock budget: a
+//! spinning call uses a tenth of a core instead of all of it. Short calls (an OPTIONS, most
+//! Sync pages: a few milliseconds of guest code) pass no tick or one and lose at most one
+//! pause, so the tenant's working requests go on being answered; only a call that needs more
+//! than a tenth of its budget in guest code (a second of the default ten) fails that would
+//! not have.
 //!
 //! A call that fails on probation also keeps its slot (`tenant_slots.rs`) for [`PENALTY`]
 //! after it: traps and allocations in a loop are short calls, not slowed by the pauses, and
 //! each costs an instance and often a burst of page faults; the slots they keep bound how
-//! many run per second. A trap or grow every few hundred milliseconds was what kept another
-//! tenant's p99 at 2.6–3× its quiet one with a one-second penalty; with five, 1.0–1.7×
-//! (docs/reliability.md, finding 7).
+//! many run per second. With a one-second penalty, the traps and grows of the abuse test kept
+//! another tenant's p99 at 2–4× its quiet one; with five, it is within 2× once the probation
+//! began (docs/reliability.md, finding 7).
 //!
 //! The tenant keeps its `concurrent_calls`: capping it at one call would make its working
 //! requests wait behind the failing ones, and the requirement is that only those fail.
