@@ -324,16 +324,9 @@ impl Plugin {
                     .map_err(classify_trap)
             }
             .await;
-            let plugins_fault = match &outcome {
-                Err(PluginFault::Trap(_)) => true,
-                // a call that spent its budget waiting for IMAP or SMTP is not the plugin's
-                // fault; one that spent it running guest code is
-                Err(PluginFault::Deadline) => {
-                    guest_ticks.load(Ordering::Relaxed) >= probation::TICKS_FOR_A_FAULT
-                }
-                _ => false,
-            };
-            if plugins_fault {
+            if let Err(fault) = &outcome
+                && probation::is_the_plugins(fault, guest_ticks.load(Ordering::Relaxed))
+            {
                 plugin_failed(&tenant, &probation, slot);
             }
             outcome

@@ -33,6 +33,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::PluginFault;
+
 /// How long the slot of a call that failed on probation stays taken after it.
 pub const PENALTY: Duration = Duration::from_secs(5);
 
@@ -52,6 +54,18 @@ pub const PROBATION: Duration = Duration::from_secs(60);
 
 /// What a call on probation sleeps at each epoch tick (10 ms of guest code) it runs through.
 pub const PAUSE: Duration = Duration::from_millis(90);
+
+/// Whether a call that ended in `fault` after running guest code through `ticks` epoch
+/// ticks counts against its plugin.
+pub fn is_the_plugins(fault: &PluginFault, ticks: u32) -> bool {
+    match fault {
+        PluginFault::Trap(_) => true,
+        // the budget is wall-clock: one spent waiting for IMAP or SMTP is not the plugin's
+        PluginFault::Deadline => ticks >= TICKS_FOR_A_FAULT,
+        // no slot or instance, or the state store's failure
+        PluginFault::Busy(_) | PluginFault::State(_) => false,
+    }
+}
 
 /// What a recorded fault changed.
 #[derive(Debug, PartialEq, Eq)]
@@ -113,6 +127,17 @@ impl Probation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn traps_and_budgets_spent_in_guest_code_count_waits_and_busy_do_not() {
+        let trap = PluginFault::Trap(anyhow::anyhow!("unreachable"));
+        assert!(is_the_plugins(&trap, 0));
+        assert!(is_the_plugins(&PluginFault::Deadline, TICKS_FOR_A_FAULT));
+        // spent waiting for a slow IMAP server: a tick of guest work, then the one at its end
+        assert!(!is_the_plugins(&PluginFault::Deadline, 2));
+        let busy = PluginFault::Busy(anyhow::anyhow!("no slot"));
+        assert!(!is_the_plugins(&busy, 1000));
+    }
 
     #[test]
     fn faults_close_together_begin_a_probation_that_wears_off() {
