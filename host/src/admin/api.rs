@@ -20,6 +20,7 @@ use crate::config::AdminConfig;
 use crate::push::AccountKey;
 use crate::server::Gateway;
 use crate::state::{Namespace, StateStore};
+use crate::tenants::TenantRuntime;
 use bytes::Bytes;
 use http::{Method, Response, StatusCode, header};
 use http_body_util::Full;
@@ -215,52 +216,44 @@ impl Admin {
                 let _ = writeln!(out, "{name}{labels} {}", field(pool));
             }
         }
-        metrics::family(
-            &mut out,
-            "eas_edge_imap_logins_total",
-            "counter",
-            "IMAP LOGINs made for phones' requests (password checks and pooled sessions).",
-        );
-        for tenant in self.gateway.tenants.current().iter() {
-            let labels = metrics::labels(&[("tenant", &tenant.config.name)]);
-            let _ =
-                writeln!(out, "eas_edge_imap_logins_total{labels} {}", tenant.accounts.logins());
-        }
-        metrics::family(
-            &mut out,
-            "eas_edge_tenant_on_probation",
-            "gauge",
-            "1 while the tenant's plugin is on probation for failing (its calls slowed).",
-        );
-        for tenant in self.gateway.tenants.current().iter() {
-            let labels = metrics::labels(&[("tenant", &tenant.config.name)]);
-            let on = u8::from(tenant.plugin.on_probation());
-            let _ = writeln!(out, "eas_edge_tenant_on_probation{labels} {on}");
-        }
-        type Count = fn(&PrefetchCounts) -> &AtomicU64;
-        let prefetch: [(&str, &str, Count); 3] = [
+        type PerTenant = fn(&TenantRuntime) -> u64;
+        let per_tenant: [(&str, &str, &str, PerTenant); 5] = [
+            (
+                "eas_edge_imap_logins_total",
+                "counter",
+                "IMAP LOGINs made for phones' requests (password checks and pooled sessions).",
+                |tenant| tenant.accounts.logins(),
+            ),
+            (
+                "eas_edge_tenant_on_probation",
+                "gauge",
+                "1 while the tenant's plugin is on probation for failing (its calls slowed).",
+                |tenant| u64::from(tenant.plugin.on_probation()),
+            ),
             (
                 "eas_edge_imap_prefetched_summaries_total",
+                "counter",
                 "Message summaries fetched ahead for the next page of a Sync.",
-                |counts| &counts.stored,
+                |tenant| prefetched(tenant, |counts| &counts.stored),
             ),
             (
                 "eas_edge_imap_prefetched_summaries_taken_total",
+                "counter",
                 "Summaries fetched ahead that a request then took (at most their flags were fetched).",
-                |counts| &counts.taken,
+                |tenant| prefetched(tenant, |counts| &counts.taken),
             ),
             (
                 "eas_edge_imap_prefetched_flags_vouched_total",
+                "counter",
                 "Summaries taken whose flags the request's own change check vouched for (no round trip).",
-                |counts| &counts.flags_vouched,
+                |tenant| prefetched(tenant, |counts| &counts.flags_vouched),
             ),
         ];
-        for (name, help, count) in prefetch {
-            metrics::family(&mut out, name, "counter", help);
+        for (name, kind, help, value) in per_tenant {
+            metrics::family(&mut out, name, kind, help);
             for tenant in self.gateway.tenants.current().iter() {
                 let labels = metrics::labels(&[("tenant", &tenant.config.name)]);
-                let value = count(tenant.accounts.prefetch_counts()).load(Ordering::Relaxed);
-                let _ = writeln!(out, "{name}{labels} {value}");
+                let _ = writeln!(out, "{name}{labels} {}", value(tenant));
             }
         }
         let mut response = Response::new(Full::new(Bytes::from(out)));
@@ -314,6 +307,11 @@ impl Admin {
 }
 
 /// The value of `name` in a query, decoded.
+/// One of a tenant's prefetch counters.
+fn prefetched(tenant: &TenantRuntime, counter: fn(&PrefetchCounts) -> &AtomicU64) -> u64 {
+    counter(tenant.accounts.prefetch_counts()).load(Ordering::Relaxed)
+}
+
 fn param(query: &str, name: &str) -> Option<String> {
     query
         .split('&')

@@ -155,13 +155,20 @@ mod tests {
         assert!(!probation.active(last + PROBATION));
     }
 
-    #[test]
-    fn a_fault_on_probation_prolongs_it() {
+    /// A record put on probation at `start`.
+    fn on_probation_since(start: Instant) -> Probation {
         let probation = Probation::default();
-        let start = Instant::now();
         for _ in 0..FAULTS_FOR_PROBATION {
             probation.fault(start);
         }
+        assert!(probation.active(start));
+        probation
+    }
+
+    #[test]
+    fn a_fault_on_probation_prolongs_it() {
+        let start = Instant::now();
+        let probation = on_probation_since(start);
         let later = start + PROBATION / 2;
         assert_eq!(probation.fault(later), Verdict::Unchanged);
         assert!(probation.active(later + PROBATION - Duration::from_millis(1)));
@@ -184,11 +191,8 @@ mod tests {
 
     #[test]
     fn after_a_probation_it_takes_as_many_faults_again() {
-        let probation = Probation::default();
         let start = Instant::now();
-        for _ in 0..FAULTS_FOR_PROBATION {
-            probation.fault(start);
-        }
+        let probation = on_probation_since(start);
         let after = start + PROBATION + Duration::from_secs(1);
         for _ in 1..FAULTS_FOR_PROBATION {
             assert_eq!(probation.fault(after), Verdict::Unchanged);
