@@ -359,8 +359,8 @@ fn plugin_failed(
     probation: &probation::Probation,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let now = std::time::Instant::now();
-    if probation.fault(now) == probation::Verdict::Began {
+    let verdict = probation.fault(std::time::Instant::now());
+    if verdict == probation::Verdict::Began {
         tracing::warn!(
             tenant,
             "plugin on probation: {} faulty calls within {:?}; its calls pause {:?} per {:?} \
@@ -373,7 +373,7 @@ fn plugin_failed(
             probation::PROBATION,
         );
     }
-    if probation.active(now) {
+    if verdict != probation::Verdict::Clear {
         tokio::spawn(async move {
             tokio::time::sleep(probation::PENALTY).await;
             drop(slot);

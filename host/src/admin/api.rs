@@ -306,12 +306,12 @@ impl Admin {
     }
 }
 
-/// The value of `name` in a query, decoded.
 /// One of a tenant's prefetch counters.
 fn prefetched(tenant: &TenantRuntime, counter: fn(&PrefetchCounts) -> &AtomicU64) -> u64 {
     counter(tenant.accounts.prefetch_counts()).load(Ordering::Relaxed)
 }
 
+/// The value of `name` in a query, decoded.
 fn param(query: &str, name: &str) -> Option<String> {
     query
         .split('&')

@@ -67,13 +67,15 @@ pub fn is_the_plugins(fault: &PluginFault, ticks: u32) -> bool {
     }
 }
 
-/// What a recorded fault changed.
+/// Where a recorded fault left the tenant.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Not (yet) on probation, or still on it.
-    Unchanged,
+    /// Not on probation (yet).
+    Clear,
     /// This fault began a probation.
     Began,
+    /// On probation already; this fault prolonged it.
+    Prolonged,
 }
 
 /// One tenant's record (a clone is the same tenant).
@@ -101,7 +103,7 @@ impl Probation {
         let mut record = self.lock();
         if record.until.is_some_and(|until| now < until) {
             record.until = Some(now + PROBATION);
-            return Verdict::Unchanged;
+            return Verdict::Prolonged;
         }
         let (first, faults) = match record.window {
             Some((first, faults)) if now.saturating_duration_since(first) < FAULT_WINDOW => {
@@ -111,7 +113,7 @@ impl Probation {
         };
         if faults < FAULTS_FOR_PROBATION {
             record.window = Some((first, faults));
-            return Verdict::Unchanged;
+            return Verdict::Clear;
         }
         record.window = None;
         record.until = Some(now + PROBATION);
@@ -145,7 +147,7 @@ mod tests {
         let start = Instant::now();
         for fault in 1..FAULTS_FOR_PROBATION {
             let at = start + Duration::from_secs(u64::from(fault));
-            assert_eq!(probation.fault(at), Verdict::Unchanged);
+            assert_eq!(probation.fault(at), Verdict::Clear);
             assert!(!probation.active(at));
         }
         let last = start + Duration::from_secs(u64::from(FAULTS_FOR_PROBATION));
@@ -170,7 +172,7 @@ mod tests {
         let start = Instant::now();
         let probation = on_probation_since(start);
         let later = start + PROBATION / 2;
-        assert_eq!(probation.fault(later), Verdict::Unchanged);
+        assert_eq!(probation.fault(later), Verdict::Prolonged);
         assert!(probation.active(later + PROBATION - Duration::from_millis(1)));
         assert!(!probation.active(later + PROBATION));
     }
@@ -182,9 +184,9 @@ mod tests {
         // two per window, for many windows
         for window in 0..20u32 {
             let first = start + FAULT_WINDOW * window;
-            assert_eq!(probation.fault(first), Verdict::Unchanged);
+            assert_eq!(probation.fault(first), Verdict::Clear);
             let second = first + FAULT_WINDOW / 2;
-            assert_eq!(probation.fault(second), Verdict::Unchanged);
+            assert_eq!(probation.fault(second), Verdict::Clear);
             assert!(!probation.active(second));
         }
     }
@@ -195,7 +197,7 @@ mod tests {
         let probation = on_probation_since(start);
         let after = start + PROBATION + Duration::from_secs(1);
         for _ in 1..FAULTS_FOR_PROBATION {
-            assert_eq!(probation.fault(after), Verdict::Unchanged);
+            assert_eq!(probation.fault(after), Verdict::Clear);
         }
         assert!(!probation.active(after));
         assert_eq!(probation.fault(after), Verdict::Began);
