@@ -816,11 +816,12 @@ sync_userfiles() {
       printf '%s\n' "$line" > "$f.tmp"; chown root:dovecot "$f.tmp"; chmod 640 "$f.tmp"
       # Dovecot reloads a passwd-file only when its mtime (whole seconds) or size changed, and a
       # salted hash has a fixed size: a password changed within the same second as the previous
-      # write would never be seen.  Give the new file a strictly later mtime.
+      # write would never be seen.  Give the new file a strictly later mtime. (Its own mtime
+      # is compared, not the clock read after writing it: the second can turn in between.)
       if [ -f "$f" ]; then
-        local old_mtime now
-        old_mtime=$(stat -c %Y "$f"); now=$(date +%s)
-        [ "$now" -gt "$old_mtime" ] || touch -d "@$((old_mtime + 1))" "$f.tmp"
+        local old_mtime new_mtime
+        old_mtime=$(stat -c %Y "$f"); new_mtime=$(stat -c %Y "$f.tmp")
+        [ "$new_mtime" -gt "$old_mtime" ] || touch -d "@$((old_mtime + 1))" "$f.tmp"
       fi
       mv "$f.tmp" "$f"
     fi

@@ -1,5 +1,6 @@
 //! The one mail-parser configuration stored mail is read with: mail-parser's own choice of
-//! parser for every field, except `Received`, which is skipped unparsed.
+//! parser for every field it knows how to parse and for the few others the engine reads
+//! (`headers.rs`); `Received` and every other field are skipped unparsed.
 //!
 //! Real mail carries a Received field per hop (often five or more), and mail-parser turns
 //! each into a structure (hosts, addresses, TLS, date) that nothing here reads. That was most
@@ -7,16 +8,23 @@
 //! configuration and in 2.7 µs without them (natively, mail-parser 0.11.9); without any
 //! Received field both take ~1.1 µs.
 //!
-//! Skipping the other fields nothing reads as well (signatures, authentication results, X-
-//! fields, kept as raw text) was tried: it made no difference that the read-path benchmark
-//! could see, so they are parsed as mail-parser parses them.
+//! The fields mail-parser has no parser for (signatures, authentication results, X- fields:
+//! kilobytes in mail from large providers) it would copy as text and check as UTF-8, for
+//! nothing: with four Received hops, Authentication-Results and a DKIM-Signature per message,
+//! that copy and check were a third of the extra time such mail cost a Sync page
+//! (docs/benchmarks.md, tenth pass). They are skipped too, except the ones read.
 
 use mail_parser::{HeaderName, MessageParser};
 use std::sync::OnceLock;
 
-/// mail-parser's defaults (its `parse_headers` match, 0.11.9) with `Received` ignored. Built
-/// once: a configured parser holds a map of the fields, and `MessageParser::new()`'s default
-/// for fields not in the map is raw text, as mail-parser's own match has it.
+/// Fields without a parser of their own in mail-parser that the engine reads (`headers.rs`):
+/// kept as raw text, as mail-parser's default keeps them.
+pub const RAW_FIELDS_READ: [&str; 5] =
+    ["Thread-Topic", "Importance", "X-Priority", "Priority", "X-MSMail-Priority"];
+
+/// mail-parser's defaults (its `parse_headers` match, 0.11.9) for the fields it parses and
+/// [`RAW_FIELDS_READ`], with `Received` and all other fields ignored. Built once: a configured
+/// parser holds a map of the fields, and its default for fields not in the map is to skip them.
 pub fn header_parser() -> &'static MessageParser {
     static PARSER: OnceLock<MessageParser> = OnceLock::new();
     PARSER.get_or_init(|| {
@@ -39,8 +47,13 @@ pub fn header_parser() -> &'static MessageParser {
             .header_id(HeaderName::ReturnPath)
             .header_comma_separated(HeaderName::Keywords)
             .header_comma_separated(HeaderName::ContentLanguage)
-            .ignore_header(HeaderName::Received);
-        list_fields.into_iter().fold(parser, MessageParser::header_address)
+            .ignore_header(HeaderName::Received)
+            .default_header_ignore();
+        let parser = list_fields.into_iter().fold(parser, MessageParser::header_address);
+        RAW_FIELDS_READ
+            .into_iter()
+            .filter_map(HeaderName::parse)
+            .fold(parser, MessageParser::header_raw)
     })
 }
 
@@ -76,25 +89,75 @@ mod tests {
         X-Mailer: Example 1.0\r\nDKIM-Signature: v=1; a=rsa-sha256; d=example.org; b=AbC=\r\n\
         \r\n--b--\r\n";
 
-    fn without_received<'x>(headers: &[Header<'x>]) -> Vec<Header<'x>> {
-        headers.iter().filter(|h| h.name != HeaderName::Received).cloned().collect()
+    /// Whether mail-parser's default parse has a parser of its own for the field, other than
+    /// copying it raw (its `parse_headers` match, 0.11.9).
+    fn parsed_by_default(name: &HeaderName<'_>) -> bool {
+        use HeaderName::*;
+        matches!(
+            name,
+            Subject
+                | Comments
+                | ContentDescription
+                | ContentLocation
+                | ContentTransferEncoding
+                | From
+                | To
+                | Cc
+                | Bcc
+                | ReplyTo
+                | Sender
+                | ResentTo
+                | ResentFrom
+                | ResentBcc
+                | ResentCc
+                | ResentSender
+                | ListArchive
+                | ListHelp
+                | ListId
+                | ListOwner
+                | ListPost
+                | ListSubscribe
+                | ListUnsubscribe
+                | Date
+                | ResentDate
+                | MessageId
+                | References
+                | InReplyTo
+                | ReturnPath
+                | ContentId
+                | ResentMessageId
+                | Keywords
+                | ContentLanguage
+                | ContentType
+                | ContentDisposition
+        )
+    }
+
+    fn is_read_raw(name: &HeaderName<'_>) -> bool {
+        RAW_FIELDS_READ.iter().any(|read| name.as_str().eq_ignore_ascii_case(read))
+    }
+
+    /// The fields, in order, with the value of every skipped one emptied.
+    fn as_kept<'x>(headers: &[Header<'x>]) -> Vec<Header<'x>> {
+        let kept = |h: &Header<'_>| parsed_by_default(&h.name) || is_read_raw(&h.name);
+        let skipped = |h: &Header<'x>| Header { value: HeaderValue::Empty, ..h.clone() };
+        headers.iter().map(|h| if kept(h) { h.clone() } else { skipped(h) }).collect()
     }
 
     #[test]
-    fn every_field_but_received_is_read_as_mail_parsers_default_reads_it() {
+    fn fields_parsed_or_read_are_read_as_mail_parsers_default_reads_them_and_others_skipped() {
         let doubled = EVERY_KIND.replacen("\r\n\r\n", &format!("\r\n{EVERY_KIND}"), 1);
         for raw in [EVERY_KIND, doubled.as_str()] {
             let ours = header_parser().parse_headers(raw.as_bytes()).expect("parses");
             let default = MessageParser::new().parse_headers(raw.as_bytes()).expect("parses");
-            assert_eq!(without_received(ours.headers()), without_received(default.headers()));
-            let received: Vec<&HeaderValue> = ours
-                .headers()
-                .iter()
-                .filter(|h| h.name == HeaderName::Received)
-                .map(|h| &h.value)
-                .collect();
-            assert_eq!(received.len(), raw.matches("Return-Path").count());
-            assert!(received.iter().all(|v| v.is_empty()), "{received:?}");
+            assert_eq!(ours.headers(), as_kept(default.headers()));
+            for read in RAW_FIELDS_READ {
+                let value = ours.header(read).and_then(|v| v.as_text());
+                assert!(value.is_some_and(|v| !v.is_empty()), "{read}: {value:?}");
+            }
+            let skipped = ours.headers().iter().filter(|h| h.value.is_empty()).count();
+            // Received, MIME-Version, X-Mailer, DKIM-Signature per copy
+            assert_eq!(skipped, 4 * raw.matches("Return-Path").count());
         }
     }
 }
