@@ -10,14 +10,20 @@
 //!
 //! So a call that has run guest code through more than [`HOT_AFTER_TICKS`] epoch ticks is
 //! *hot*, and while tenants are mixed (calls of different tenants started one after the other
-//! within [`MIXED_WINDOW`]), half the cores' worth of one tenant's hot calls (at least one)
-//! run freely; its other hot calls wait at each tick, up to [`MAX_WAIT`], for one of those
-//! places, so they run about one tick in ten. A tenant alone on the gateway is never held
-//! back, and short calls (nearly all of them: a Sync page is a few ticks) never are. A call
-//! is slowed, never failed, by this; but its wall-clock budget keeps running while it waits,
-//! so a tenant whose calls are all long gets fewer of them done while it shares the gateway.
+//! within [`MIXED_WINDOW`]), only half the cores' worth of one tenant's hot calls (at least
+//! one) run guest code at a time; its other hot calls wait for one of those places, which
+//! passes to the next in line after [`TURN_TICKS`] ticks. A tenant's long calls then share
+//! half the cores in turns, and the other half stays free for short calls, whichever tenant
+//! they are for. Turns are long: a call that has waited is favoured by the kernel for a
+//! while when it runs again, and with short turns (50 ms) four spinning calls delayed
+//! another tenant's calls as much as when they all ran (docs/reliability.md, finding 7).
+//!
+//! A tenant alone on the gateway is never held back, and short calls (nearly all of them: a
+//! Sync page is a few ticks) never are. A call is slowed, never failed, by this; but its
+//! wall-clock budget keeps running while it waits, so a tenant whose calls are all long gets
+//! fewer of them done while it shares the gateway.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -27,10 +33,14 @@ use wasmtime::UpdateDeadline;
 /// Ticks (10 ms each) a call may run guest code before it counts as hot.
 const HOT_AFTER_TICKS: u32 = 5;
 
-/// The longest a hot call waits at one tick for a place among those that run freely: then it
-/// runs through one more tick and waits again. Bounded so that two legitimately long calls of
-/// a tenant (big attachments) both progress, the second at about a tenth of the speed.
-const MAX_WAIT: Duration = Duration::from_millis(90);
+/// Ticks (10 ms each) a hot call runs guest code in its place before passing it on to one
+/// waiting for it: two long calls of a tenant (big attachments) both progress, each at half
+/// the speed.
+const TURN_TICKS: u32 = 100;
+
+/// How often a waiting hot call looks again whether tenants are still mixed (once they are
+/// not, it runs on without a place).
+const MIXED_RECHECK: Duration = Duration::from_millis(100);
 
 /// How recently calls of two tenants must have followed each other for the tenants to count
 /// as mixed.
@@ -42,10 +52,9 @@ pub struct TenantMix {
     /// [`MIXED_WINDOW`], shorter in tests.
     window: Duration,
     next_tenant: AtomicU64,
-    /// The tenant of the call that started last (0: none yet).
-    last_tenant: AtomicU64,
-    /// When (ms after `epoch`, plus one; 0: never) a call started after another tenant's.
-    mixed_at: AtomicU64,
+    /// The last call starts of the two tenants that started calls most recently, the latest
+    /// first: (tenant, ms after `epoch` plus one); tenant 0 is none yet.
+    latest: Mutex<[(u64, u64); 2]>,
 }
 
 impl TenantMix {
@@ -54,8 +63,7 @@ impl TenantMix {
             epoch: Instant::now(),
             window,
             next_tenant: AtomicU64::new(1),
-            last_tenant: AtomicU64::new(0),
-            mixed_at: AtomicU64::new(0),
+            latest: Mutex::new([(0, 0); 2]),
         }
     }
 
@@ -70,16 +78,25 @@ impl TenantMix {
     }
 
     fn call_started(&self, tenant: u64) {
-        let previous = self.last_tenant.swap(tenant, Ordering::Relaxed);
-        if previous != 0 && previous != tenant {
-            self.mixed_at.store(self.now_ms() + 1, Ordering::Relaxed);
+        let now = self.now_ms() + 1;
+        let mut latest = self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if latest[0].0 != tenant {
+            latest[1] = latest[0];
         }
+        latest[0] = (tenant, now);
     }
 
-    fn mixed(&self) -> bool {
-        let mixed_at = self.mixed_at.load(Ordering::Relaxed);
+    /// Whether another tenant than `tenant` started a call within the window: its calls are
+    /// being served beside `tenant`'s. (Not whether `tenant` started one lately: a spinning
+    /// plugin's calls started once and run on.)
+    fn mixed_for(&self, tenant: u64) -> bool {
+        let latest = *self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let window = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
-        mixed_at != 0 && self.now_ms() + 1 - mixed_at <= window
+        let now = self.now_ms() + 1;
+        latest
+            .iter()
+            .find(|(other, _)| *other != 0 && *other != tenant)
+            .is_some_and(|(_, at)| now - at <= window)
     }
 }
 
@@ -88,15 +105,23 @@ impl TenantMix {
 pub struct HotCalls {
     mix: Arc<TenantMix>,
     tenant: u64,
-    /// Hot calls allowed to run while tenants are mixed.
+    /// The places of hot calls allowed to run while tenants are mixed (a fair semaphore:
+    /// they are handed out in the order they were asked for).
     running: Arc<Semaphore>,
+    /// Hot calls of the tenant waiting for a place.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl HotCalls {
     /// `cores`: the machine's; half of them (at least one) may run this tenant's hot calls.
     pub fn new(mix: Arc<TenantMix>, cores: usize) -> Self {
         let tenant = mix.next_tenant.fetch_add(1, Ordering::Relaxed);
-        HotCalls { mix, tenant, running: Arc::new(Semaphore::new((cores / 2).max(1))) }
+        HotCalls {
+            mix,
+            tenant,
+            running: Arc::new(Semaphore::new((cores / 2).max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     /// Notes a call of this tenant starting; what its epoch callback consults.
@@ -104,8 +129,11 @@ impl HotCalls {
         self.mix.call_started(self.tenant);
         HotCall {
             mix: self.mix.clone(),
+            tenant: self.tenant,
             running: self.running.clone(),
+            waiting: self.waiting.clone(),
             ticks: 0,
+            turn: 0,
             slot: Arc::new(Mutex::new(None)),
         }
     }
@@ -114,33 +142,59 @@ impl HotCalls {
 /// One call, as its epoch callback sees it.
 pub struct HotCall {
     mix: Arc<TenantMix>,
+    tenant: u64,
     running: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
     ticks: u32,
+    /// Ticks run in the place it holds.
+    turn: u32,
     /// The hot call's place among those allowed to run, once it got one; freed when the call
-    /// (its store, which owns this) ends.
+    /// (its store, which owns this) ends, or when its turn is over.
     slot: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
 }
 
 impl HotCall {
     /// What the call does at a tick it runs through before its budget (ending at
     /// `budget_end`) is spent: yield and go on, or first wait for a place among its tenant's
-    /// freely running hot calls, at most [`MAX_WAIT`] and not past `budget_end` (the next tick
-    /// then interrupts it).
+    /// running hot calls, until it gets one, tenants are no longer mixed, or `budget_end`
+    /// (the next tick then interrupts it). A call whose turn in a place is over while another
+    /// waits gives the place up and queues again.
     pub fn at_tick(&mut self, budget_end: Instant) -> UpdateDeadline {
         self.ticks = self.ticks.saturating_add(1);
-        if self.ticks <= HOT_AFTER_TICKS || !self.mix.mixed() || self.has_slot() {
+        if self.ticks <= HOT_AFTER_TICKS || !self.mix.mixed_for(self.tenant) {
             return UpdateDeadline::Yield(1);
         }
+        if self.has_slot() {
+            self.turn = self.turn.saturating_add(1);
+            if self.turn < TURN_TICKS || self.waiting.load(Ordering::Relaxed) == 0 {
+                return UpdateDeadline::Yield(1);
+            }
+            *self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        }
+        self.turn = 0;
+        let (mix, tenant) = (self.mix.clone(), self.tenant);
         let (running, slot) = (self.running.clone(), self.slot.clone());
+        let waiting = Waiting::new(self.waiting.clone());
         UpdateDeadline::YieldCustom(
             1,
             Box::pin(async move {
+                let _waiting = waiting;
                 // (tokio's clock, which is the real one but for tests that pause it)
-                let until = tokio::time::Instant::from_std(budget_end)
-                    .min(tokio::time::Instant::now() + MAX_WAIT);
-                let acquired = tokio::time::timeout_at(until, running.acquire_owned()).await;
-                if let Ok(Ok(permit)) = acquired {
-                    *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(permit);
+                let budget_end = tokio::time::Instant::from_std(budget_end);
+                let acquire = running.acquire_owned();
+                tokio::pin!(acquire);
+                loop {
+                    let until = budget_end.min(tokio::time::Instant::now() + MIXED_RECHECK);
+                    match tokio::time::timeout_at(until, &mut acquire).await {
+                        Ok(Ok(permit)) => {
+                            *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                                Some(permit);
+                            return;
+                        }
+                        Ok(Err(_closed)) => return,
+                        Err(_elapsed) if until == budget_end || !mix.mixed_for(tenant) => return,
+                        Err(_elapsed) => {}
+                    }
                 }
             }),
         )
@@ -148,6 +202,23 @@ impl HotCall {
 
     fn has_slot(&self) -> bool {
         self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
+    }
+}
+
+/// A hot call counted among those waiting for a place, for as long as this lives (also when
+/// the call is dropped while it waits).
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -186,56 +257,80 @@ mod tests {
     async fn mixed_with_another_tenant_its_hot_calls_take_turns() {
         let mix = Arc::new(TenantMix::new(WINDOW));
         let busy = HotCalls::new(mix.clone(), 2);
-        let other = HotCalls::new(mix.clone(), 2);
-        let end = Instant::now() + Duration::from_secs(1);
+        let end = Instant::now() + Duration::from_secs(3600);
         let mut first = busy.call_started();
         let mut second = busy.call_started();
+        // started once, before the other tenant's call: still mixed with it
+        assert!(!mix.mixed_for(busy.tenant));
+        let other = HotCalls::new(mix.clone(), 2);
         let _served = other.call_started();
-        assert!(mix.mixed());
+        assert!(mix.mixed_for(busy.tenant));
+        // and stays so while the other tenant's calls keep starting, however long ago its own
+        // calls started (a spinning plugin's calls start once and run on)
+        for _ in 0..3 {
+            std::thread::sleep(WINDOW / 2);
+            let _served = other.call_started();
+        }
+        assert!(mix.mixed_for(busy.tenant));
 
         // the first hot call gets the tenant's one place (two cores) and then runs on
         first_wait(&mut first, end).expect("asks for a place").await;
         assert!(first.has_slot());
         assert!(matches!(first.at_tick(end), UpdateDeadline::Yield(1)));
-        // the second waits for it, at most MAX_WAIT per tick...
-        let started = tokio::time::Instant::now();
-        first_wait(&mut second, end).expect("asks for a place").await;
-        // (the wait's end is on the real clock, a little ahead of the paused one)
-        let waited = started.elapsed();
-        assert!(waited >= MAX_WAIT && waited < MAX_WAIT * 2, "waited {waited:?}");
-        assert!(!second.has_slot());
-        let waiting = match second.at_tick(end) {
-            UpdateDeadline::YieldCustom(_, wait) => tokio::spawn(wait),
-            _ => panic!("the second call should wait again"),
-        };
-        tokio::time::sleep(MAX_WAIT / 2).await;
+        // the second waits for it, as long as tenants are mixed (the mix is read from the
+        // real clock, which hardly moves here)...
+        let waiting = tokio::spawn(first_wait(&mut second, end).expect("asks for a place"));
+        tokio::time::sleep(MIXED_RECHECK * 20).await;
         assert!(!waiting.is_finished());
-        // ...and gets the place when the first call ends
-        drop(first);
+        // ...until the first's turn is over: it gives its place up and queues again
+        let mut ticks = 1;
+        let requeued = loop {
+            match first.at_tick(end) {
+                UpdateDeadline::Yield(1) => ticks += 1,
+                UpdateDeadline::YieldCustom(_, wait) => break tokio::spawn(wait),
+                _ => panic!("unexpected deadline update"),
+            }
+        };
+        // (the tick at which it gives the place up is the last of its turn)
+        assert_eq!(ticks + 1, TURN_TICKS);
         waiting.await.expect("waited");
-        assert!(second.has_slot());
+        assert!(second.has_slot() && !first.has_slot());
+        tokio::time::sleep(MIXED_RECHECK * 20).await;
+        assert!(!requeued.is_finished());
+        // the place comes back when the second call ends
+        drop(second);
+        requeued.await.expect("waited");
+        assert!(first.has_slot());
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_wait_ends_with_the_budget_and_mixing_wears_off() {
+    async fn a_wait_ends_with_the_budget_or_when_mixing_wears_off() {
         let mix = Arc::new(TenantMix::new(WINDOW));
         let busy = HotCalls::new(mix.clone(), 1);
         let other = HotCalls::new(mix.clone(), 1);
-        let end = Instant::now() + MAX_WAIT / 3;
         let mut holder = busy.call_started();
         let mut late = busy.call_started();
         let _served = other.call_started();
-        first_wait(&mut holder, end).expect("asks").await;
-        let started = tokio::time::Instant::now();
-        first_wait(&mut late, end).expect("asks").await;
-        assert!(started.elapsed() < MAX_WAIT / 2);
-        assert!(!late.has_slot());
-        drop(holder);
+        let far = Instant::now() + Duration::from_secs(3600);
+        first_wait(&mut holder, far).expect("asks").await;
 
-        // mixing is measured on the real clock: it wears off after the window, and the hot
-        // call runs on without waiting
+        // a wait ends with the budget, without a place
+        let soon = Instant::now() + MIXED_RECHECK * 3;
+        let started = tokio::time::Instant::now();
+        first_wait(&mut late, soon).expect("asks").await;
+        assert!(started.elapsed() <= MIXED_RECHECK * 4, "{:?}", started.elapsed());
+        assert!(!late.has_slot());
+
+        // mixing is measured on the real clock: once it wears off, a waiting call runs on
+        let waiting = match late.at_tick(far) {
+            UpdateDeadline::YieldCustom(_, wait) => tokio::spawn(wait),
+            _ => panic!("the late call should wait again"),
+        };
         std::thread::sleep(WINDOW + Duration::from_millis(20));
-        assert!(!mix.mixed());
-        assert!(matches!(late.at_tick(end), UpdateDeadline::Yield(1)));
+        assert!(!mix.mixed_for(busy.tenant));
+        tokio::time::sleep(MIXED_RECHECK * 2).await;
+        assert!(waiting.is_finished());
+        assert!(!late.has_slot());
+        assert!(matches!(late.at_tick(far), UpdateDeadline::Yield(1)));
     }
 }
