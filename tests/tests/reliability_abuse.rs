@@ -859,10 +859,11 @@ fn a_faulty_tenants_plugin_does_not_take_down_another_tenant() {
             Ok((times, later))
         };
         let (quiet, _) = sample()?;
-        // The attack, measured twice: with the default `concurrent_calls` (two per core), then
-        // with the faulty tenant capped at 1 by a reload (what an operator does for a tenant
-        // it does not trust, docs/operations.md). Either way the gateway puts the tenant on
-        // probation after its first failures (host/src/runtime/probation.rs).
+        // The attack, measured three times: with the default `concurrent_calls` (two per
+        // core); with the faulty tenant capped at 1 by a reload (what an operator does for a
+        // tenant it does not trust, docs/operations.md); and, spins only, at the default
+        // `cpu_ms`. Each time the gateway puts the tenant on probation after its first
+        // failures (host/src/runtime/probation.rs).
         let attack = |label: &str, faults: &[&'static str], probations: usize| -> Result<()> {
             let before = world.usage();
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -9,8 +9,8 @@
 //! tenant to cap.
 //!
 //! So a call that has run guest code through more than [`HOT_AFTER_TICKS`] epoch ticks is
-//! *hot*, and while tenants are mixed (calls of different tenants started one after the other
-//! within [`MIXED_WINDOW`]), only half the cores' worth of one tenant's hot calls (at least
+//! *hot*, and while its tenant is mixed with others (another tenant started a call within
+//! [`MIXED_WINDOW`], however long ago its own calls started), only half the cores' worth of one tenant's hot calls (at least
 //! one) run guest code at a time; its other hot calls wait for one of those places, which
 //! passes to the next in line after [`TURN_TICKS`] ticks. A tenant's long calls then share
 //! half the cores in turns, and the other half stays free for short calls, whichever tenant
@@ -42,8 +42,7 @@ const TURN_TICKS: u32 = 100;
 /// not, it runs on without a place).
 const MIXED_RECHECK: Duration = Duration::from_millis(100);
 
-/// How recently calls of two tenants must have followed each other for the tenants to count
-/// as mixed.
+/// How recently another tenant must have started a call for a tenant to count as mixed.
 const MIXED_WINDOW: Duration = Duration::from_secs(2);
 
 /// Which tenants' calls started lately: shared by every tenant of the process.
@@ -260,7 +259,8 @@ mod tests {
         let end = Instant::now() + Duration::from_secs(3600);
         let mut first = busy.call_started();
         let mut second = busy.call_started();
-        // started once, before the other tenant's call: still mixed with it
+        // alone, the tenant is not mixed; once another tenant starts a call it is, although
+        // its own calls started before
         assert!(!mix.mixed_for(busy.tenant));
         let other = HotCalls::new(mix.clone(), 2);
         let _served = other.call_started();
