@@ -24,7 +24,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
@@ -48,6 +48,9 @@ const MEMORY_GUARD_BYTES: u64 = 32 << 20;
 
 /// How many plugin instances may run at once across all tenants; beyond it requests get 503.
 const MAX_CONCURRENT_INSTANCES: u32 = 512;
+
+/// Numbers the loaded plugins ([`Plugin::id`]).
+static NEXT_PLUGIN_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The shared wasmtime engine plus the epoch ticker that enforces CPU deadlines.
 pub struct PluginRuntime {
@@ -187,12 +190,17 @@ impl PluginFault {
 /// A tenant's loaded plugin with its limits.
 #[derive(Clone)]
 pub struct Plugin {
+    /// Tells this load of the tenant's plugin from any other (a reload gets a new one): what
+    /// one rendered ahead is only handed to requests of the same.
+    pub id: u64,
     pub tenant: Arc<str>,
     pub store: Arc<dyn crate::state::StateStore>,
     pub pre: PluginPre<RequestState>,
     pub memory_bytes: usize,
     /// Wall-clock budget of one call (`limits.cpu_ms`).
     pub cpu_budget: Duration,
+    /// Whether pages fetched ahead are rendered ahead too (`limits.render_ahead`).
+    renders_ahead: bool,
     /// At most `limits.concurrent_calls` calls at once; a call waits for a slot at most its
     /// CPU budget, then fails as busy (503).
     slots: tenant_slots::TenantSlots,
@@ -220,12 +228,14 @@ impl Plugin {
         services: Arc<TenantServices>,
     ) -> Self {
         Plugin {
+            id: NEXT_PLUGIN_ID.fetch_add(1, Ordering::Relaxed),
             tenant: tenant.into(),
             store,
             services,
             pre,
             memory_bytes: limits.memory_mib as usize * 1024 * 1024,
             cpu_budget: Duration::from_millis(limits.cpu_ms).max(EPOCH_TICK),
+            renders_ahead: limits.render_ahead,
             slots: tenant_slots::TenantSlots::new(limits.concurrent_calls),
             hot_calls: hot_calls::HotCalls::new(
                 hot_calls::TenantMix::global(),
@@ -255,43 +265,8 @@ impl Plugin {
             .await
             .map_err(|no_slot| PluginFault::Busy(no_slot.into()))?;
         let state_store = self.store.clone().deferred();
-        let mut store = Store::new(
-            self.pre.engine(),
-            RequestState::new(
-                self.tenant.clone(),
-                account,
-                state_store.clone(),
-                self.memory_bytes,
-                self.services.clone(),
-            ),
-        );
-        store.limiter(|state| &mut state.limits);
-        // The budget is wall-clock time from the start of the call (as the epoch deadline
-        // alone enforced it), checked at every tick the guest runs through; until it is spent
-        // the guest yields at each tick, so a spinning guest gives its thread to the other
-        // calls queued on it every 10 ms instead of holding it for the whole budget (and a
-        // long call may wait for its turn, see `hot_calls`).
-        // While its tenant is on probation the call sleeps at each tick instead (`probation`).
-        let budget_end = std::time::Instant::now() + self.cpu_budget;
-        let mut hot_call = self.hot_calls.call_started();
-        let probation = self.probation.clone();
-        // ticks the guest ran through: whether a spent budget was the plugin's doing
-        let guest_ticks = Arc::new(AtomicU32::new(0));
-        let ticks = guest_ticks.clone();
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            ticks.fetch_add(1, Ordering::Relaxed);
-            let now = std::time::Instant::now();
-            Ok(if now >= budget_end {
-                UpdateDeadline::Interrupt
-            } else if probation.active(now) {
-                // (not past the budget: the next tick ends the call)
-                let until = tokio::time::Instant::from_std(budget_end.min(now + probation::PAUSE));
-                UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep_until(until)))
-            } else {
-                hot_call.at_tick(budget_end)
-            })
-        });
+        let mut store = self.new_store(account, state_store.clone());
+        let guest_ticks = self.limit_cpu(&mut store);
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let request = request.map(|body| body.map_err(|never| -> ErrorCode { match never {} }));
@@ -349,6 +324,117 @@ impl Plugin {
         }
         state_store.flush().await.map_err(PluginFault::State)?;
         Ok(PluginResponse { status: parts.status, headers: parts.headers, body })
+    }
+}
+
+impl Plugin {
+    /// A store for one instance, with the tenant's memory cap; it renders pages ahead with
+    /// this plugin.
+    fn new_store(
+        &self,
+        account: Option<Arc<Account>>,
+        state_store: Arc<dyn crate::state::StateStore>,
+    ) -> Store<RequestState> {
+        let mut store = Store::new(
+            self.pre.engine(),
+            RequestState::new(
+                self.tenant.clone(),
+                account,
+                state_store,
+                self.memory_bytes,
+                self.services.clone(),
+                Some(self.clone()),
+            ),
+        );
+        store.limiter(|state| &mut state.limits);
+        store
+    }
+
+    /// Puts the instance's guest code under the call's CPU rules; returns the count of ticks
+    /// it runs through (whether a spent budget was the plugin's doing).
+    ///
+    /// The budget is wall-clock time from the start of the call (as the epoch deadline alone
+    /// enforced it), checked at every tick the guest runs through; until it is spent the guest
+    /// yields at each tick, so a spinning guest gives its thread to the other calls queued on
+    /// it every 10 ms instead of holding it for the whole budget (and a long call may wait for
+    /// its turn, see `hot_calls`). While its tenant is on probation the call sleeps at each
+    /// tick instead (`probation`).
+    fn limit_cpu(&self, store: &mut Store<RequestState>) -> Arc<AtomicU32> {
+        let budget_end = std::time::Instant::now() + self.cpu_budget;
+        let mut hot_call = self.hot_calls.call_started();
+        let probation = self.probation.clone();
+        let guest_ticks = Arc::new(AtomicU32::new(0));
+        let ticks = guest_ticks.clone();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            ticks.fetch_add(1, Ordering::Relaxed);
+            let now = std::time::Instant::now();
+            Ok(if now >= budget_end {
+                UpdateDeadline::Interrupt
+            } else if probation.active(now) {
+                // (not past the budget: the next tick ends the call)
+                let until = tokio::time::Instant::from_std(budget_end.min(now + probation::PAUSE));
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep_until(until)))
+            } else {
+                hot_call.at_tick(budget_end)
+            })
+        });
+        guest_ticks
+    }
+
+    /// Has the plugin render `summaries` ahead for `request` (its `render-ahead` export), in
+    /// an instance of its own on the guest threads, under the tenant's limits: with no user
+    /// (its imports refuse), in one of the tenant's call slots if one is free now. `None`
+    /// when it is not to be done (`limits.render_ahead` off), cannot be done now (no free
+    /// slot, the plugin on probation) or failed; a trap or a spent budget counts against the
+    /// plugin as a failed call does.
+    pub async fn render_ahead(
+        &self,
+        request: &[u8],
+        summaries: Vec<crate::plugin_host::eas_edge::gateway::mailbox::MessageSummary>,
+    ) -> Option<Vec<Option<Vec<u8>>>> {
+        if !self.renders_ahead || self.on_probation() {
+            return None;
+        }
+        let slot = self.slots.try_acquire()?;
+        let mut store = self.new_store(None, self.store.clone());
+        let guest_ticks = self.limit_cpu(&mut store);
+        let expected = summaries.len();
+        let (pre, request) = (self.pre.clone(), request.to_vec());
+        let guest = guest_threads::handle().spawn(async move {
+            let plugin = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|error| PluginFault::Busy(error.into()))?;
+            plugin
+                .eas_edge_gateway_render_ahead()
+                .call_render(&mut store, &request, &summaries)
+                .await
+                .map_err(classify_trap)
+        });
+        let tenant = &*self.tenant;
+        match guest.await {
+            Ok(Ok(rendered)) if rendered.len() == expected => Some(rendered),
+            Ok(Ok(rendered)) => {
+                tracing::warn!(
+                    tenant,
+                    "plugin rendered {} messages ahead for {expected}; nothing of it is used",
+                    rendered.len()
+                );
+                None
+            }
+            Ok(Err(fault)) => {
+                tracing::warn!(tenant, "rendering ahead failed: {fault}");
+                if probation::is_the_plugins(&fault, guest_ticks.load(Ordering::Relaxed)) {
+                    plugin_failed(tenant, &self.probation, slot);
+                }
+                None
+            }
+            Err(join) => {
+                tracing::warn!(tenant, "rendering ahead failed: {join}");
+                None
+            }
+        }
     }
 }
 

@@ -48,7 +48,13 @@ fn seed(stack: &MailStack, mailbox: &str, seed: u64, count: usize) -> Result<Vec
 }
 
 fn capability(account: &Arc<Account>) -> MailboxCapability {
-    MailboxCapability::new("test".into(), Some(account.clone()), MEMORY, Instant::now() + READ_TIME)
+    MailboxCapability::new(
+        "test".into(),
+        Some(account.clone()),
+        MEMORY,
+        Instant::now() + READ_TIME,
+        None,
+    )
 }
 
 fn uids(ranges: &[wit::UidRange]) -> Vec<u32> {
@@ -144,7 +150,7 @@ async fn every_mailbox_operation_through_the_pool() -> Result<()> {
     ensure!(future.map_err(anyhow::Error::msg)?.is_empty());
 
     let summaries = mailbox
-        .fetch_summaries("INBOX".into(), vec![3, 1, 5, 31, 999], 512)
+        .fetch_summaries("INBOX".into(), vec![3, 1, 5, 31, 999], 512, None)
         .await
         .map_err(anyhow::Error::msg)?;
     ensure!(summaries.iter().map(|s| s.uid).collect::<Vec<_>>() == vec![1, 3, 31]);
@@ -162,12 +168,13 @@ async fn every_mailbox_operation_through_the_pool() -> Result<()> {
         Some(account.clone()),
         32 << 10,
         Instant::now() + READ_TIME,
+        None,
     );
-    match small.fetch_summaries("INBOX".into(), (1..=30).collect(), 4096).await {
+    match small.fetch_summaries("INBOX".into(), (1..=30).collect(), 4096, None).await {
         Err(Error::TooLarge(_)) => {}
         other => bail!("an oversized answer gave {:?}", other.map(|s| s.len())),
     }
-    let fits = small.fetch_summaries("INBOX".into(), vec![1, 2], 4096).await;
+    let fits = small.fetch_summaries("INBOX".into(), vec![1, 2], 4096, None).await;
     ensure!(fits.map_err(anyhow::Error::msg)?.len() == 2);
 
     let message = mailbox
@@ -208,7 +215,7 @@ async fn every_mailbox_operation_through_the_pool() -> Result<()> {
     ensure!(account.idle_sessions() == 1);
 
     let mut anonymous =
-        MailboxCapability::new("test".into(), None, MEMORY, Instant::now() + READ_TIME);
+        MailboxCapability::new("test".into(), None, MEMORY, Instant::now() + READ_TIME, None);
     ensure!(matches!(anonymous.list_folders().await, Err(Error::Unauthenticated)));
     Ok(())
 }
@@ -222,13 +229,13 @@ async fn pooled_sessions_see_mail_that_arrived_meanwhile() -> Result<()> {
     let accounts = accounts(&stack, &PoolSettings::default())?;
     let account = accounts.authenticate(USER, PASSWORD.as_bytes()).await?;
     let mut mailbox = capability(&account);
-    let before = mailbox.fetch_summaries("INBOX".into(), vec![1, 2, 3], 0).await;
+    let before = mailbox.fetch_summaries("INBOX".into(), vec![1, 2, 3], 0, None).await;
     ensure!(before.map_err(anyhow::Error::msg)?.len() == 3);
 
     let arriving = MessageGenerator::new(5, USER).next().context("generator")?;
     stack.imap_login(USER, PASSWORD)?.append("INBOX", &arriving.raw, &AppendOptions::default())?;
 
-    let summaries = mailbox.fetch_summaries("INBOX".into(), vec![4], 100).await;
+    let summaries = mailbox.fetch_summaries("INBOX".into(), vec![4], 100, None).await;
     ensure!(summaries.map_err(anyhow::Error::msg)?.len() == 1, "new message not seen");
     let message = mailbox.fetch_message("INBOX".into(), 4, 1 << 20).await;
     ensure!(message.map_err(anyhow::Error::msg)?.is_some_and(|m| m.raw == arriving.raw));

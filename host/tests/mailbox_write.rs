@@ -47,7 +47,13 @@ fn seed(stack: &MailStack, mailbox: &str, seed: u64, count: usize) -> Result<Vec
 }
 
 fn capability(account: &Arc<Account>) -> MailboxCapability {
-    MailboxCapability::new("test".into(), Some(account.clone()), MEMORY, Instant::now() + READ_TIME)
+    MailboxCapability::new(
+        "test".into(),
+        Some(account.clone()),
+        MEMORY,
+        Instant::now() + READ_TIME,
+        None,
+    )
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -296,7 +302,7 @@ async fn every_write_operation_through_the_pool() -> Result<()> {
     // all of it on the session the login left in the pool
     ensure!(accounts.logins() == 1, "{} LOGINs", accounts.logins());
     let mut anonymous =
-        MailboxCapability::new("test".into(), None, MEMORY, Instant::now() + READ_TIME);
+        MailboxCapability::new("test".into(), None, MEMORY, Instant::now() + READ_TIME, None);
     ensure!(matches!(
         anonymous.expunge("INBOX".into(), vec![1]).await,
         Err(Error::Unauthenticated)

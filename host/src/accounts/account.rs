@@ -2,8 +2,9 @@
 //! sessions that mailbox calls borrow one at a time.
 
 use super::Backend;
+use super::ahead::{InFlight, JobGuard};
 use super::credentials::VerifiedPassword;
-use super::prefetched::{FetchedUnder, Held, Prefetched};
+use super::prefetched::{FetchedUnder, Held, Prefetched, RenderedAhead};
 use crate::imap::{Changes, ImapError, Session, Summary, SyncPoint};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -19,9 +20,11 @@ pub struct Account {
     state: Mutex<State>,
     /// Summaries fetched ahead of the request that wants them.
     prefetched: Mutex<Prefetched>,
-    /// Held while a prefetch runs: at most one per account, and a request that wants
-    /// summaries waits for it rather than fetching the same messages alongside.
+    /// Held while a prefetch's FETCH runs: one at a time per account (each takes a session).
     prefetching: Arc<tokio::sync::Mutex<()>>,
+    /// Pages being fetched and rendered ahead: a request that wants their summaries waits for
+    /// them rather than fetching the same messages alongside.
+    ahead: InFlight,
 }
 
 impl std::fmt::Debug for Account {
@@ -52,6 +55,7 @@ impl Account {
             state: Mutex::new(State::default()),
             prefetched: Mutex::new(prefetched),
             prefetching: Arc::new(tokio::sync::Mutex::new(())),
+            ahead: InFlight::default(),
         }
     }
 
@@ -65,6 +69,18 @@ impl Account {
     ) {
         let kept = self.prefetched().put(folder, under, prefix_bytes, summaries, Instant::now());
         self.backend.prefetch.stored.fetch_add(kept as u64, Ordering::Relaxed);
+    }
+
+    /// Keeps what the plugin made of summaries fetched ahead (see
+    /// [`Prefetched::attach_rendered`]).
+    pub fn attach_rendered(&self, folder: &str, rendered: Vec<(u32, RenderedAhead)>) {
+        let kept = self.prefetched().attach_rendered(folder, rendered);
+        self.backend.prefetch.rendered.fetch_add(kept as u64, Ordering::Relaxed);
+    }
+
+    /// Counts renderings made ahead that a request got.
+    pub fn count_rendered_used(&self, summaries: usize) {
+        self.backend.prefetch.rendered_used.fetch_add(summaries as u64, Ordering::Relaxed);
     }
 
     /// The flags of summaries fetched ahead that a `changes` answer vouches for (see
@@ -110,14 +126,31 @@ impl Account {
         self.prefetched.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits for the account's prefetch to finish (the guard holds off the next one).
+    /// The turn of a prefetch's FETCH: one at a time per account, held as long as the guard.
     pub async fn prefetch_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
         Arc::clone(&self.prefetching).lock_owned().await
     }
 
-    /// The right to run a prefetch, unless one is running: held as long as the guard lives.
-    pub fn try_prefetch_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        Arc::clone(&self.prefetching).try_lock_owned().ok()
+    /// Starts fetching ahead the UIDs of `folder` that are neither held for a request of
+    /// `prefix_bytes` nor on their way already (see [`InFlight::begin`]): the job and those
+    /// UIDs, or `None` if there are none or the account has enough under way.
+    pub fn begin_ahead(
+        &self,
+        folder: &str,
+        uids: Vec<u32>,
+        prefix_bytes: u32,
+    ) -> Option<(JobGuard, Vec<u32>)> {
+        let prefetched = self.prefetched();
+        self.ahead.begin(folder, uids, |uid| prefetched.holds(folder, uid, prefix_bytes))
+    }
+
+    /// Waits until no page holding any of `uids` of `folder` is on its way, or `deadline`.
+    pub async fn wait_ahead(&self, folder: &str, uids: &[u32], deadline: tokio::time::Instant) {
+        for ending in self.ahead.holding(folder, uids) {
+            if tokio::time::timeout_at(deadline, ending.wait()).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// The login as the client sent it: the identity the plugin sees.

@@ -7,6 +7,7 @@
 //! holding it and no password fresh enough to authenticate with.
 
 mod account;
+pub mod ahead;
 mod credentials;
 pub mod prefetched;
 
@@ -66,6 +67,10 @@ pub struct PrefetchCounts {
     /// Of those taken, the ones whose flags the request's `changes` answer vouched for, so
     /// that no IMAP round trip was needed for them.
     pub flags_vouched: AtomicU64,
+    /// Summaries fetched ahead that the plugin also rendered ahead (`render-ahead`).
+    pub rendered: AtomicU64,
+    /// Of those, the ones a request got: its plugin did not convert them again.
+    pub rendered_used: AtomicU64,
 }
 
 impl Backend {

@@ -9,6 +9,10 @@
 //! ([`Prefetched::flags_as_of`]), or it asks the server for them in the same round trip as the
 //! rest of its page. A message expunged meanwhile is then missing, so what the plugin sees is as
 //! fresh as without this cache.
+//!
+//! With a page can come what the plugin made of it ahead ([`RenderedAhead`], the plugin's
+//! `render-ahead`): it is handed to a request of the same plugin that names the same render
+//! request, for a message whose flags are still the ones it was rendered with.
 
 use crate::imap::uidset;
 use crate::imap::{ChangeMethod, Changes, Summary, SyncPoint};
@@ -72,7 +76,20 @@ struct Entry {
     prefix_bytes: u32,
     /// With the flags as they were when fetched.
     summary: Summary,
+    /// Made from `summary` as it is (flags included), for a request of `prefix_bytes`.
+    rendered: Option<RenderedAhead>,
     stored: Instant,
+}
+
+/// What the plugin made of a message ahead of the request that sends it (`render-ahead`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedAhead {
+    /// The loaded plugin that made it (`runtime::Plugin::id`): another one (a reload) may
+    /// render differently.
+    pub plugin: u64,
+    /// The plugin's render request it answers, opaque to the host.
+    pub request: Arc<[u8]>,
+    pub rendering: Vec<u8>,
 }
 
 /// The folder's state that a page was fetched ahead under, from the EXAMINE that preceded
@@ -86,11 +103,12 @@ pub struct FetchedUnder {
 }
 
 /// A summary taken from the cache, with the flags it was fetched with, and the UIDVALIDITY it
-/// was fetched under.
+/// was fetched under; with what the plugin made of exactly that summary, if it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
     pub uid_validity: u32,
     pub summary: Summary,
+    pub rendered: Option<RenderedAhead>,
 }
 
 impl Prefetched {
@@ -111,14 +129,14 @@ impl Prefetched {
         self.drop_expired(now);
         let mut kept = 0;
         for summary in summaries {
-            let size = entry_size(&summary);
+            let entry = Entry { under, prefix_bytes, summary, rendered: None, stored: now };
+            let size = entry_size(&entry);
             if self.bytes + size > MAX_BYTES_PER_ACCOUNT || !self.tenant.try_take(size) {
                 break;
             }
-            let entry = Entry { under, prefix_bytes, summary, stored: now };
             let key = (folder.to_owned(), entry.summary.uid);
             if let Some(replaced) = self.entries.insert(key, entry) {
-                self.release(entry_size(&replaced.summary));
+                self.release(entry_size(&replaced));
             }
             self.bytes += size;
             kept += 1;
@@ -126,8 +144,36 @@ impl Prefetched {
         kept
     }
 
+    /// Whether UID `uid` of `folder` is held for a request of `prefix_bytes`.
+    pub fn holds(&self, folder: &str, uid: u32, prefix_bytes: u32) -> bool {
+        self.entries
+            .get(&(folder.to_owned(), uid))
+            .is_some_and(|entry| entry.prefix_bytes >= prefix_bytes)
+    }
+
+    /// Adds what the plugin made of entries of `folder` ahead, by UID, as far as the account's
+    /// and the tenant's caps allow. Returns how many were kept.
+    pub fn attach_rendered(&mut self, folder: &str, rendered: Vec<(u32, RenderedAhead)>) -> usize {
+        let mut kept = 0;
+        for (uid, rendered) in rendered {
+            let size = rendered.rendering.len();
+            let Some(entry) = self.entries.get_mut(&(folder.to_owned(), uid)) else { continue };
+            if entry.rendered.is_some()
+                || self.bytes + size > MAX_BYTES_PER_ACCOUNT
+                || !self.tenant.try_take(size)
+            {
+                continue;
+            }
+            entry.rendered = Some(rendered);
+            self.bytes += size;
+            kept += 1;
+        }
+        kept
+    }
+
     /// Takes the entries of `folder` for `uids` fetched with at least `prefix_bytes` of body
-    /// (their prefix cut to that). Taken entries leave the cache: each page is wanted once.
+    /// (their prefix cut to that; what was rendered ahead goes with them only uncut). Taken
+    /// entries leave the cache: each page is wanted once.
     pub fn take(
         &mut self,
         folder: &str,
@@ -146,10 +192,11 @@ impl Prefetched {
                 continue;
             }
             let Some(entry) = self.entries.remove(&key) else { continue };
-            self.release(entry_size(&entry.summary));
+            self.release(entry_size(&entry));
+            let rendered = entry.rendered.filter(|_| entry.prefix_bytes == prefix_bytes);
             let mut summary = entry.summary;
             summary.cut_body_to(prefix_bytes);
-            taken.insert(uid, Held { uid_validity: entry.under.uid_validity, summary });
+            taken.insert(uid, Held { uid_validity: entry.under.uid_validity, summary, rendered });
         }
         taken
     }
@@ -215,7 +262,7 @@ impl Prefetched {
         let before = self.entries.len();
         self.entries.retain(|_, entry| now.saturating_duration_since(entry.stored) < LIFETIME);
         if self.entries.len() != before {
-            let held: usize = self.entries.values().map(|entry| entry_size(&entry.summary)).sum();
+            let held: usize = self.entries.values().map(entry_size).sum();
             self.release(self.bytes - held);
         }
     }
@@ -251,8 +298,9 @@ fn vouches_for(since: Option<SyncPoint>, changes: &Changes, under: FetchedUnder)
     }
 }
 
-fn entry_size(summary: &Summary) -> usize {
-    summary.prefix.len() + ENTRY_OVERHEAD_BYTES
+fn entry_size(entry: &Entry) -> usize {
+    let rendered = entry.rendered.as_ref().map_or(0, |rendered| rendered.rendering.len());
+    entry.summary.prefix.len() + ENTRY_OVERHEAD_BYTES + rendered
 }
 
 #[cfg(test)]
@@ -336,6 +384,31 @@ mod tests {
         cache.put("INBOX", under(8), 16_384, vec![summary(1, 200)], now);
         assert_eq!(cache.bytes(), 200 + ENTRY_OVERHEAD_BYTES);
         assert_eq!(cache.take("INBOX", &[1], 16_384, now)[&1].uid_validity, 8);
+    }
+
+    #[test]
+    fn renderings_go_with_uncut_entries_and_count_against_the_budget() {
+        let now = Instant::now();
+        let tenant = Arc::new(TenantBudget::default());
+        let mut cache = Prefetched::new(Arc::clone(&tenant));
+        cache.put("INBOX", under(7), 16_384, vec![summary(1, 100), summary(2, 100)], now);
+        let rendered = |uid: u32| RenderedAhead {
+            plugin: 3,
+            request: Arc::from(&b"request"[..]),
+            rendering: vec![uid as u8; 50],
+        };
+        let kept = cache
+            .attach_rendered("INBOX", vec![(1, rendered(1)), (2, rendered(2)), (9, rendered(9))]);
+        assert_eq!(kept, 2, "not for a UID the cache does not hold");
+        assert_eq!(cache.attach_rendered("INBOX", vec![(1, rendered(1))]), 0, "once");
+        assert_eq!(cache.bytes(), 2 * (100 + ENTRY_OVERHEAD_BYTES + 50));
+        assert_eq!(tenant.used.load(Ordering::Relaxed), cache.bytes());
+
+        let taken = cache.take("INBOX", &[1], 16_384, now);
+        assert_eq!(taken[&1].rendered, Some(rendered(1)));
+        let cut = cache.take("INBOX", &[2], 1_000, now);
+        assert_eq!(cut[&2].rendered, None, "rendered from a prefix the request does not get");
+        assert_eq!(tenant.used.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -217,7 +217,7 @@ impl Admin {
             }
         }
         type PerTenant = fn(&TenantRuntime) -> u64;
-        let per_tenant: [(&str, &str, &str, PerTenant); 5] = [
+        let per_tenant: [(&str, &str, &str, PerTenant); 7] = [
             (
                 "eas_edge_imap_logins_total",
                 "counter",
@@ -247,6 +247,18 @@ impl Admin {
                 "counter",
                 "Summaries taken whose flags the request's own change check vouched for (no round trip).",
                 |tenant| prefetched(tenant, |counts| &counts.flags_vouched),
+            ),
+            (
+                "eas_edge_sync_rendered_ahead_total",
+                "counter",
+                "Messages of a Sync's next page that the plugin rendered ahead, on another core.",
+                |tenant| prefetched(tenant, |counts| &counts.rendered),
+            ),
+            (
+                "eas_edge_sync_rendered_ahead_used_total",
+                "counter",
+                "Messages rendered ahead that the next page then sent as they were.",
+                |tenant| prefetched(tenant, |counts| &counts.rendered_used),
             ),
         ];
         for (name, kind, help, value) in per_tenant {

@@ -90,11 +90,12 @@ async fn mailbox_call(
         }
         "fetch-summaries" => {
             let (folder, uids, prefix_bytes) = args.parse()?;
-            json(mailbox.fetch_summaries(folder, uids, prefix_bytes).await)
+            // (nothing is rendered ahead for the Envoy filter: no render request)
+            json(mailbox.fetch_summaries(folder, uids, prefix_bytes, None).await)
         }
         "prefetch-summaries" => {
             let (folder, uids, prefix_bytes) = args.parse()?;
-            mailbox.prefetch_summaries(folder, uids, prefix_bytes).await;
+            mailbox.prefetch_summaries(folder, uids, prefix_bytes, None).await;
             json(Ok::<(), mailbox::Error>(()))
         }
         "fetch-message" => {

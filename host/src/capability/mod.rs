@@ -130,6 +130,8 @@ impl Endpoint {
             plugin.store.clone(),
             plugin.memory_bytes,
             plugin.services.clone(),
+            // the plugin runs in Envoy: nothing is rendered ahead here
+            None,
         );
         match calls::call(&mut state, &interface, &function, &body).await {
             Ok(json) => {

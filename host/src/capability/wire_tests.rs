@@ -65,6 +65,7 @@ fn mailbox_answers() {
             disposition_params: vec![("filename".into(), "a.txt".into())],
         }],
         prefix: b"From: a\r\n".to_vec(),
+        rendered: Some(vec![0, 1, 2]),
     };
     same_shape::<eas_engine::mailbox::MessageSummary>(summary);
 

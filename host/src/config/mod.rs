@@ -440,6 +440,10 @@ pub struct Limits {
     /// Plugin calls of this tenant running at once; more wait (at most `cpu_ms`, then 503).
     /// Default: two per core (`runtime::default_concurrent_calls`).
     pub concurrent_calls: u32,
+    /// Whether the next page of a Sync is rendered ahead (the plugin's `render-ahead`) in an
+    /// instance of its own, when one of `concurrent_calls` is free, while the phone reads the
+    /// current page. Off, every page is converted in its own request.
+    pub render_ahead: bool,
 }
 
 impl Default for Limits {
@@ -449,6 +453,7 @@ impl Default for Limits {
             cpu_ms: 10_000,
             request_mib: 64,
             concurrent_calls: crate::runtime::default_concurrent_calls(),
+            render_ahead: true,
         }
     }
 }
@@ -855,5 +860,17 @@ mod tests {
         assert_eq!(config.tenants[0].imap_pool.idle_seconds, 10);
         assert_eq!(config.tenants[0].imap_pool.auth_cache_seconds, 0);
         assert_eq!(config.tenants[0].imap_pool.max_sessions_per_account, 4);
+    }
+
+    #[test]
+    fn rendering_ahead_is_on_unless_turned_off() {
+        assert!(parse("").expect("defaults").tenants[0].limits.render_ahead);
+        let off = toml::from_str::<Config>(&format!(
+            "{TENANT}[tenant.limits]
+render_ahead = false
+"
+        ))
+        .expect("turned off");
+        assert!(!off.tenants[0].limits.render_ahead);
     }
 }

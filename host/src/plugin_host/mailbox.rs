@@ -5,7 +5,7 @@
 use super::eas_edge::gateway::mailbox::{self as wit, Error};
 use super::mailbox_convert as convert;
 use crate::accounts::Account;
-use crate::accounts::prefetched::{FetchedUnder, MAX_BYTES_PER_ACCOUNT};
+use crate::accounts::prefetched::{FetchedUnder, Held, MAX_BYTES_PER_ACCOUNT, RenderedAhead};
 use crate::imap::{ImapError, Session, Summary};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,11 +19,11 @@ const STATUS_BATCH: usize = 200;
 /// for the size check of an answer.
 const SUMMARY_OVERHEAD_BYTES: usize = 1024;
 
-/// UIDs one prefetch may name: a page of a Sync (the engine's window is at most 512).
-const MAX_PREFETCH_UIDS: usize = 512;
+/// UIDs one prefetch may name: two pages of a Sync (the engine's window is at most 512).
+const MAX_PREFETCH_UIDS: usize = 1024;
 
-/// How long a prefetch may take before it is dropped (it holds the account's turn, which the
-/// next `fetch-summaries` waits for).
+/// How long a prefetch may take, its wait for the account's turn included, before it is
+/// dropped (a `fetch-summaries` that wants its UIDs waits for it).
 const PREFETCH_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub struct MailboxCapability {
@@ -41,6 +41,15 @@ pub struct MailboxCapability {
     /// next-task slot, which other threads do not steal, and start only once the guest next
     /// awaits the host (measured: 2.6 ms after the hint, half of a page's conversion).
     io_runtime: Option<tokio::runtime::Handle>,
+    /// The tenant's plugin, which renders pages ahead (`render-ahead`) when a prefetch hint
+    /// asks for it; none where the gateway runs no plugin (Envoy's capability calls).
+    renderer: Option<crate::runtime::Plugin>,
+}
+
+/// A summary for the plugin, with what it made of the message ahead if that still holds.
+struct Answered {
+    summary: Summary,
+    rendered: Option<Vec<u8>>,
 }
 
 /// Flags of summaries fetched ahead as of a `changes` answer, by UID, for one folder
@@ -57,6 +66,7 @@ impl MailboxCapability {
         account: Option<Arc<Account>>,
         memory_bytes: usize,
         read_deadline: Instant,
+        renderer: Option<crate::runtime::Plugin>,
     ) -> Self {
         let answer_limit = u32::try_from(memory_bytes / 2).unwrap_or(u32::MAX);
         MailboxCapability {
@@ -66,7 +76,25 @@ impl MailboxCapability {
             read_deadline,
             vouched: None,
             io_runtime: tokio::runtime::Handle::try_current().ok(),
+            renderer,
         }
+    }
+
+    /// What the plugin made of `held` ahead, if it answers `render` and still holds with the
+    /// message's `flags` now: made by this very plugin, from the summary as it is sent, with
+    /// these flags.
+    fn rendered_for(
+        &self,
+        held: &mut Held,
+        render: Option<&[u8]>,
+        flags: &[String],
+    ) -> Option<Vec<u8>> {
+        let plugin = self.renderer.as_ref()?.id;
+        let rendered = held.rendered.take()?;
+        (rendered.plugin == plugin
+            && Some(&*rendered.request) == render
+            && held.summary.flags == flags)
+            .then_some(rendered.rendering)
     }
 
     /// Runs a read on one of the account's sessions, until the read deadline. A read cut there
@@ -134,11 +162,12 @@ impl MailboxCapability {
         folder: &str,
         uids: Vec<u32>,
         prefix_bytes: u32,
-    ) -> Result<Vec<Summary>, ImapError> {
-        // A prefetch still running holds what this request is about to ask for (and when it
-        // is late, the request goes ahead and fetches everything itself).
+        render: Option<&[u8]>,
+    ) -> Result<Vec<Answered>, ImapError> {
+        // A page still being fetched or rendered ahead holds what this request is about to ask
+        // for (and when it is late, the request goes ahead and does it all itself).
         let deadline = tokio::time::Instant::from_std(self.read_deadline);
-        drop(tokio::time::timeout_at(deadline, account.prefetch_turn()).await);
+        account.wait_ahead(folder, &uids, deadline).await;
         let mut held = account.take_prefetched(folder, &uids, prefix_bytes);
         let vouched = self.vouched.as_ref().filter(|vouched| vouched.folder == folder);
         let mut summaries = Vec::with_capacity(uids.len());
@@ -147,16 +176,18 @@ impl MailboxCapability {
             if !held.contains_key(&uid) {
                 full.push(uid);
             } else if let Some(flags) = vouched.and_then(|vouched| vouched.flags.get(&uid))
-                && let Some(ahead) = held.remove(&uid)
+                && let Some(mut ahead) = held.remove(&uid)
             {
-                summaries.push(Summary { flags: flags.clone(), ..ahead.summary });
+                let rendered = self.rendered_for(&mut ahead, render, flags);
+                let summary = Summary { flags: flags.clone(), ..ahead.summary };
+                summaries.push(Answered { summary, rendered });
             } else {
                 flags_only.push(uid);
             }
         }
         account.count_flags_vouched(summaries.len());
         if flags_only.is_empty() && full.is_empty() {
-            summaries.sort_unstable_by_key(|summary| summary.uid);
+            summaries.sort_unstable_by_key(|answered| answered.summary.uid);
             return Ok(summaries);
         }
         let name = folder.to_owned();
@@ -171,11 +202,13 @@ impl MailboxCapability {
         let mut stale = Vec::new();
         for summary in fetched {
             match held.remove(&summary.uid) {
-                Some(ahead) if Some(ahead.uid_validity) == uid_validity => {
-                    summaries.push(Summary { flags: summary.flags, ..ahead.summary });
+                Some(mut ahead) if Some(ahead.uid_validity) == uid_validity => {
+                    let rendered = self.rendered_for(&mut ahead, render, &summary.flags);
+                    let summary = Summary { flags: summary.flags, ..ahead.summary };
+                    summaries.push(Answered { summary, rendered });
                 }
                 Some(_) => stale.push(summary.uid),
-                None => summaries.push(summary),
+                None => summaries.push(Answered { summary, rendered: None }),
             }
         }
         if !stale.is_empty() {
@@ -185,11 +218,35 @@ impl MailboxCapability {
                     session.fetch_summaries(&name, &stale, prefix_bytes).await
                 })
                 .await?;
-            summaries.extend(again);
+            summaries.extend(again.into_iter().map(|summary| Answered { summary, rendered: None }));
         }
-        summaries.sort_unstable_by_key(|summary| summary.uid);
+        summaries.sort_unstable_by_key(|answered| answered.summary.uid);
         Ok(summaries)
     }
+}
+
+/// Has `plugin` render a page fetched ahead for `request` (still holding the account's
+/// prefetch turn: the request that wants the page waits for it rather than converting the
+/// messages alongside), and keeps what it made with the page.
+async fn render_ahead(
+    account: &Account,
+    folder: &str,
+    plugin: &crate::runtime::Plugin,
+    request: Vec<u8>,
+    summaries: Vec<wit::MessageSummary>,
+) {
+    let uids: Vec<u32> = summaries.iter().map(|summary| summary.uid).collect();
+    let Some(renderings) = plugin.render_ahead(&request, summaries).await else { return };
+    let request: Arc<[u8]> = Arc::from(request);
+    let rendered = uids
+        .into_iter()
+        .zip(renderings)
+        .filter_map(|(uid, rendering)| {
+            let rendering = rendering?;
+            Some((uid, RenderedAhead { plugin: plugin.id, request: request.clone(), rendering }))
+        })
+        .collect();
+    account.attach_rendered(folder, rendered);
 }
 
 impl wit::Host for MailboxCapability {
@@ -265,16 +322,22 @@ impl wit::Host for MailboxCapability {
         folder: String,
         uids: Vec<u32>,
         prefix_bytes: u32,
+        render: Option<Vec<u8>>,
     ) -> Result<Vec<wit::MessageSummary>, Error> {
         let account = self.account()?;
         let summaries = self
-            .summaries_with_prefetched(&account, &folder, uids, prefix_bytes)
+            .summaries_with_prefetched(&account, &folder, uids, prefix_bytes, render.as_deref())
             .await
             .map_err(|error| self.error(Some(&folder), error))?;
         // checked on what came, not on the worst case asked for: most messages are shorter
         // than the prefix; an answer over the limit would only make the plugin trap
-        let bytes: usize =
-            summaries.iter().map(|summary| summary.prefix.len() + SUMMARY_OVERHEAD_BYTES).sum();
+        let bytes: usize = summaries
+            .iter()
+            .map(|answered| match &answered.rendered {
+                Some(rendered) => rendered.len() + SUMMARY_OVERHEAD_BYTES,
+                None => answered.summary.prefix.len() + SUMMARY_OVERHEAD_BYTES,
+            })
+            .sum();
         if bytes > usize::try_from(self.answer_limit).unwrap_or(usize::MAX) {
             return Err(Error::TooLarge(format!(
                 "{} summaries come to about {bytes} bytes, over the host's limit of {} bytes \
@@ -283,10 +346,26 @@ impl wit::Host for MailboxCapability {
                 self.answer_limit
             )));
         }
-        Ok(summaries.into_iter().map(convert::summary).collect())
+        let used = summaries.iter().filter(|answered| answered.rendered.is_some()).count();
+        if used > 0 {
+            account.count_rendered_used(used);
+        }
+        Ok(summaries
+            .into_iter()
+            .map(|answered| match answered.rendered {
+                Some(rendered) => convert::rendered_summary(answered.summary, rendered),
+                None => convert::summary(answered.summary),
+            })
+            .collect())
     }
 
-    async fn prefetch_summaries(&mut self, folder: String, mut uids: Vec<u32>, prefix_bytes: u32) {
+    async fn prefetch_summaries(
+        &mut self,
+        folder: String,
+        mut uids: Vec<u32>,
+        prefix_bytes: u32,
+        render: Option<Vec<u8>>,
+    ) {
         let Ok(account) = self.account() else { return };
         if uids.is_empty() || uids.len() > MAX_PREFETCH_UIDS || !account.prefetch_has_room() {
             return;
@@ -302,25 +381,43 @@ impl wit::Host for MailboxCapability {
         if uids.is_empty() {
             return;
         }
-        // One prefetch per account at a time; a hint that finds one running is dropped.
-        let Some(turn) = account.try_prefetch_turn() else { return };
+        // Only what is not held or on its way already; a hint beyond the account's jobs
+        // under way is dropped.
+        let Some((job, uids)) = account.begin_ahead(&folder, uids, prefix_bytes) else { return };
         let login = account.login().to_owned();
         let runtime = self.io_runtime.clone().unwrap_or_else(tokio::runtime::Handle::current);
+        let render = render.zip(self.renderer.clone());
         runtime.spawn(async move {
-            let _turn = turn;
+            // a request for these UIDs waits until the job ends, rendering included
+            let _job = job;
             let name = folder.clone();
-            let fetch = account.run(async move |session: &mut Session| {
-                let summaries = session.fetch_summaries(&name, &uids, prefix_bytes).await?;
-                // the EXAMINE that came before the FETCH in the same round trip
-                let under = session.selected().map(|selected| FetchedUnder {
-                    uid_validity: selected.uid_validity,
-                    highest_modseq: selected.highest_modseq,
-                });
-                Ok((summaries, under))
-            });
+            let fetch = async {
+                // one FETCH ahead at a time per account; the next page's FETCH may run while
+                // this one is rendered
+                let _turn = account.prefetch_turn().await;
+                account
+                    .run(async move |session: &mut Session| {
+                        let summaries = session.fetch_summaries(&name, &uids, prefix_bytes).await?;
+                        // the EXAMINE that came before the FETCH in the same round trip
+                        let under = session.selected().map(|selected| FetchedUnder {
+                            uid_validity: selected.uid_validity,
+                            highest_modseq: selected.highest_modseq,
+                        });
+                        Ok((summaries, under))
+                    })
+                    .await
+            };
             match tokio::time::timeout(PREFETCH_TIME, fetch).await {
                 Ok(Ok((summaries, Some(under)))) => {
-                    account.store_prefetched(&folder, under, prefix_bytes, summaries)
+                    // (the plugin gets its own copy: a request that stopped waiting may take
+                    // the page meanwhile)
+                    let to_render = render.map(|(request, plugin)| {
+                        (request, plugin, summaries.iter().cloned().map(convert::summary).collect())
+                    });
+                    account.store_prefetched(&folder, under, prefix_bytes, summaries);
+                    if let Some((request, plugin, summaries)) = to_render {
+                        render_ahead(&account, &folder, &plugin, request, summaries).await;
+                    }
                 }
                 // only a hint: the request that wants them fetches them itself
                 Ok(Ok((_, None))) => {}

@@ -74,7 +74,16 @@ pub fn summary(summary: imap::Summary) -> wit::MessageSummary {
         size: u32::try_from(summary.size).unwrap_or(u32::MAX),
         body_structure: summary.body_structure.into_iter().map(body_part).collect(),
         prefix: summary.prefix,
+        rendered: None,
     }
+}
+
+/// A summary whose message the plugin rendered ahead: the rendering instead of the prefix
+/// and structure it was made from.
+pub fn rendered_summary(mut summary: imap::Summary, rendered: Vec<u8>) -> wit::MessageSummary {
+    summary.prefix = Vec::new();
+    summary.body_structure = Vec::new();
+    wit::MessageSummary { rendered: Some(rendered), ..self::summary(summary) }
 }
 
 fn body_part(part: imap::BodyPart) -> wit::BodyPart {

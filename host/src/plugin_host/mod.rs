@@ -78,13 +78,15 @@ pub struct RequestState {
 
 impl RequestState {
     /// `account`: the authenticated user's, if any; it is the identity for state, mailbox,
-    /// submission and out-of-office.
+    /// submission and out-of-office. `renderer`: the plugin that renders pages fetched ahead
+    /// (`render-ahead`), where the gateway runs it.
     pub fn new(
         tenant: Arc<str>,
         account: Option<Arc<Account>>,
         store: Arc<dyn StateStore>,
         memory_bytes: usize,
         services: Arc<TenantServices>,
+        renderer: Option<crate::runtime::Plugin>,
     ) -> Self {
         let backend_deadline =
             Instant::now() + services.call_budget.mul_f64(BACKEND_SHARE_OF_BUDGET);
@@ -107,6 +109,7 @@ impl RequestState {
                 account,
                 memory_bytes,
                 backend_deadline,
+                renderer,
             ),
             services,
             tenant,

@@ -37,6 +37,11 @@ impl TenantSlots {
             Ok(Err(_)) | Err(_) => Err(no_slot),
         }
     }
+
+    /// A slot if one is free now (for work that is only worth doing then).
+    pub fn try_acquire(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
+    }
 }
 
 #[cfg(test)]
@@ -50,7 +55,9 @@ mod tests {
         let _second = slots.acquire(Duration::from_secs(1)).await.expect("slot 2");
         let refused = slots.acquire(Duration::from_millis(300)).await;
         assert!(refused.is_err());
+        assert!(slots.try_acquire().is_none(), "none free now");
         drop(first);
+        assert!(slots.try_acquire().is_some());
         assert!(slots.acquire(Duration::from_millis(1)).await.is_ok());
         // other tenants have their own slots
         let other = TenantSlots::new(1);

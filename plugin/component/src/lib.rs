@@ -135,14 +135,21 @@ impl Capabilities for HostImports {
         folder: &str,
         uids: &[u32],
         prefix_bytes: u32,
+        render: Option<&[u8]>,
     ) -> MailboxResult<Vec<MessageSummary>> {
-        let summaries =
-            mailbox::fetch_summaries(folder, uids, prefix_bytes).map_err(mailbox_types::error)?;
+        let summaries = mailbox::fetch_summaries(folder, uids, prefix_bytes, render)
+            .map_err(mailbox_types::error)?;
         Ok(summaries.into_iter().map(mailbox_types::summary).collect())
     }
 
-    async fn prefetch_summaries(&self, folder: &str, uids: &[u32], prefix_bytes: u32) {
-        mailbox::prefetch_summaries(folder, uids, prefix_bytes);
+    async fn prefetch_summaries(
+        &self,
+        folder: &str,
+        uids: &[u32],
+        prefix_bytes: u32,
+        render: Option<&[u8]>,
+    ) {
+        mailbox::prefetch_summaries(folder, uids, prefix_bytes, render);
     }
 
     async fn fetch_message(
@@ -332,6 +339,15 @@ impl Guest for Plugin {
             }
         };
         wasi_http::write_response(response, response_out);
+    }
+}
+
+impl bindings::exports::eas_edge::gateway::render_ahead::Guest for Plugin {
+    fn render(request: Vec<u8>, summaries: Vec<mailbox::MessageSummary>) -> Vec<Option<Vec<u8>>> {
+        install_panic_hook();
+        let summaries: Vec<MessageSummary> =
+            summaries.into_iter().map(mailbox_types::summary).collect();
+        eas_engine::sync::render_ahead::render(&request, &summaries)
     }
 }
 

@@ -96,6 +96,7 @@ pub fn summary(summary: wit::MessageSummary) -> MessageSummary {
         size: summary.size,
         body_structure: summary.body_structure.into_iter().map(body_part).collect(),
         prefix: summary.prefix,
+        rendered: summary.rendered,
     }
 }
 

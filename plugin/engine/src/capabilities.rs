@@ -142,20 +142,28 @@ pub trait Capabilities {
     /// Summaries in UID order; vanished UIDs are left out. Each prefix is the message's
     /// header block (whole up to 64 KiB) and then at most `prefix_bytes` of its body
     /// ([`HEADER_BLOCK_PREFIX`] for a caller that reads only the header block).
+    ///
+    /// With a `render` request (`sync::render_ahead`), a message the host had rendered ahead
+    /// for exactly that request, with the flags it still has, comes with that rendering in
+    /// [`MessageSummary::rendered`] and without its prefix and structure.
     fn fetch_summaries(
         &self,
         folder: &str,
         uids: &[u32],
         prefix_bytes: u32,
+        render: Option<&[u8]>,
     ) -> impl Future<Output = MailboxResult<Vec<MessageSummary>>>;
 
     /// A hint that `fetch_summaries` of these UIDs with this prefix comes soon (the next page
-    /// of a Sync): the host may fetch them while the plugin works. Changes no answer.
+    /// of a Sync): the host may fetch them while the plugin works, and with a `render`
+    /// request have the plugin render them ahead too (`sync::render_ahead::render`). Changes
+    /// no answer.
     fn prefetch_summaries(
         &self,
         folder: &str,
         uids: &[u32],
         prefix_bytes: u32,
+        render: Option<&[u8]>,
     ) -> impl Future<Output = ()>;
 
     /// A whole message; `None` when the UID does not exist.

@@ -46,6 +46,15 @@ pub struct FakeHost {
     pub put_keys: RefCell<Vec<String>>,
     /// The prefetch hints received: (folder, UIDs, prefix bytes).
     pub prefetched: RefCell<Vec<(String, Vec<u32>, u32)>>,
+    /// When set, a prefetch hint with a render request has its messages rendered ahead at
+    /// once, and `fetch_summaries` hands those renderings out as the host does.
+    pub renders_ahead: Cell<bool>,
+    /// Renderings made ahead, by folder and UID.
+    rendered_ahead: RefCell<HashMap<(String, u32), RenderedAhead>>,
+    /// How many renderings made ahead `fetch_summaries` handed out.
+    pub rendered_ahead_used: Cell<usize>,
+    /// When set, what `fetch_summaries` hands out as rendered ahead is not an encoded Add.
+    pub rendered_ahead_broken: Cell<bool>,
     /// When set, the host goes away right after the next message leaves: every state and
     /// mailbox call after it fails as unavailable (a gateway killed behind Envoy, whose
     /// filter outlives it).
@@ -67,6 +76,14 @@ impl FakeHost {
         }
         Ok(())
     }
+}
+
+/// A message rendered ahead, as the host keeps it.
+struct RenderedAhead {
+    request: Vec<u8>,
+    /// The flags it was rendered with.
+    flags: Vec<String>,
+    add: Vec<u8>,
 }
 
 /// Whether a test's one-shot knob, set to a key prefix, applies to `key`; it is used up if so.
@@ -184,12 +201,48 @@ impl Capabilities for FakeHost {
         folder: &str,
         uids: &[u32],
         prefix_bytes: u32,
+        render: Option<&[u8]>,
     ) -> MailboxResult<Vec<MessageSummary>> {
-        self.mailbox.borrow().summaries(folder, uids, prefix_bytes)
+        let mut summaries = self.mailbox.borrow().summaries(folder, uids, prefix_bytes)?;
+        let Some(render) = render else { return Ok(summaries) };
+        // as the host does: taken once, for the same request and flags
+        for summary in &mut summaries {
+            let key = (folder.to_owned(), summary.uid);
+            let Some(RenderedAhead { request, flags, add }) =
+                self.rendered_ahead.borrow_mut().remove(&key)
+            else {
+                continue;
+            };
+            if request == render && flags == summary.flags {
+                let broken = self.rendered_ahead_broken.get();
+                summary.rendered = Some(if broken { add[..add.len() / 2].to_vec() } else { add });
+                summary.prefix.clear();
+                summary.body_structure.clear();
+                self.rendered_ahead_used.set(self.rendered_ahead_used.get() + 1);
+            }
+        }
+        Ok(summaries)
     }
 
-    async fn prefetch_summaries(&self, folder: &str, uids: &[u32], prefix_bytes: u32) {
+    async fn prefetch_summaries(
+        &self,
+        folder: &str,
+        uids: &[u32],
+        prefix_bytes: u32,
+        render: Option<&[u8]>,
+    ) {
         self.prefetched.borrow_mut().push((folder.to_owned(), uids.to_vec(), prefix_bytes));
+        let Some(render) = render.filter(|_| self.renders_ahead.get()) else { return };
+        let Ok(summaries) = self.mailbox.borrow().summaries(folder, uids, prefix_bytes) else {
+            return;
+        };
+        let adds = crate::sync::render_ahead::render(render, &summaries);
+        for (summary, add) in summaries.into_iter().zip(adds) {
+            if let Some(add) = add {
+                let entry = RenderedAhead { request: render.to_vec(), flags: summary.flags, add };
+                self.rendered_ahead.borrow_mut().insert((folder.to_owned(), summary.uid), entry);
+            }
+        }
     }
 
     async fn fetch_message(

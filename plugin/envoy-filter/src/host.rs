@@ -169,11 +169,19 @@ impl Capabilities for EnvoyHost {
         folder: &str,
         uids: &[u32],
         prefix_bytes: u32,
+        // Nothing is rendered ahead behind Envoy: the gateway runs no plugin of its own there.
+        _render: Option<&[u8]>,
     ) -> MailboxResult<Vec<MessageSummary>> {
         self.import("mailbox/fetch-summaries", (folder, uids, prefix_bytes)).await
     }
 
-    async fn prefetch_summaries(&self, folder: &str, uids: &[u32], prefix_bytes: u32) {
+    async fn prefetch_summaries(
+        &self,
+        folder: &str,
+        uids: &[u32],
+        prefix_bytes: u32,
+        _render: Option<&[u8]>,
+    ) {
         // A hint: when the callout fails, the later fetch simply does all the work.
         let _: MailboxResult<()> =
             self.import("mailbox/prefetch-summaries", (folder, uids, prefix_bytes)).await;

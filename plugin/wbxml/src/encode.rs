@@ -36,16 +36,25 @@ pub fn encode_into(document: &Document, out: &mut Vec<u8>) -> Result<(), EncodeE
 fn write_document(root: &Element, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     out.reserve(encoded_len_hint(root));
     out.extend_from_slice(&token::EAS_HEADER);
-    let mut page = 0u8;
+    write_tree(root, &mut 0, out)
+}
+
+/// Writes `root` and everything in it with `page` current, and leaves `page` as the page
+/// current after its last token.
+pub(crate) fn write_tree(
+    root: &Element,
+    page: &mut u8,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     // Iterators over the children of the open containers: an explicit stack, no recursion.
     let mut open: Vec<std::slice::Iter<'_, Element>> = Vec::with_capacity(16);
-    if let Some(children) = write_start(root, &mut page, out)? {
+    if let Some(children) = write_start(root, page, out)? {
         open.push(children.iter());
     }
     while let Some(siblings) = open.last_mut() {
         match siblings.next() {
             Some(element) => {
-                if let Some(children) = write_start(element, &mut page, out)? {
+                if let Some(children) = write_start(element, page, out)? {
                     open.push(children.iter());
                 }
             }
@@ -97,6 +106,8 @@ fn write_start<'a>(
             out.extend_from_slice(bytes);
             out.push(token::END);
         }
+        // (its own SWITCH_PAGE is left out: the page is its tag's now)
+        Content::Encoded(encoded) => encoded.write(page, out),
     }
     Ok(None)
 }
@@ -110,6 +121,7 @@ fn encoded_len_hint(root: &Element) -> usize {
         total += 4;
         match &element.content {
             Content::Text(bytes) | Content::Opaque(bytes) => total += bytes.len() + 6,
+            Content::Encoded(encoded) => total += encoded.as_bytes().len(),
             Content::Children(children) => pending.extend(children.iter()),
             Content::Empty => {}
         }

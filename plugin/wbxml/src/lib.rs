@@ -38,6 +38,7 @@
 mod decode;
 mod encode;
 mod error;
+mod fragment;
 mod limits;
 mod mbuint;
 mod model;
@@ -50,6 +51,7 @@ pub mod xml;
 pub use decode::decode;
 pub use encode::{encode, encode_into, encode_root};
 pub use error::{DecodeError, EncodeError, XmlError};
+pub use fragment::EncodedElement;
 pub use limits::Limits;
 pub use model::{Content, Document, Element};
 pub use tag::{Tag, page_count, page_for_namespace, page_namespace};

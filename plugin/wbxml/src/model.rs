@@ -4,6 +4,7 @@
 //! bad Subject would be worse than passing the bytes on. [`Element::text`] validates on read.
 
 use crate::Tag;
+use crate::fragment::EncodedElement;
 
 /// A WBXML document: the root element (the command, e.g. `AirSync:Sync`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,9 @@ pub enum Content {
     Opaque(Vec<u8>),
     /// Child elements.
     Children(Vec<Element>),
+    /// The element encoded ahead of time ([`EncodedElement`]), written as it is; only the
+    /// encoder looks inside (it reads as a leaf without text to everything else).
+    Encoded(EncodedElement),
 }
 
 impl Element {
@@ -105,6 +109,28 @@ impl Element {
         }
     }
 
+    /// Whether an [`EncodedElement`] is anywhere in the tree.
+    pub fn holds_encoded(&self) -> bool {
+        match &self.content {
+            Content::Encoded(_) => true,
+            Content::Children(children) => children.iter().any(Element::holds_encoded),
+            _ => false,
+        }
+    }
+
+    /// A copy of the tree with every [`EncodedElement`] decoded back into elements (one that
+    /// does not decode stays as it is).
+    pub fn expand_encoded(&self) -> Element {
+        match &self.content {
+            Content::Encoded(encoded) => encoded.decode().unwrap_or_else(|_| self.clone()),
+            Content::Children(children) => Element::with_children(
+                self.tag,
+                children.iter().map(Element::expand_encoded).collect(),
+            ),
+            _ => self.clone(),
+        }
+    }
+
     /// All child elements (empty for leaves).
     pub fn child_elements(&self) -> &[Element] {
         match &self.content {
@@ -155,7 +181,7 @@ impl Element {
             Content::Empty => Some(&[]),
             Content::Text(bytes) | Content::Opaque(bytes) => Some(bytes),
             Content::Children(children) if children.is_empty() => Some(&[]),
-            Content::Children(_) => None,
+            Content::Children(_) | Content::Encoded(_) => None,
         }
     }
 
@@ -174,7 +200,7 @@ impl Element {
         match &self.content {
             Content::Empty => true,
             Content::Children(children) => children.is_empty(),
-            Content::Text(_) | Content::Opaque(_) => false,
+            Content::Text(_) | Content::Opaque(_) | Content::Encoded(_) => false,
         }
     }
 }

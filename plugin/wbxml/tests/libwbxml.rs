@@ -24,8 +24,8 @@ use std::sync::{Mutex, OnceLock};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use eas_wbxml::{
-    Content, DecodeError, Document, Element, Limits, Tag, decode, encode, from_xml, page_namespace,
-    tags,
+    Content, DecodeError, Document, Element, EncodedElement, Limits, Tag, decode, encode, from_xml,
+    page_namespace, tags,
 };
 use proptest::prelude::*;
 use quick_xml::NsReader;
@@ -228,6 +228,9 @@ fn expected_node(element: &Element) -> Node {
         Content::Children(children) => {
             (String::new(), children.iter().map(expected_node).collect())
         }
+        Content::Encoded(encoded) => {
+            return expected_node(&encoded.decode().expect("an encoded element decodes"));
+        }
     };
     Node {
         namespace: libwbxml_namespace(element.tag),
@@ -280,6 +283,7 @@ fn write_libwbxml_element(element: &Element, parent_page: Option<u8>, out: &mut 
             out.push_str(&format!("</{name}>"));
             return;
         }
+        Content::Encoded(_) => unreachable!("only documents for our encoder hold encoded elements"),
     };
     match body {
         None => out.push_str("/>"),
@@ -309,6 +313,7 @@ fn libwbxml_normal_form(element: &Element) -> Element {
         Content::Children(children) => {
             Content::Children(children.iter().map(libwbxml_normal_form).collect())
         }
+        Content::Encoded(_) => unreachable!("only documents for our encoder hold encoded elements"),
     };
     Element { tag: element.tag, content }
 }
@@ -406,6 +411,35 @@ fn we_decode_libwbxml_encoding_of_every_tag_it_knows() {
 fn we_decode_libwbxml_encoding_of_the_golden_vectors() {
     for (name, document) in golden_vectors_known_to_libwbxml() {
         check_encoded_by_libwbxml_decoded_by_us(&document, &name);
+    }
+}
+
+/// `document` with every element at `depth` below the root encoded ahead ([`EncodedElement`]).
+fn with_elements_encoded_ahead(element: &Element, depth: usize) -> Element {
+    match (&element.content, depth) {
+        (_, 0) => EncodedElement::encode(element).expect("encodes").into(),
+        (Content::Children(children), _) => Element::with_children(
+            element.tag,
+            children.iter().map(|child| with_elements_encoded_ahead(child, depth - 1)).collect(),
+        ),
+        _ => element.clone(),
+    }
+}
+
+#[test]
+fn libwbxml_decodes_documents_with_elements_encoded_ahead() {
+    // the Sync page of the render-ahead: Add elements made earlier, spliced into the page
+    let page = sync_response::sync_response(100);
+    let mut documents = vec![("benchmark Sync response".to_string(), page)];
+    documents.push(("all pages nested".to_string(), all_pages_document()));
+    documents.extend(golden_vectors_known_to_libwbxml());
+    for (what, document) in documents {
+        for depth in 1..=3 {
+            let spliced = Document::new(with_elements_encoded_ahead(&document.root, depth));
+            check_encoded_by_us_decoded_by_libwbxml(&spliced, &format!("{what}, depth {depth}"));
+            let bytes = encode(&spliced).expect("encodes");
+            assert_eq!(bytes, encode(&document).expect("encodes"), "{what}, depth {depth}");
+        }
     }
 }
 

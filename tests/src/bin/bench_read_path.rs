@@ -12,7 +12,9 @@
 //! bodies as iOS Mail asks for them); `1:255` asks for what the IMAP reference fetches, the
 //! headers and a 255-byte plain-text preview. `--trace-headers` gives every message what
 //! delivery over the Internet adds on top (four `Received` hops, `Authentication-Results`,
-//! a `DKIM-Signature`: ~1.7 KB), as mail in a real mailbox has.
+//! a `DKIM-Signature`: ~1.7 KB), as mail in a real mailbox has. `--no-render-ahead` runs the
+//! gateway with `render_ahead = false` (every page converted in its own request): the
+//! reference for what rendering the next page ahead gains, in interleaved runs.
 //!
 //! With `CARGO_TARGET_DIR` set (CI keeps it in /var/tmp/eas-edge-target), point the harness at
 //! the artifacts as `cargo xtask test` does: `EAS_EDGE_BIN=$CARGO_TARGET_DIR/release/eas-edge
@@ -45,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use eas_edge_tests::eas::{BodyPreference, CommandKind, Device, SyncOptions, Version};
-use eas_edge_tests::gateway::{Gateway, TEST_DOMAIN};
+use eas_edge_tests::gateway::{Gateway, GatewayOptions, TEST_DOMAIN};
 use eas_edge_tests::imap::ImapClient;
 use eas_edge_tests::mailstack::MailStack;
 use eas_edge_tests::messages::{MessageGenerator, TestMessage};
@@ -104,6 +106,7 @@ impl Body {
 fn main() -> Result<()> {
     let mut body = Body { body_type: 2, truncation_size: 200_000 };
     let mut trace_headers = false;
+    let mut render_ahead = true;
     let mut sizes = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -111,6 +114,8 @@ fn main() -> Result<()> {
             body = Body::parse(&args.next().context("--body wants TYPE:TRUNCATION")?)?;
         } else if arg == "--trace-headers" {
             trace_headers = true;
+        } else if arg == "--no-render-ahead" {
+            render_ahead = false;
         } else {
             sizes.push(
                 arg.replace(['_', ','], "").parse().with_context(|| format!("bad size {arg:?}"))?,
@@ -123,14 +128,14 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     for size in sizes {
         eprintln!("bench-read-path: {size} messages …");
-        let row = run(size, body, trace_headers);
+        let row = run(size, body, trace_headers, render_ahead);
         rows.push(row.with_context(|| format!("benchmark with {size} messages"))?);
     }
-    print_table(&rows, body, trace_headers);
+    print_table(&rows, body, trace_headers, render_ahead);
     Ok(())
 }
 
-fn run(size: usize, body: Body, trace_headers: bool) -> Result<Row> {
+fn run(size: usize, body: Body, trace_headers: bool, render_ahead: bool) -> Result<Row> {
     let stack = MailStack::start()?;
     let user = format!("bench@{TEST_DOMAIN}");
     stack.add_user(&user, PASSWORD)?;
@@ -151,7 +156,12 @@ fn run(size: usize, body: Body, trace_headers: bool) -> Result<Row> {
     // other one filled. The pass after the gateway is the figure compared.
     let (imap_cold, _) = imap_fetch(&stack, &user, size, IMAP_ITEMS)?;
     eprintln!("  IMAP fetch, cold, in {:.2} s", imap_cold.as_secs_f64());
-    let gateway = Gateway::start(&stack)?;
+    let tenant_extra = match render_ahead {
+        true => String::new(),
+        false => "[tenant.limits]\nrender_ahead = false\n".to_string(),
+    };
+    let gateway =
+        Gateway::start_with(&stack, GatewayOptions { tenant_extra, ..Default::default() })?;
     let cpu_before = process_cpu(gateway.pid())?;
     let (eas, eas_requests, eas_bytes) = eas_initial_sync(&gateway, &user, size, body)
         .with_context(|| format!("gateway log:\n{}", tail(&gateway.log(), 40)))?;
@@ -274,7 +284,7 @@ fn process_cpu(pid: u32) -> Result<Duration> {
     Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
-fn print_table(rows: &[Row], body: Body, trace_headers: bool) {
+fn print_table(rows: &[Row], body: Body, trace_headers: bool, render_ahead: bool) {
     println!(
         "| messages | mailbox | with attachments | seed (MULTIAPPEND) | EAS initial sync | EAS msg/s \
          | gateway CPU | EAS requests | EAS response bytes | IMAP fetch, cold | IMAP fetch | IMAP msg/s | IMAP FETCH commands \
@@ -306,10 +316,11 @@ fn print_table(rows: &[Row], body: Body, trace_headers: bool) {
     println!(
         "\nEAS 16.1, WindowSize {WINDOW}, BodyPreference Type {} TruncationSize {}, FilterType 0; \
          IMAP UID FETCH {IMAP_ITEMS} in batches of {IMAP_BATCH}; \
-         \"whole messages\": the same with BODY.PEEK[].{}",
+         \"whole messages\": the same with BODY.PEEK[].{}{}",
         body.body_type,
         body.truncation_size,
-        if trace_headers { " Messages with delivery trace headers (~1.7 KB)." } else { "" }
+        if trace_headers { " Messages with delivery trace headers (~1.7 KB)." } else { "" },
+        if render_ahead { "" } else { " Gateway with render_ahead = false." }
     );
 }
 

@@ -196,7 +196,7 @@ async fn move_group(
         }
     };
     // Which messages exist (a move of a missing UID is Status 1), their flags and Message-IDs.
-    let summaries = match caps.fetch_summaries(&source.imap_name, &uids, HEADER_BYTES).await {
+    let summaries = match caps.fetch_summaries(&source.imap_name, &uids, HEADER_BYTES, None).await {
         Ok(summaries) => summaries,
         Err(error) => {
             let code = group_status(caps, &error, source, destination);

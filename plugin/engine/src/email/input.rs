@@ -19,6 +19,10 @@ pub struct MessageSummary {
     pub body_structure: Vec<BodyPart>,
     /// The first bytes of the raw message; may stop anywhere, even inside a header.
     pub prefix: Vec<u8>,
+    /// The message's Sync Add, encoded, when the host had it rendered ahead
+    /// (`sync::render_ahead`); `prefix` and `body_structure` are then empty.
+    #[serde(default)]
+    pub rendered: Option<Vec<u8>>,
 }
 
 impl MessageSummary {
@@ -31,7 +35,15 @@ impl MessageSummary {
         raw: Vec<u8>,
     ) -> Self {
         let size = u32::try_from(raw.len()).unwrap_or(u32::MAX);
-        Self { uid, flags, internal_date, size, body_structure: Vec::new(), prefix: raw }
+        Self {
+            uid,
+            flags,
+            internal_date,
+            size,
+            body_structure: Vec::new(),
+            prefix: raw,
+            rendered: None,
+        }
     }
 
     /// True when `prefix` holds every byte of the message (RFC822.SIZE says how many).

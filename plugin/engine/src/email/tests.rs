@@ -32,6 +32,7 @@ fn summary_with_prefix(name: &str, prefix_len: usize) -> &'static mut MessageSum
         size: raw.len() as u32,
         body_structure: imap_structure(&raw),
         prefix: raw[..prefix_len.min(raw.len())].to_vec(),
+        rendered: None,
     }))
 }
 
@@ -678,7 +679,7 @@ proptest! {
         preview in prop::option::of(0u32..300),
         all_or_none in any::<bool>(),
     ) {
-        let summary = MessageSummary { uid: 1, flags, internal_date: i64::from(size) * 1000, size, body_structure: structure, prefix };
+        let summary = MessageSummary { uid: 1, flags, internal_date: i64::from(size) * 1000, size, body_structure: structure, prefix, rendered: None };
         let email = convert(&summary, "f");
         assert_needs_preserve_selection(&summary, "generated");
         for body_type in [BodyType::PlainText, BodyType::Html, BodyType::Rtf, BodyType::Mime] {

@@ -4,6 +4,9 @@
 
 use super::reconcile::Reconciled;
 
+/// How many pages after this one are hinted to the host (see [`Plan::next_adds`]).
+const PAGES_AHEAD: usize = 2;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub deletes: Vec<u32>,
@@ -13,8 +16,9 @@ pub struct Plan {
     pub resend: Vec<u32>,
     /// UIDs to add, newest first.
     pub adds: Vec<u32>,
-    /// The adds a next request with the same window would take, if nothing changes
-    /// meanwhile: worth fetching ahead.
+    /// The adds the next two requests with the same window would take, if nothing changes
+    /// meanwhile: worth fetching ahead. Two pages, so that the host's work on one (fetching,
+    /// rendering ahead) spans two requests instead of racing the very next one.
     pub next_adds: Vec<u32>,
     /// Deletes, soft deletes or changes did not all fit.
     pub deferred: bool,
@@ -48,7 +52,14 @@ pub fn plan(reconciled: &Reconciled, window: usize) -> Plan {
         changes: reconciled.changes[..changes].to_vec(),
         resend: reconciled.resend[..resend].to_vec(),
         adds: reconciled.pending.iter().rev().take(adds).copied().collect(),
-        next_adds: reconciled.pending.iter().rev().skip(adds).take(window).copied().collect(),
+        next_adds: reconciled
+            .pending
+            .iter()
+            .rev()
+            .skip(adds)
+            .take(PAGES_AHEAD * window)
+            .copied()
+            .collect(),
         deferred: deletes < reconciled.deletes.len()
             || soft_deletes < reconciled.soft_deletes.len()
             || changes < reconciled.changes.len(),
@@ -86,7 +97,7 @@ mod tests {
         assert!(small.adds.is_empty() && small.deferred);
         let adds_only = plan(&reconciled(), 7);
         assert_eq!(adds_only.adds, [12]);
-        assert_eq!(adds_only.next_adds, [11, 10], "the next page, fetched ahead");
+        assert_eq!(adds_only.next_adds, [11, 10], "the next two pages, fetched ahead");
         assert!(!adds_only.deferred);
         assert_eq!(
             plan(&reconciled(), 0),

@@ -221,7 +221,7 @@ impl<C: Capabilities> Writer<'_, '_, C> {
         uids.sort_unstable();
         uids.dedup();
         let caps = self.context.caps;
-        let summaries = caps.fetch_summaries(self.imap(), &uids, 0).await?;
+        let summaries = caps.fetch_summaries(self.imap(), &uids, 0, None).await?;
         let current_flags = |uid: u32| {
             summaries.iter().find(|s| s.uid == uid && !is_deleted(&s.flags)).map(|s| &s.flags)
         };
@@ -432,7 +432,7 @@ impl<C: Capabilities> Writer<'_, '_, C> {
         let Some(uid) = caps.search(self.imap(), &query).await?.into_iter().max() else {
             return Ok(None);
         };
-        let summaries = caps.fetch_summaries(self.imap(), &[uid], 0).await?;
+        let summaries = caps.fetch_summaries(self.imap(), &[uid], 0, None).await?;
         Ok(summaries.iter().any(|s| s.uid == uid && !is_deleted(&s.flags)).then_some(uid))
     }
 

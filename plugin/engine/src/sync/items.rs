@@ -9,10 +9,11 @@ use super::limits::{
 };
 use super::options::CollectionOptions;
 use super::render;
+use super::render_ahead;
 use super::request::status;
 use crate::ashttp::ProtocolVersion;
 use crate::capabilities::{Capabilities, Level};
-use crate::email::{self, BodyNeeds, BodyPreference, MessageSummary, wbxml};
+use crate::email::{self, BodyNeeds, BodyPreference, MessageSummary, MimeSupport, wbxml};
 use crate::mailbox::{MailboxError, MailboxResult};
 use eas_wbxml::Element;
 
@@ -78,17 +79,24 @@ pub async fn fetch_batch<C: Capabilities>(
     wanted.sort_unstable();
     wanted.dedup();
     let prefix_bytes = context.options.prefix_bytes();
-    let mut summaries =
-        context.caps.fetch_summaries(context.imap_name, &wanted, prefix_bytes).await?;
+    let render = render_ahead::request(context.collection_id, context.version, context.options);
+    let mut summaries = context
+        .caps
+        .fetch_summaries(context.imap_name, &wanted, prefix_bytes, render.as_deref())
+        .await?;
     if !next_adds.is_empty() {
         let mut next = next_adds.to_vec();
         next.sort_unstable();
-        context.caps.prefetch_summaries(context.imap_name, &next, prefix_bytes).await;
+        context
+            .caps
+            .prefetch_summaries(context.imap_name, &next, prefix_bytes, render.as_deref())
+            .await;
     }
     // Untrusted: keep one summary per requested UID.
     summaries.retain(|s| wanted.binary_search(&s.uid).is_ok());
     summaries.sort_by_key(|s| s.uid);
     summaries.dedup_by_key(|s| s.uid);
+    let mut rendered_ahead = take_rendered_ahead(context, &mut summaries, prefix_bytes).await?;
     let summary_of = |uid: u32| {
         summaries.binary_search_by_key(&uid, |s| s.uid).ok().map(|index| &summaries[index])
     };
@@ -112,15 +120,24 @@ pub async fn fetch_batch<C: Capabilities>(
         }
         // The first add always goes; later ones only within the budget.
         let room = (!fetched.adds.is_empty()).then(|| byte_budget.saturating_sub(fetched.bytes));
-        let rendered =
-            match render_add(context, summary, &preferences, &mut full_fetch_budget, room).await {
-                AddOutcome::Rendered(rendered) => rendered,
-                AddOutcome::Gone => continue,
-                AddOutcome::DoesNotFit => {
-                    fetched.unsent.extend_from_slice(&adds[index..]);
-                    break;
-                }
-            };
+        let ahead = rendered_ahead
+            .binary_search_by_key(&uid, |(uid, _)| *uid)
+            .ok()
+            .and_then(|index| rendered_ahead[index].1.take());
+        let outcome = match ahead {
+            Some(element) => {
+                AddOutcome::Rendered(Rendered { uid, hash: flags_hash(&summary.flags), element })
+            }
+            None => render_add(context, summary, &preferences, &mut full_fetch_budget, room).await,
+        };
+        let rendered = match outcome {
+            AddOutcome::Rendered(rendered) => rendered,
+            AddOutcome::Gone => continue,
+            AddOutcome::DoesNotFit => {
+                fetched.unsent.extend_from_slice(&adds[index..]);
+                break;
+            }
+        };
         let size = render::approximate_size(&rendered.element);
         if room.is_some_and(|room| size > room) {
             fetched.unsent.extend_from_slice(&adds[index..]);
@@ -140,6 +157,54 @@ enum AddOutcome {
     DoesNotFit,
 }
 
+/// The Adds rendered ahead that came with `summaries` (see `render_ahead`), in UID order. A
+/// message whose rendering is unusable came without its prefix: it is fetched again, plainly.
+async fn take_rendered_ahead<C: Capabilities>(
+    context: &ItemContext<'_, C>,
+    summaries: &mut Vec<MessageSummary>,
+    prefix_bytes: u32,
+) -> MailboxResult<Vec<(u32, Option<Element>)>> {
+    let mut ahead = Vec::new();
+    let mut unusable = Vec::new();
+    for summary in summaries.iter_mut() {
+        match render_ahead::take(summary) {
+            Ok(Some(element)) => ahead.push((summary.uid, Some(element))),
+            Ok(None) => {}
+            Err(render_ahead::NotAnAdd) => unusable.push(summary.uid),
+        }
+    }
+    if !unusable.is_empty() {
+        context.caps.log(
+            Level::Warn,
+            &format!("{} Adds rendered ahead are unusable; fetching them again", unusable.len()),
+        );
+        let again =
+            context.caps.fetch_summaries(context.imap_name, &unusable, prefix_bytes, None).await?;
+        summaries.retain(|s| unusable.binary_search(&s.uid).is_err());
+        summaries.extend(again.into_iter().filter(|s| unusable.binary_search(&s.uid).is_ok()));
+        summaries.sort_by_key(|s| s.uid);
+        summaries.dedup_by_key(|s| s.uid);
+    }
+    Ok(ahead)
+}
+
+/// The Add of `summary` from what it holds, and whether fetching the whole message would
+/// give the phone a body it asked for that the summary's prefix cannot (see `render_add`).
+pub(super) fn add_from_summary(
+    summary: &MessageSummary,
+    collection_id: &str,
+    version: ProtocolVersion,
+    preferences: &[BodyPreference],
+    mime_support: MimeSupport,
+) -> (Element, bool) {
+    let server_id = render::server_id(collection_id, summary.uid);
+    let needs = BodyNeeds::for_preferences(preferences);
+    let converted = email::convert_for(summary, &server_id, needs);
+    let selection = converted.body.select_body(preferences, mime_support);
+    let data = wbxml::application_data(&converted.item, Some(&selection.body), version);
+    (render::add(server_id, data), selection.needs_full_fetch)
+}
+
 /// An Add for `summary`. `room` is the byte budget left (`None`: send it whatever its size).
 async fn render_add<C: Capabilities>(
     context: &ItemContext<'_, C>,
@@ -148,16 +213,13 @@ async fn render_add<C: Capabilities>(
     full_fetch_budget: &mut u64,
     room: Option<usize>,
 ) -> AddOutcome {
-    let server_id = render::server_id(context.collection_id, summary.uid);
     let mime_support = context.options.mime_support();
-    let needs = BodyNeeds::for_preferences(preferences);
-    let converted = email::convert_for(summary, &server_id, needs);
-    let selection = converted.body.select_body(preferences, mime_support);
+    let add = |summary: &MessageSummary| {
+        add_from_summary(summary, context.collection_id, context.version, preferences, mime_support)
+    };
+    let (element, needs_full_fetch) = add(summary);
     let size = u64::from(summary.size);
-    if selection.needs_full_fetch
-        && summary.size <= MAX_FULL_FETCH_BYTES
-        && size <= *full_fetch_budget
-    {
+    if needs_full_fetch && summary.size <= MAX_FULL_FETCH_BYTES && size <= *full_fetch_budget {
         // Do not fetch what would then not be sent.
         let predicted = summary.size.min(MAX_SYNC_BODY_BYTES) as usize;
         if room.is_some_and(|room| predicted > room) {
@@ -166,17 +228,10 @@ async fn render_add<C: Capabilities>(
         *full_fetch_budget -= size;
         match whole(context, summary.uid, MAX_FULL_FETCH_BYTES).await {
             Ok(Some(full)) => {
-                let converted = email::convert_for(&full, &server_id, needs);
-                let selection = converted.body.select_body(preferences, mime_support);
-                let data = wbxml::application_data(
-                    &converted.item,
-                    Some(&selection.body),
-                    context.version,
-                );
                 return AddOutcome::Rendered(Rendered {
                     uid: summary.uid,
                     hash: flags_hash(&full.flags),
-                    element: render::add(server_id, data),
+                    element: add(&full).0,
                 });
             }
             Ok(None) => return AddOutcome::Gone,
@@ -186,12 +241,7 @@ async fn render_add<C: Capabilities>(
             ),
         }
     }
-    let data = wbxml::application_data(&converted.item, Some(&selection.body), context.version);
-    AddOutcome::Rendered(Rendered {
-        uid: summary.uid,
-        hash: flags_hash(&summary.flags),
-        element: render::add(server_id, data),
-    })
+    AddOutcome::Rendered(Rendered { uid: summary.uid, hash: flags_hash(&summary.flags), element })
 }
 
 async fn whole<C: Capabilities>(
@@ -213,7 +263,8 @@ pub async fn fetch_command<C: Capabilities>(
         return render::fetch_response(server_id, status::OBJECT_NOT_FOUND, None);
     };
     let summaries =
-        match context.caps.fetch_summaries(context.imap_name, &[uid], MAX_PREFIX_BYTES).await {
+        match context.caps.fetch_summaries(context.imap_name, &[uid], MAX_PREFIX_BYTES, None).await
+        {
             Ok(summaries) => summaries,
             Err(error) => return fetch_failed(context, server_id, &error),
         };

@@ -37,6 +37,7 @@ mod moved;
 mod options;
 mod reconcile;
 mod render;
+pub mod render_ahead;
 mod request;
 mod state;
 mod uidset;

@@ -147,6 +147,8 @@ pub fn approximate_size(element: &Element) -> usize {
         Content::Text(bytes) => bytes.len() + 2,
         Content::Opaque(bytes) => bytes.len() + 6,
         Content::Children(children) => children.iter().map(approximate_size).sum::<usize>(),
+        // exact, with its own SWITCH_PAGE in place of the 2 above
+        Content::Encoded(encoded) => encoded.as_bytes().len().saturating_sub(2),
     }
 }
 

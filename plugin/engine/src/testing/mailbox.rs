@@ -300,6 +300,7 @@ impl FakeMailbox {
                         Vec::new()
                     },
                     prefix: m.raw[..cut].to_vec(),
+                    rendered: None,
                 })
             })
             .collect())

@@ -9,6 +9,14 @@ use crate::tag::{page_count, page_namespace, page_prefix};
 
 /// Renders `document` as XML (with an XML declaration, two-space indentation, newline at the end).
 pub fn to_xml(document: &Document) -> String {
+    let expanded;
+    let document = match document.root.holds_encoded() {
+        true => {
+            expanded = Document::new(document.root.expand_encoded());
+            &expanded
+        }
+        false => document,
+    };
     let root_page = document.root.tag.page();
     let (used, payload_bytes, element_count) = survey(&document.root);
     // Leaf payloads (base64 grows them by a third) plus tags and indentation per element.
@@ -67,7 +75,7 @@ fn survey(root: &Element) -> (u32, usize, usize) {
         match &element.content {
             Content::Text(bytes) | Content::Opaque(bytes) => payload += bytes.len(),
             Content::Children(children) => pending.extend(children),
-            Content::Empty => {}
+            Content::Empty | Content::Encoded(_) => {}
         }
     }
     (used, payload, count)
@@ -104,7 +112,8 @@ fn finish_start_tag<'a>(
     out: &mut String,
 ) -> Option<&'a [Element]> {
     match &element.content {
-        Content::Empty => {
+        // (expanded before rendering; an undecodable one shows as empty)
+        Content::Empty | Content::Encoded(_) => {
             out.push_str("/>");
             return None;
         }

@@ -495,7 +495,7 @@ fn parse_wbxml_form(
     let mime: Option<Cow<'static, [u8]>> =
         root.child_mut(cm::MIME).map(|mime| match std::mem::take(&mut mime.content) {
             Content::Text(bytes) | Content::Opaque(bytes) => Cow::Owned(bytes),
-            Content::Empty | Content::Children(_) => Cow::Owned(Vec::new()),
+            Content::Empty | Content::Children(_) | Content::Encoded(_) => Cow::Owned(Vec::new()),
         });
     // An empty boolean element means true (MS-ASDTYPE §2.1).
     let flag = |tag| root.child(tag).is_some_and(|e| e.text().is_none_or(|t| t.trim() != "0"));

@@ -491,7 +491,7 @@ async fn large_message(
 ) -> Result<MessageSummary, u8> {
     let prefix = allowance.min(LARGE_MESSAGE_PREFIX_BYTES);
     let summaries = caps
-        .fetch_summaries(folder, &[uid], prefix)
+        .fetch_summaries(folder, &[uid], prefix, None)
         .await
         .map_err(|error| mailbox_status(caps, error, status::NOT_FOUND))?;
     let mut summary =
@@ -511,7 +511,7 @@ fn body_data_to_part(properties: &mut [Element], parts: &mut Parts) {
         if child.tag == base::DATA {
             let bytes = match std::mem::take(&mut child.content) {
                 Content::Text(bytes) | Content::Opaque(bytes) => bytes,
-                Content::Empty | Content::Children(_) => Vec::new(),
+                Content::Empty | Content::Children(_) | Content::Encoded(_) => Vec::new(),
             };
             *child = Element::with_text(io::PART, parts.push(bytes).to_string());
         }
@@ -559,7 +559,7 @@ async fn locate_part(
 ) -> Result<(BodyPart, Vec<u8>), u8> {
     let invalid = status::INVALID_ATTACHMENT;
     let summaries = caps
-        .fetch_summaries(folder, &[uid], 0)
+        .fetch_summaries(folder, &[uid], 0, None)
         .await
         .map_err(|error| mailbox_status(caps, error, invalid))?;
     let summary = summaries.into_iter().find(|summary| summary.uid == uid).ok_or(invalid)?;

@@ -261,12 +261,14 @@ async fn refresh(
         let uids: Vec<u32> = (first..status.uid_next).collect();
         let sent = folder.folder_type.code() == SENT_TYPE;
         for chunk in uids.chunks(FETCH_CHUNK) {
-            let summaries =
-                match caps.fetch_summaries(&folder.imap_name, chunk, HEADER_BLOCK_PREFIX).await {
-                    Ok(summaries) => summaries,
-                    Err(MailboxError::NoSuchFolder(_)) => break,
-                    Err(error) => return Err(error),
-                };
+            let summaries = match caps
+                .fetch_summaries(&folder.imap_name, chunk, HEADER_BLOCK_PREFIX, None)
+                .await
+            {
+                Ok(summaries) => summaries,
+                Err(MailboxError::NoSuchFolder(_)) => break,
+                Err(error) => return Err(error),
+            };
             for summary in summaries.iter().filter(|s| chunk.contains(&s.uid)) {
                 learn(&mut merged, &summary.prefix, summary.internal_date, sent, identity);
             }

@@ -237,7 +237,7 @@ pub async fn summaries(
         let mut wanted = chunk.to_vec();
         wanted.sort_unstable();
         wanted.dedup();
-        match caps.fetch_summaries(&folder.imap_name, &wanted, prefix_bytes).await {
+        match caps.fetch_summaries(&folder.imap_name, &wanted, prefix_bytes, None).await {
             Ok(mut fetched) => {
                 fetched.retain(|s| wanted.binary_search(&s.uid).is_ok());
                 fetched.sort_by_key(|s| s.uid);

@@ -444,6 +444,7 @@ pub fn approximate_size(element: &Element) -> usize {
         Content::Empty => 2,
         Content::Text(bytes) | Content::Opaque(bytes) => bytes.len() + 4,
         Content::Children(children) => 2 + children.iter().map(approximate_size).sum::<usize>(),
+        Content::Encoded(encoded) => encoded.as_bytes().len(),
     }
 }
 
