@@ -288,21 +288,16 @@ impl Plugin {
         // it failed on probation.
         let guest = guest_threads::handle().spawn(async move {
             let outcome = async {
-                let plugin = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(|error| PluginFault::Busy(error.into()))?;
-                plugin
+                instantiate(&pre, &mut store)
+                    .await?
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, incoming, outparam)
                     .await
                     .map_err(classify_trap)
             }
             .await;
-            if let Err(fault) = &outcome
-                && probation::is_the_plugins(fault, guest_ticks.load(Ordering::Relaxed))
-            {
-                plugin_failed(&tenant, &probation, slot);
+            if let Err(fault) = &outcome {
+                call_failed(&tenant, &probation, fault, &guest_ticks, slot);
             }
             outcome
         });
@@ -402,11 +397,8 @@ impl Plugin {
         let expected = summaries.len();
         let (pre, request) = (self.pre.clone(), request.to_vec());
         let guest = guest_threads::handle().spawn(async move {
-            let plugin = pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|error| PluginFault::Busy(error.into()))?;
-            plugin
+            instantiate(&pre, &mut store)
+                .await?
                 .eas_edge_gateway_render_ahead()
                 .call_render(&mut store, &request, &summaries)
                 .await
@@ -425,9 +417,7 @@ impl Plugin {
             }
             Ok(Err(fault)) => {
                 tracing::warn!(tenant, "rendering ahead failed: {fault}");
-                if probation::is_the_plugins(&fault, guest_ticks.load(Ordering::Relaxed)) {
-                    plugin_failed(tenant, &self.probation, slot);
-                }
+                call_failed(tenant, &self.probation, &fault, &guest_ticks, slot);
                 None
             }
             Err(join) => {
@@ -438,13 +428,20 @@ impl Plugin {
     }
 }
 
-/// Counts a call of `tenant` that trapped or spent its budget; on probation its `slot` stays
-/// taken for [`probation::PENALTY`] more, so that a plugin failing in a loop runs fewer calls.
-fn plugin_failed(
+/// A call of `tenant` (or a rendering ahead) ended in `fault` after running guest code through
+/// `guest_ticks` ticks: if that was the plugin's doing (a trap, its budget spent in its own
+/// code) it counts against the plugin, and on probation its `slot` stays taken for
+/// [`probation::PENALTY`] more, so that a plugin failing in a loop runs fewer calls.
+fn call_failed(
     tenant: &str,
     probation: &probation::Probation,
+    fault: &PluginFault,
+    guest_ticks: &AtomicU32,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) {
+    if !probation::is_the_plugins(fault, guest_ticks.load(Ordering::Relaxed)) {
+        return;
+    }
     let verdict = probation.fault(std::time::Instant::now());
     if verdict == probation::Verdict::Began {
         tracing::warn!(
@@ -465,6 +462,15 @@ fn plugin_failed(
             drop(slot);
         });
     }
+}
+
+/// A fresh instance of the plugin in `store`; failing to get one (the instance pool is full)
+/// is `Busy`, not the plugin's fault.
+async fn instantiate(
+    pre: &PluginPre<RequestState>,
+    store: &mut Store<RequestState>,
+) -> Result<crate::plugin_host::Plugin, PluginFault> {
+    pre.instantiate_async(store).await.map_err(|error| PluginFault::Busy(error.into()))
 }
 
 /// What went wrong when the guest produced no (complete) response.

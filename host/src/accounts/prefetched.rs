@@ -187,11 +187,10 @@ impl Prefetched {
             return taken;
         }
         for &uid in uids {
-            let key = (folder.to_owned(), uid);
-            if self.entries.get(&key).is_none_or(|entry| entry.prefix_bytes < prefix_bytes) {
+            if !self.holds(folder, uid, prefix_bytes) {
                 continue;
             }
-            let Some(entry) = self.entries.remove(&key) else { continue };
+            let Some(entry) = self.entries.remove(&(folder.to_owned(), uid)) else { continue };
             self.release(entry_size(&entry));
             let rendered = entry.rendered.filter(|_| entry.prefix_bytes == prefix_bytes);
             let mut summary = entry.summary;

@@ -225,8 +225,8 @@ impl MailboxCapability {
     }
 }
 
-/// Has `plugin` render a page fetched ahead for `request` (still holding the account's
-/// prefetch turn: the request that wants the page waits for it rather than converting the
+/// Has `plugin` render a page fetched ahead for `request` (while the page's job is still
+/// under way: the request that wants the page waits for it rather than converting the
 /// messages alongside), and keeps what it made with the page.
 async fn render_ahead(
     account: &Account,
@@ -333,9 +333,9 @@ impl wit::Host for MailboxCapability {
         // than the prefix; an answer over the limit would only make the plugin trap
         let bytes: usize = summaries
             .iter()
-            .map(|answered| match &answered.rendered {
-                Some(rendered) => rendered.len() + SUMMARY_OVERHEAD_BYTES,
-                None => answered.summary.prefix.len() + SUMMARY_OVERHEAD_BYTES,
+            .map(|answered| {
+                let carried = answered.rendered.as_ref().unwrap_or(&answered.summary.prefix);
+                carried.len() + SUMMARY_OVERHEAD_BYTES
             })
             .sum();
         if bytes > usize::try_from(self.answer_limit).unwrap_or(usize::MAX) {

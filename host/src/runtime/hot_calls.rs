@@ -10,9 +10,9 @@
 //!
 //! So a call that has run guest code through more than [`HOT_AFTER_TICKS`] epoch ticks is
 //! *hot*, and while its tenant is mixed with others (another tenant started a call within
-//! [`MIXED_WINDOW`], however long ago its own calls started), only half the cores' worth of one tenant's hot calls (at least
-//! one) run guest code at a time; its other hot calls wait for one of those places, which
-//! passes to the next in line after [`TURN_TICKS`] ticks. A tenant's long calls then share
+//! [`MIXED_WINDOW`], however long ago its own calls started), only half the cores' worth of
+//! one tenant's hot calls (at least one) run guest code at a time; its other hot calls wait
+//! for one of those places, which passes to the next in line after [`TURN_TICKS`] ticks. A tenant's long calls then share
 //! half the cores in turns, and the other half stays free for short calls, whichever tenant
 //! they are for. Turns are long: a call that has waited is favoured by the kernel for a
 //! while when it runs again, and with short turns (50 ms) four spinning calls delayed

@@ -66,11 +66,7 @@ pub fn request(
 /// Renders the Add of each summary for `request` (from [`request`]), encoded; `None` for a
 /// message the request must render itself, and for all of them if `request` is not one.
 pub fn render(request: &[u8], summaries: &[MessageSummary]) -> Vec<Option<Vec<u8>>> {
-    let parsed = postcard::from_bytes::<RenderRequest>(request).ok().filter(|r| r.format == FORMAT);
-    let Some((request, version)) = parsed.and_then(|request| {
-        let version = ProtocolVersion::parse(&request.version).ok()?;
-        Some((request, version))
-    }) else {
+    let Some((request, version)) = parse(request) else {
         return vec![None; summaries.len()];
     };
     let preferences = request.options.preferences(Some(MAX_SYNC_BODY_BYTES));
@@ -91,6 +87,13 @@ pub fn render(request: &[u8], summaries: &[MessageSummary]) -> Vec<Option<Vec<u8
             EncodedElement::encode(&element).ok().map(EncodedElement::into_bytes)
         })
         .collect()
+}
+
+/// A render request of this format, with its protocol version.
+fn parse(request: &[u8]) -> Option<(RenderRequest, ProtocolVersion)> {
+    let request = postcard::from_bytes::<RenderRequest>(request).ok()?;
+    let version = ProtocolVersion::parse(&request.version).ok()?;
+    (request.format == FORMAT).then_some((request, version))
 }
 
 /// What a summary carried as rendered ahead is not an encoded Add.
