@@ -10,7 +10,7 @@
 use crate::auth::throttle::address_key;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How often a refusal may be logged: a flood must not become a flood of log lines.
@@ -101,7 +101,7 @@ impl ConnectionCap {
 
     fn inner(&self) -> MutexGuard<'_, Inner> {
         // only counting happens under the lock: a panic there leaves usable numbers
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::unpoisoned::lock(&self.inner)
     }
 }
 

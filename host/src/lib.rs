@@ -27,4 +27,5 @@ pub mod state;
 pub mod tenants;
 pub mod test_page;
 pub mod tls_listener;
+pub mod unpoisoned;
 pub mod wbxml_tool;

@@ -2,59 +2,26 @@
 //! mail stack): every operation as the plugin sees it, without wasm; cached authentication;
 //! the pool's cap, idle closing and recovery from dropped connections.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use eas_edge::accounts::{Account, Accounts, PoolSettings};
-use eas_edge::imap::{Endpoint, ImapError, Session, TlsMode, TlsSettings};
+use eas_edge::accounts::{Accounts, PoolSettings};
+use eas_edge::imap::{ImapError, Session};
 use eas_edge::plugin_host::MailboxCapability;
 use eas_edge::plugin_host::eas_edge::gateway::mailbox::{
     self as wit, ChangeMethod, Error, FolderRole, Host as _, SyncPoint,
 };
 use eas_edge_tests::imap::AppendOptions;
 use eas_edge_tests::mailstack::MailStack;
-use eas_edge_tests::messages::{MessageGenerator, TestMessage};
-use eas_edge_tests::seed::seed_mailbox;
+use eas_edge_tests::messages::MessageGenerator;
 
-const USER: &str = "pat@example.test";
-const PASSWORD: &str = "s3cret pässword";
-const MEMORY: usize = 64 << 20;
-/// How long a read may wait for IMAP: 80 % of a plugin call's default budget (10 s).
-const READ_TIME: Duration = Duration::from_secs(8);
-
-fn stack() -> Result<MailStack> {
-    let stack = MailStack::start()?;
-    stack.add_user(USER, PASSWORD)?;
-    Ok(stack)
-}
-
-fn endpoint(addr: SocketAddr) -> Result<Endpoint> {
-    let tls = TlsSettings { mode: TlsMode::None, ..TlsSettings::default() };
-    Ok(Endpoint::new(&addr.ip().to_string(), addr.port(), &tls)?)
-}
+mod common;
+use common::{MEMORY, PASSWORD, READ_TIME, USER, capability, endpoint, seed, stack};
 
 fn accounts(stack: &MailStack, settings: &PoolSettings) -> Result<Accounts> {
     Ok(Accounts::new(endpoint(stack.imap_addr()?)?, settings))
-}
-
-fn seed(stack: &MailStack, mailbox: &str, seed: u64, count: usize) -> Result<Vec<TestMessage>> {
-    let messages: Vec<TestMessage> = MessageGenerator::new(seed, USER).take(count).collect();
-    let mut imap = stack.imap_login(USER, PASSWORD)?;
-    seed_mailbox(&mut imap, mailbox, &messages)?;
-    Ok(messages)
-}
-
-fn capability(account: &Arc<Account>) -> MailboxCapability {
-    MailboxCapability::new(
-        "test".into(),
-        Some(account.clone()),
-        MEMORY,
-        Instant::now() + READ_TIME,
-        None,
-    )
 }
 
 fn uids(ranges: &[wit::UidRange]) -> Vec<u32> {

@@ -4,57 +4,22 @@
 //! MOVE and UIDPLUS; and, against a scripted server, the UID of an APPEND found by its
 //! Message-ID when the server has no APPENDUID.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use eas_edge::accounts::{Account, Accounts, PoolSettings};
+use eas_edge::accounts::{Accounts, PoolSettings};
 use eas_edge::imap::{Endpoint, ImapError, SearchCriteria, Session, TlsMode, TlsSettings};
 use eas_edge::plugin_host::MailboxCapability;
 use eas_edge::plugin_host::eas_edge::gateway::mailbox::Error;
 use eas_edge::plugin_host::eas_edge::gateway::mailbox_write::{Host as _, SearchQuery};
 use eas_edge_tests::imap::{ImapClient, Value};
-use eas_edge_tests::mailstack::MailStack;
-use eas_edge_tests::messages::{MessageGenerator, TestMessage, imap_date_time};
-use eas_edge_tests::seed::seed_mailbox;
+use eas_edge_tests::messages::imap_date_time;
+
+mod common;
+use common::{MEMORY, PASSWORD, READ_TIME, USER, capability, endpoint, seed, stack};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::net::tcp::OwnedReadHalf;
-
-const USER: &str = "pat@example.test";
-const PASSWORD: &str = "s3cret pässword";
-const MEMORY: usize = 64 << 20;
-/// How long a read may wait for IMAP: 80 % of a plugin call's default budget (10 s).
-const READ_TIME: Duration = Duration::from_secs(8);
-
-fn stack() -> Result<MailStack> {
-    let stack = MailStack::start()?;
-    stack.add_user(USER, PASSWORD)?;
-    Ok(stack)
-}
-
-fn endpoint(addr: SocketAddr) -> Result<Endpoint> {
-    let tls = TlsSettings { mode: TlsMode::None, ..TlsSettings::default() };
-    Ok(Endpoint::new(&addr.ip().to_string(), addr.port(), &tls)?)
-}
-
-fn seed(stack: &MailStack, mailbox: &str, seed: u64, count: usize) -> Result<Vec<TestMessage>> {
-    let messages: Vec<TestMessage> = MessageGenerator::new(seed, USER).take(count).collect();
-    let mut imap = stack.imap_login(USER, PASSWORD)?;
-    seed_mailbox(&mut imap, mailbox, &messages)?;
-    Ok(messages)
-}
-
-fn capability(account: &Arc<Account>) -> MailboxCapability {
-    MailboxCapability::new(
-        "test".into(),
-        Some(account.clone()),
-        MEMORY,
-        Instant::now() + READ_TIME,
-        None,
-    )
-}
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|item| (*item).to_string()).collect()

@@ -8,7 +8,7 @@ use super::prefetched::{FetchedUnder, Held, Prefetched, RenderedAhead};
 use crate::imap::{Changes, ImapError, Session, Summary, SyncPoint};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::sync::Semaphore;
 
@@ -123,7 +123,7 @@ impl Account {
 
     fn prefetched(&self) -> MutexGuard<'_, Prefetched> {
         // no code panics while holding the lock; if one did, the cache is still consistent
-        self.prefetched.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::unpoisoned::lock(&self.prefetched)
     }
 
     /// The turn of a prefetch's FETCH: one at a time per account, held as long as the guard.
@@ -305,6 +305,6 @@ impl Account {
 
     fn state(&self) -> MutexGuard<'_, State> {
         // no code panics while holding the lock; if one did, the state is still consistent
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::unpoisoned::lock(&self.state)
     }
 }

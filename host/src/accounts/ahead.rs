@@ -5,7 +5,9 @@
 //! whatever else is under way), and a hint's UIDs already on their way are not fetched twice.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+// nothing panics while holding the jobs' lock; if something did, the list is still whole
+use crate::unpoisoned::lock;
+use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 /// Pages one account has on their way at most; a hint beyond it is dropped (a plugin's bug or
@@ -93,11 +95,6 @@ impl InFlight {
             .map(|job| Ending(job.done.clone()))
             .collect()
     }
-}
-
-fn lock(jobs: &Mutex<Vec<Job>>) -> std::sync::MutexGuard<'_, Vec<Job>> {
-    // nothing panics while holding it; if something did, the list is still whole
-    jobs.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

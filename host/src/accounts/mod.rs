@@ -17,7 +17,7 @@ use crate::imap::{Endpoint, ImapError, Session};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 /// `[tenant.imap_pool]`: how many sessions an account may keep, for how long, and how long a
@@ -208,6 +208,6 @@ impl Accounts {
 
     fn entries(&self) -> MutexGuard<'_, HashMap<String, Arc<Account>>> {
         // no code panics while holding the lock; if one did, the map is still consistent
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::unpoisoned::lock(&self.entries)
     }
 }

@@ -6,7 +6,7 @@
 use crate::state::{Namespace, StateStore};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The host's key in a device's scope (the engine's keys have no `/host` prefix).
@@ -97,7 +97,7 @@ struct Entry {
 fn table() -> MutexGuard<'static, HashMap<DeviceKey, Entry>> {
     static TABLE: LazyLock<Mutex<HashMap<DeviceKey, Entry>>> = LazyLock::new(Default::default);
     // no code panics while holding the lock; if one did, the map is still consistent
-    TABLE.lock().unwrap_or_else(PoisonError::into_inner)
+    crate::unpoisoned::lock(&TABLE)
 }
 
 pub fn now_unix() -> u64 {

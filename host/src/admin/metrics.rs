@@ -6,10 +6,12 @@
 //! gauges (parked requests, watchers, IMAP pools) are read from their owners when scraped.
 
 use crate::runtime::PluginFault;
+// only counting happens under these locks: a panic there leaves usable numbers
+use crate::unpoisoned::lock;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the latency buckets: milliseconds for ordinary commands up to
@@ -71,11 +73,6 @@ pub struct Metrics {
     admin_actions: AtomicU64,
     /// Phone connections closed at once: their address was over `[connections]`'s cap.
     connections_refused: AtomicU64,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // only counting happens under these locks: a panic there leaves usable numbers
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Metrics {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// `[login_throttle]`.
@@ -193,7 +193,7 @@ impl LoginThrottle {
 
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
         // no code panics while holding the lock; if one did, the tables are still consistent
-        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::unpoisoned::lock(&self.tables)
     }
 }
 

@@ -9,7 +9,7 @@
 use crate::accounts::Account;
 use crate::tenants::TenantRuntime;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The longest heartbeat (3540 s) plus time for the calls after a wake-up.
@@ -60,6 +60,6 @@ impl Grants {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Arc<str>, String), Grant>> {
         // every critical section is a single map operation: a panic cannot leave it torn
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::unpoisoned::lock(&self.entries)
     }
 }

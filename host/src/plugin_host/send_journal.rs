@@ -204,7 +204,7 @@ impl SendJournal {
     fn append(&self, line: &Line) {
         let mut text = serde_json::to_vec(line).unwrap_or_default();
         text.push(b'\n');
-        let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut file = crate::unpoisoned::lock(&self.file);
         if let Err(error) = file.write_all(&text) {
             tracing::warn!(path = %self.path.display(), "send journal: {error}");
             return;

@@ -27,6 +27,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::unpoisoned::lock;
+
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::UpdateDeadline;
 
@@ -78,7 +80,7 @@ impl TenantMix {
 
     fn call_started(&self, tenant: u64) {
         let now = self.now_ms() + 1;
-        let mut latest = self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut latest = lock(&self.latest);
         if latest[0].0 != tenant {
             latest[1] = latest[0];
         }
@@ -89,7 +91,7 @@ impl TenantMix {
     /// being served beside `tenant`'s. (Not whether `tenant` started one lately: a spinning
     /// plugin's calls started once and run on.)
     fn mixed_for(&self, tenant: u64) -> bool {
-        let latest = *self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let latest = *lock(&self.latest);
         let window = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
         let now = self.now_ms() + 1;
         latest
@@ -168,7 +170,7 @@ impl HotCall {
             if self.turn < TURN_TICKS || self.waiting.load(Ordering::Relaxed) == 0 {
                 return UpdateDeadline::Yield(1);
             }
-            *self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            *lock(&self.slot) = None;
         }
         self.turn = 0;
         let (mix, tenant) = (self.mix.clone(), self.tenant);
@@ -186,8 +188,7 @@ impl HotCall {
                     let until = budget_end.min(tokio::time::Instant::now() + MIXED_RECHECK);
                     match tokio::time::timeout_at(until, &mut acquire).await {
                         Ok(Ok(permit)) => {
-                            *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                                Some(permit);
+                            *lock(&slot) = Some(permit);
                             return;
                         }
                         Ok(Err(_closed)) => return,
@@ -200,7 +201,7 @@ impl HotCall {
     }
 
     fn has_slot(&self) -> bool {
-        self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
+        lock(&self.slot).is_some()
     }
 }
 

@@ -30,7 +30,7 @@
 //! The tenant keeps its `concurrent_calls`: capping it at one call would make its working
 //! requests wait behind the failing ones, and the requirement is that only those fail.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::PluginFault;
@@ -122,7 +122,7 @@ impl Probation {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Record> {
         // a panic under the lock cannot leave the record half-written: keep using it
-        self.record.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::unpoisoned::lock(&self.record)
     }
 }
 
